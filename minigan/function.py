@@ -1,0 +1,146 @@
+"""Function: one differentiable operation, and the graph node it leaves behind.
+
+A Function subclass writes two static methods:
+
+* ``forward(ctx, *args, **kwargs)`` receives *arrays* (NumPy or CuPy) in place of tensors, calls
+  kernels, and returns an array or a tuple of arrays. ``ctx.save_for_backward(*arrays)`` keeps
+  inputs or outputs for later; ``ctx.<name> = value`` keeps anything else (shapes, masks).
+* ``backward(ctx, *grads)`` receives *Tensors* and returns one Tensor (or None) per forward
+  argument. It is written with differentiable ops, so running it with grad mode on records a graph
+  of the gradient itself: that is double backprop (WGAN-GP, R1, DRAGAN), for free, to any order.
+
+``ctx.saved_tensors`` gives back the saved arrays as the Tensors they came from, after checking
+that none of them was modified in place since forward (version counters).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import tensor as _t
+
+
+class Context:
+    """What a Function's forward leaves for its backward."""
+
+    __slots__ = ("__dict__", "_input_tensors", "_input_arrays", "_to_save", "_saved",
+                 "needs_input_grad", "fn_name")
+
+    def __init__(self, fn_name: str) -> None:
+        self.fn_name = fn_name
+        self._to_save: tuple = ()
+        self._saved: list | None = None
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays for backward. Each must be an input or an output of this forward;
+        anything else becomes a constant (no gradient flows into it)."""
+        self._to_save = arrays
+
+    def _resolve_saved(self, outputs: tuple) -> None:
+        # Map each saved array back to the Tensor it belongs to, by identity. An input used twice
+        # (x * x.detach() shares one array) is matched to successive positions, so each saved
+        # array finds its own argument when saved in argument order.
+        used: set[int] = set()
+        saved = []
+        for arr in self._to_save:
+            match = None
+            for i, a in enumerate(self._input_arrays):
+                if a is arr and i not in used and self._input_tensors[i] is not None:
+                    match = self._input_tensors[i]
+                    used.add(i)
+                    break
+            if match is None:
+                for o in outputs:
+                    if o.data is arr:
+                        match = o
+                        break
+            if match is None:
+                match = _t.Tensor(arr)
+            saved.append((match, match._version[0]))
+        self._saved = saved
+        self._to_save = ()
+        self._input_arrays = ()
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._saved is None:
+            raise RuntimeError(
+                f"{self.fn_name}: saved tensors were freed after a backward pass; "
+                "call backward(retain_graph=True) to backpropagate through the graph twice")
+        for t, version in self._saved:
+            if t._version[0] != version:
+                raise RuntimeError(
+                    f"{self.fn_name}: a tensor of shape {t.shape} saved for backward was modified "
+                    f"in place (version {version} -> {t._version[0]}); its gradient would be wrong. "
+                    "Clone it before modifying it.")
+        return tuple(t for t, _ in self._saved)
+
+    def _release(self) -> None:
+        # Breaks the node -> output tensor -> node cycle so memory is freed without waiting for gc.
+        self._saved = None
+
+
+class Node:
+    """A recorded application of a Function: inputs are edges towards the leaves."""
+
+    __slots__ = ("fn", "ctx", "inputs", "out_meta", "out_hooks", "__weakref__")
+
+    def __init__(self, fn: type, ctx: Context, inputs: tuple, out_meta: list) -> None:
+        self.fn = fn
+        self.ctx = ctx
+        self.inputs = inputs  # one entry per forward argument: Tensor or None
+        self.out_meta = out_meta  # (shape, dtype, array module) per output, to build zero grads
+        self.out_hooks: dict[int, list] = {}
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}Backward>"
+
+
+class Function:
+    """Base class of differentiable operations; call ``MyFunction.apply(*args)``."""
+
+    # Set by single-output Functions whose output is a view sharing memory with input 0, so
+    # that the two share one version counter (in-place writes through either are seen).
+    view_of_input: bool = False
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, *grads: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        Tensor = _t.Tensor
+        ctx = Context(cls.__name__)
+        tensors = tuple(a if isinstance(a, Tensor) else None for a in args)
+        arrays = tuple(a.data if isinstance(a, Tensor) else a for a in args)
+        record = _t.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+        ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        ctx._input_tensors = tensors
+        ctx._input_arrays = arrays
+        raw = cls.forward(ctx, *arrays, **kwargs)
+        multi = isinstance(raw, tuple)
+        outs = tuple(Tensor(r) for r in (raw if multi else (raw,)))
+        if cls.view_of_input and tensors[0] is not None:
+            outs[0]._version = tensors[0]._version
+        if record:
+            ctx._resolve_saved(outs)
+            # Keep only what is needed to build a zero gradient for an unused output.
+            node = Node(cls, ctx, tensors,
+                        [(o.data.shape, o.data.dtype, _t.array_module(o.data)) for o in outs])
+            for i, o in enumerate(outs):
+                if o.data.dtype.kind == "f":
+                    o.requires_grad = True
+                    o._node = node
+                    o._out_index = i
+        else:
+            ctx._to_save = ()
+            ctx._input_arrays = ()
+        return outs if multi else outs[0]

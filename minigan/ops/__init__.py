@@ -1,0 +1,26 @@
+"""Differentiable ops, one family per module. Every public function here is also a Tensor
+method when its first argument is a tensor (``t.exp()``, ``t.sum(axis=1)``)."""
+
+from . import activation, elementwise, matmul, reduce, shape
+from .activation import elu, leaky_relu, log_sigmoid, relu, sigmoid, softplus, tanh
+from .elementwise import (abs, add, cast, clip, clone, div, exp, log, maximum, minimum, mul, neg,
+                          pow, sqrt, sub, to_device, where)
+from .matmul import linear, matmul
+from .reduce import logsumexp, max, mean, min, std, sum, var
+from .shape import (cat, concat, expand, flatten, getitem, pad, permute, reshape, split, squeeze,
+                    stack, sum_to, transpose, unsqueeze)
+
+__all__ = [
+    "abs", "add", "cast", "cat", "clip", "clone", "concat", "div", "elu", "exp", "expand",
+    "flatten", "getitem", "leaky_relu", "linear", "log", "log_sigmoid", "logsumexp", "matmul",
+    "max", "maximum", "mean", "min", "minimum", "mul", "neg", "pad", "permute", "pow", "relu",
+    "reshape", "sigmoid", "softplus", "split", "sqrt", "squeeze", "stack", "std", "sub", "sum",
+    "sum_to", "tanh", "to_device", "transpose", "unsqueeze", "var", "where",
+]
+
+# Tensor methods: t.reshape(2, 3), t.view(...), t.clamp(0, 1), ...
+METHODS = {name: globals()[name] for name in __all__
+           if name not in ("cat", "concat", "stack", "where")}
+METHODS.update(view=reshape, clamp=clip, mm=matmul, split=split)
+
+_ = (activation, elementwise, matmul, reduce, shape)

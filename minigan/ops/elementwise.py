@@ -1,0 +1,355 @@
+"""Elementwise arithmetic with NumPy broadcasting.
+
+Each binary op's backward sums the incoming gradient back to its input's shape (``sum_to``) and
+casts it to the input's dtype, so mixed shapes and Python scalars just work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..function import Function
+from ..tensor import Tensor, array_module
+from .shape import sum_to
+
+
+def _arr(x: Any, like: Any) -> Any:
+    """The array behind x; a Python scalar takes the dtype of the tensor it meets (no upcast)."""
+    if isinstance(x, Tensor):
+        return x
+    xp = array_module(like.data)
+    if isinstance(x, (int, float, bool)):
+        return xp.asarray(x, dtype=like.dtype)
+    return xp.asarray(x)
+
+
+def _pair(a: Any, b: Any) -> tuple:
+    if isinstance(a, Tensor):
+        return a, _arr(b, a)
+    if isinstance(b, Tensor):
+        return _arr(a, b), b
+    raise TypeError("expected at least one Tensor argument")
+
+
+def const(arr: Any) -> Tensor:
+    """Wrap an array (a mask, a constant) as a tensor that takes no gradient."""
+    return Tensor(arr)
+
+
+def reduce_grad(g: Tensor, shape: tuple, dtype: Any) -> Tensor:
+    """Undo broadcasting and type promotion of a forward input."""
+    if g.shape != shape:
+        g = sum_to(g, shape)
+    if g.dtype != dtype:
+        g = cast(g, dtype)
+    return g
+
+
+def _in_shape_dtype(ctx: Any, i: int) -> tuple:
+    return ctx.shapes[i], ctx.dtypes[i]
+
+
+def _record(ctx: Any, *arrays: Any) -> None:
+    ctx.shapes = tuple(getattr(a, "shape", ()) for a in arrays)
+    ctx.dtypes = tuple(getattr(a, "dtype", None) for a in arrays)
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        _record(ctx, a, b)
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        na, nb = ctx.needs_input_grad
+        return (reduce_grad(g, *_in_shape_dtype(ctx, 0)) if na else None,
+                reduce_grad(g, *_in_shape_dtype(ctx, 1)) if nb else None)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        _record(ctx, a, b)
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        na, nb = ctx.needs_input_grad
+        return (reduce_grad(g, *_in_shape_dtype(ctx, 0)) if na else None,
+                reduce_grad(-g, *_in_shape_dtype(ctx, 1)) if nb else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        _record(ctx, a, b)
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        return (reduce_grad(g * b, *_in_shape_dtype(ctx, 0)) if na else None,
+                reduce_grad(g * a, *_in_shape_dtype(ctx, 1)) if nb else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        _record(ctx, a, b)
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        return (reduce_grad(g / b, *_in_shape_dtype(ctx, 0)) if na else None,
+                reduce_grad(-g * a / (b * b), *_in_shape_dtype(ctx, 1)) if nb else None)
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(Function):
+    """a ** b; d/da = b a^(b-1), d/db = a^b log a (only asked for when b is a tensor)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        _record(ctx, a, b)
+        y = a ** b
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, y = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        ga = reduce_grad(g * b * a ** (b - 1), *_in_shape_dtype(ctx, 0)) if na else None
+        gb = reduce_grad(g * y * log(a), *_in_shape_dtype(ctx, 1)) if nb else None
+        return ga, gb
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        y = array_module(a).exp(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return array_module(a).log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        y = array_module(a).sqrt(a)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g / (2 * y)
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.sign = array_module(a).sign(a)
+        return array_module(a).abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * const(ctx.sign)
+
+
+class Masked(Function):
+    """y = where(mask, a, b) for a precomputed boolean mask (clip, where, maximum, minimum).
+
+    ``weight`` (optional) splits the gradient at ties of maximum/minimum evenly, as a subgradient
+    should; the mask itself is a constant, so the second derivative is zero as it must be.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, mask, weight=None):
+        _record(ctx, a, b)
+        xp = array_module(mask)
+        w = mask.astype(a.dtype if hasattr(a, "dtype") else b.dtype) if weight is None else weight
+        ctx.wa, ctx.wb = w, 1 - w
+        return xp.where(mask, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        na, nb = ctx.needs_input_grad[:2]
+        return (reduce_grad(g * const(ctx.wa), *_in_shape_dtype(ctx, 0)) if na else None,
+                reduce_grad(g * const(ctx.wb), *_in_shape_dtype(ctx, 1)) if nb else None,
+                None, None)
+
+
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.src = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return cast(g, ctx.src), None
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, a, device):
+        ctx.src = "cuda" if type(a).__module__.startswith("cupy") else "cpu"
+        if device == ctx.src:
+            return a.copy()
+        if device == "cpu":
+            return a.get()
+        from ..backends import require_cupy
+
+        return require_cupy().asarray(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return to_device(g, ctx.src), None
+
+
+# ---- public functions -------------------------------------------------------------------------
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b (broadcasting)."""
+    return Add.apply(*_pair(a, b))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """a - b (broadcasting)."""
+    return Sub.apply(*_pair(a, b))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """a * b; d/da = g b, d/db = g a."""
+    return Mul.apply(*_pair(a, b))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """a / b; d/da = g / b, d/db = -g a / b^2."""
+    return Div.apply(*_pair(a, b))
+
+
+def neg(a: Tensor) -> Tensor:
+    return Neg.apply(a)
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - the op's name
+    """a ** b."""
+    return Pow.apply(*_pair(a, b))
+
+
+def exp(a: Tensor) -> Tensor:
+    """e^a; d/da = e^a."""
+    return Exp.apply(a)
+
+
+def log(a: Tensor) -> Tensor:
+    """ln a; d/da = 1/a."""
+    return Log.apply(a)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    """sqrt(a); d/da = 1 / (2 sqrt a)."""
+    return Sqrt.apply(a)
+
+
+def abs(a: Tensor) -> Tensor:  # noqa: A001
+    """|a|; d/da = sign(a) (0 at 0)."""
+    return Abs.apply(a)
+
+
+def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """a limited to [min, max]; the gradient passes only where a is strictly inside."""
+    xp = array_module(a.data)
+    inside = xp.ones(a.shape, dtype=bool)
+    if min is not None:
+        inside &= a.data >= min
+    if max is not None:
+        inside &= a.data <= max
+    bound = xp.clip(a.data, min, max)
+    return Masked.apply(a, bound, inside)
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """cond ? a : b, elementwise; cond is a boolean array or tensor (no gradient)."""
+    c = cond.data if isinstance(cond, Tensor) else cond
+    a, b = _pair(a, b)
+    return Masked.apply(a, b, c)
+
+
+def _extremum(a: Any, b: Any, greater: bool) -> Tensor:
+    a, b = _pair(a, b)
+    av = a.data if isinstance(a, Tensor) else a
+    bv = b.data if isinstance(b, Tensor) else b
+    xp = array_module(av)
+    first = av > bv if greater else av < bv
+    dtype = (a if isinstance(a, Tensor) else b).dtype
+    weight = first.astype(dtype) + 0.5 * (av == bv).astype(dtype)
+    return Masked.apply(a, b, first | (av == bv), xp.asarray(weight, dtype=dtype))
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max; at ties each side gets half the gradient."""
+    return _extremum(a, b, True)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min; at ties each side gets half the gradient."""
+    return _extremum(a, b, False)
+
+
+def cast(a: Tensor, dtype: Any) -> Tensor:
+    """a converted to dtype; the gradient is converted back."""
+    return Cast.apply(a, dtype) if a.dtype != dtype else a
+
+
+def clone(a: Tensor) -> Tensor:
+    return Clone.apply(a)
+
+
+def to_device(a: Tensor, device: str) -> Tensor:
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+    return a if a.device == device else ToDevice.apply(a, device)

@@ -1,0 +1,465 @@
+"""Tensor, grad mode, and the reverse-mode engine (backward and grad).
+
+A Tensor wraps a NumPy (or CuPy) array. A tensor produced by a Function while grad mode is on
+points at the graph ``Node`` that made it; backward walks those nodes in reverse topological
+order (iteratively: deep graphs hit no recursion limit), calling each Function's backward and
+accumulating gradients with ``+``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+_GRAD_ENABLED = [True]
+
+
+def is_grad_enabled() -> bool:
+    return _GRAD_ENABLED[0]
+
+
+@contextlib.contextmanager
+def set_grad_enabled(mode: bool) -> Iterator[None]:
+    prev = _GRAD_ENABLED[0]
+    _GRAD_ENABLED[0] = bool(mode)
+    try:
+        yield
+    finally:
+        _GRAD_ENABLED[0] = prev
+
+
+def no_grad() -> contextlib.AbstractContextManager:
+    """``with mg.no_grad():`` runs ops without recording a graph."""
+    return set_grad_enabled(False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager:
+    return set_grad_enabled(True)
+
+
+def array_module(x: Any) -> Any:
+    """NumPy, or CuPy for a CuPy array -- without importing CuPy when it is not in use."""
+    if type(x).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def _device_of(arr: Any) -> str:
+    return "cuda" if type(arr).__module__.startswith("cupy") else "cpu"
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_out_index", "_version", "_hooks",
+                 "__weakref__")
+    # Make ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting.
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any, requires_grad: bool = False) -> None:
+        self.data = data
+        self.grad: Tensor | None = None
+        self.requires_grad = requires_grad
+        self._node = None
+        self._out_index = 0
+        self._version = [0]  # a list so that views can share one counter
+        self._hooks: list[Callable] = []
+
+    # ---- properties -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def device(self) -> str:
+        return _device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> Any:
+        return self._node
+
+    @property
+    def T(self) -> Tensor:
+        return _ops.transpose(self)
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        extra = f", grad_fn={self._node!r}" if self._node is not None else (
+            ", requires_grad=True" if self.requires_grad else "")
+        dev = "" if self.device == "cpu" else ", device='cuda'"
+        body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
+
+    # ---- conversion ---------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        return self.data.get() if self.device == "cuda" else self.data
+
+    def item(self) -> Any:
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data (and version counter) but cut from the graph."""
+        t = Tensor(self.data)
+        t._version = self._version
+        return t
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"requires_grad_: only floating tensors can require grad, got {self.dtype}")
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; "
+                               "use .detach() first")
+        self.requires_grad = requires_grad
+        return self
+
+    def to(self, target: Any) -> Tensor:
+        """``t.to("cuda")`` / ``t.to("cpu")`` moves it (differentiably); ``t.to(np.float64)`` casts."""
+        if isinstance(target, str):
+            return _ops.to_device(self, target)
+        return _ops.cast(self, np.dtype(target))
+
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
+
+    def clone(self) -> Tensor:
+        return _ops.clone(self)
+
+    # ---- autograd ---------------------------------------------------------------------------
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces
+        the gradient. Returns a function that removes the hook."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad")
+        hooks = self._hooks if self._node is None else self._node.out_hooks.setdefault(
+            self._out_index, [])
+        hooks.append(hook)
+        return lambda: hooks.remove(hook) if hook in hooks else None
+
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
+
+    # ---- in-place (bump the version counter so saved-tensor checks catch misuse) --------------
+    def _check_inplace(self, op: str) -> None:
+        if is_grad_enabled() and self.requires_grad:
+            what = "a leaf tensor that requires grad" if self.is_leaf else "a tensor in a graph"
+            raise RuntimeError(f"{op}: in-place modification of {what}; wrap it in mg.no_grad() "
+                               "or use an out-of-place op")
+
+    def _inplace(self, op: str, value: Any) -> Tensor:
+        self._check_inplace(op)
+        self.data[...] = value
+        self._version[0] += 1
+        return self
+
+    def _val(self, other: Any) -> Any:
+        return other.data if isinstance(other, Tensor) else other
+
+    def copy_(self, src: Any) -> Tensor:
+        return self._inplace("copy_", self._val(src))
+
+    def fill_(self, value: float) -> Tensor:
+        return self._inplace("fill_", value)
+
+    def zero_(self) -> Tensor:
+        return self._inplace("zero_", 0)
+
+    def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        return self._inplace("add_", self.data + alpha * self._val(other))
+
+    def sub_(self, other: Any) -> Tensor:
+        return self._inplace("sub_", self.data - self._val(other))
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._inplace("mul_", self.data * self._val(other))
+
+    def div_(self, other: Any) -> Tensor:
+        return self._inplace("div_", self.data / self._val(other))
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
+        return self._inplace("clamp_", array_module(self.data).clip(self.data, min, max))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._check_inplace("__setitem__")
+        self.data[_ops.shape._index_key(key)] = self._val(value)
+        self._version[0] += 1
+
+    # ---- operators (all differentiable, defined in minigan.ops) -------------------------------
+    def __add__(self, o: Any) -> Tensor: return _ops.add(self, o)
+    def __radd__(self, o: Any) -> Tensor: return _ops.add(o, self)
+    def __sub__(self, o: Any) -> Tensor: return _ops.sub(self, o)
+    def __rsub__(self, o: Any) -> Tensor: return _ops.sub(o, self)
+    def __mul__(self, o: Any) -> Tensor: return _ops.mul(self, o)
+    def __rmul__(self, o: Any) -> Tensor: return _ops.mul(o, self)
+    def __truediv__(self, o: Any) -> Tensor: return _ops.div(self, o)
+    def __rtruediv__(self, o: Any) -> Tensor: return _ops.div(o, self)
+    def __pow__(self, o: Any) -> Tensor: return _ops.pow(self, o)
+    def __rpow__(self, o: Any) -> Tensor: return _ops.pow(o, self)
+    def __neg__(self) -> Tensor: return _ops.neg(self)
+    def __abs__(self) -> Tensor: return _ops.abs(self)
+    def __matmul__(self, o: Any) -> Tensor: return _ops.matmul(self, o)
+    def __rmatmul__(self, o: Any) -> Tensor: return _ops.matmul(o, self)
+    def __getitem__(self, key: Any) -> Tensor: return _ops.getitem(self, key)
+
+    # Comparisons give plain boolean tensors: they have no gradient.
+    def __lt__(self, o: Any) -> Tensor: return Tensor(self.data < self._val(o))
+    def __le__(self, o: Any) -> Tensor: return Tensor(self.data <= self._val(o))
+    def __gt__(self, o: Any) -> Tensor: return Tensor(self.data > self._val(o))
+    def __ge__(self, o: Any) -> Tensor: return Tensor(self.data >= self._val(o))
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name: str) -> Any:
+        # t.exp(), t.sum(axis=1), t.reshape(...) ... : every op taking a tensor first is a method.
+        fn = _ops.METHODS.get(name)
+        if fn is None:
+            raise AttributeError(f"'Tensor' object has no attribute {name!r}")
+        return lambda *args, **kwargs: fn(self, *args, **kwargs)
+
+
+# ---- the engine -------------------------------------------------------------------------------
+
+def _topo_order(roots: Sequence[Tensor]) -> list:
+    """Graph nodes reachable from roots, each after all nodes it depends on (post-order)."""
+    order, seen = [], set()
+    for r in roots:
+        if r._node is None or id(r._node) in seen:
+            continue
+        seen.add(id(r._node))
+        stack = [(r._node, 0)]
+        while stack:
+            node, i = stack[-1]
+            if i < len(node.inputs):
+                stack[-1] = (node, i + 1)
+                t = node.inputs[i]
+                if t is not None and t._node is not None and id(t._node) not in seen:
+                    seen.add(id(t._node))
+                    stack.append((t._node, 0))
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _run(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bool,
+         create_graph: bool, targets: Sequence[Tensor] | None) -> dict:
+    order = _topo_order(roots)
+    # With targets (mg.grad), only walk edges that lead to one of them.
+    target_ids = {id(t) for t in targets} if targets is not None else None
+    needed: dict[int, bool] = {}
+    if targets is not None:
+        for node in order:
+            needed[id(node)] = any(
+                t is not None and (id(t) in target_ids or needed.get(id(t._node), False))
+                for t in node.inputs)
+
+    def wanted(t: Tensor | None) -> bool:
+        if t is None or not t.requires_grad:
+            return False
+        if target_ids is None:
+            return True
+        return id(t) in target_ids or (t._node is not None and needed.get(id(t._node), False))
+
+    grads: dict[int, list] = {}
+    leaf: dict[int, list] = {}  # id -> [tensor, grad]
+    captured: dict[int, Tensor] = {}
+
+    def accumulate(t: Tensor, g: Tensor) -> None:
+        if t._node is None:
+            slot = leaf.setdefault(id(t), [t, None])
+            slot[1] = g if slot[1] is None else slot[1] + g
+        else:
+            gs = grads.setdefault(id(t._node), [None] * len(t._node.out_meta))
+            i = t._out_index
+            gs[i] = g if gs[i] is None else gs[i] + g
+
+    with set_grad_enabled(create_graph):
+        for r, g in zip(roots, root_grads):
+            if r._node is None:
+                if r.requires_grad:
+                    accumulate(r, g)
+            else:
+                accumulate(r, g)
+        for node in reversed(order):
+            gs = grads.pop(id(node), None)
+            if gs is None:
+                continue
+            for i, hooks in node.out_hooks.items():
+                for h in hooks:
+                    new = h(gs[i]) if gs[i] is not None else None
+                    gs[i] = new if new is not None else gs[i]
+            if target_ids is not None:
+                for t in targets:
+                    if t._node is node:
+                        captured[id(t)] = gs[t._out_index]
+                if not needed.get(id(node), False):
+                    continue
+            gs = [g if g is not None else Tensor(xp.zeros(shape, dtype))
+                  for g, (shape, dtype, xp) in zip(gs, node.out_meta)]
+            node.ctx.needs_input_grad = tuple(wanted(t) for t in node.inputs)
+            in_grads = node.fn.backward(node.ctx, *gs)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            if not retain_graph:
+                node.ctx._release()
+            for t, g in zip(node.inputs, in_grads):
+                if g is None or not wanted(t):
+                    continue
+                if g.shape != t.shape or g.dtype != t.dtype:
+                    raise RuntimeError(
+                        f"{node.name}.backward returned a gradient of shape {g.shape} "
+                        f"{g.dtype} for an input of shape {t.shape} {t.dtype}")
+                accumulate(t, g)
+        for t, g in leaf.values():
+            for h in t._hooks:
+                new = h(g)
+                g = new if new is not None else g
+            if target_ids is not None:
+                captured[id(t)] = g
+            else:
+                t.grad = g if t.grad is None else t.grad + g
+    return captured
+
+
+def _root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None) -> list:
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    out = []
+    for o, g in zip(outputs, grad_outputs):
+        if g is None:
+            if o.data.size != 1:
+                raise RuntimeError(f"backward: grad can be implied only for a scalar output; got "
+                                   f"shape {o.shape}, pass grad_outputs/gradient")
+            g = Tensor(array_module(o.data).ones_like(o.data))
+        elif not isinstance(g, Tensor):
+            g = Tensor(array_module(o.data).asarray(g, dtype=o.dtype))
+        if g.shape != o.shape:
+            raise ValueError(f"grad_outputs: expected shape {o.shape}, got {g.shape}")
+        out.append(g)
+    return out
+
+
+def backward(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False) -> None:
+    for o in outputs:
+        if not o.requires_grad:
+            raise RuntimeError("backward: tensor does not require grad and has no graph")
+    retain = create_graph if retain_graph is None else retain_graph
+    _run(outputs, _root_grads(outputs, grad_outputs), retain, create_graph, None)
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, create_graph: bool = False, retain_graph: bool | None = None,
+         allow_unused: bool = False) -> list:
+    """d(outputs)/d(inputs) as a list of tensors, without touching any ``.grad``.
+
+    With ``create_graph=True`` the returned gradients carry a graph, so a penalty built from them
+    (WGAN-GP's (||grad D||-1)^2, R1's ||grad D||^2) can itself be backpropagated.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is not None and not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: inputs[{i}] does not require grad")
+    retain = create_graph if retain_graph is None else retain_graph
+    captured = _run(outputs, _root_grads(outputs, grad_outputs), retain, create_graph, inputs)
+    result = []
+    for i, t in enumerate(inputs):
+        g = captured.get(id(t))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: inputs[{i}] is not used to compute the outputs "
+                               "(pass allow_unused=True to get None)")
+        result.append(g)
+    return result
+
+
+# ---- construction -----------------------------------------------------------------------------
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+
+
+def _xp_for(device: str) -> Any:
+    if device == "cpu":
+        return np
+    if device == "cuda":
+        from .backends import require_cupy
+
+        return require_cupy()
+    raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
+           device: str = "cpu") -> Tensor:
+    """A new leaf tensor. Python floats become float32; NumPy arrays keep their dtype."""
+    xp = _xp_for(device)
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is None and not hasattr(data, "dtype"):
+        arr = np.asarray(data)
+        dtype = DEFAULT_DTYPE if arr.dtype.kind == "f" else arr.dtype
+        data = arr
+    arr = xp.array(data, dtype=dtype)
+    t = Tensor(arr)
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def zeros(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    t = Tensor(_xp_for(device).zeros(shape, dtype=dtype or DEFAULT_DTYPE))
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def ones(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    t = Tensor(_xp_for(device).ones(shape, dtype=dtype or DEFAULT_DTYPE))
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def full(shape: Any, value: float, dtype: Any = None, device: str = "cpu") -> Tensor:
+    return Tensor(_xp_for(device).full(shape, value, dtype=dtype or DEFAULT_DTYPE))
+
+
+def zeros_like(t: Tensor) -> Tensor:
+    return Tensor(array_module(t.data).zeros_like(t.data))
+
+
+def ones_like(t: Tensor) -> Tensor:
+    return Tensor(array_module(t.data).ones_like(t.data))
+
+
+from . import ops as _ops  # noqa: E402  (ops build on Tensor, so they load after it)
