@@ -40,6 +40,10 @@ class Context:
         # Map each saved array back to the Tensor it belongs to, by identity. An input used twice
         # (x * x.detach() shares one array) is matched to successive positions, so each saved
         # array finds its own argument when saved in argument order.
+        if not self._to_save:
+            self._saved = []
+            self._input_arrays = ()
+            return
         used: set[int] = set()
         saved = []
         for arr in self._to_save:
@@ -119,21 +123,32 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         Tensor = _t.Tensor
         ctx = Context(cls.__name__)
-        tensors = tuple(a if isinstance(a, Tensor) else None for a in args)
-        arrays = tuple(a.data if isinstance(a, Tensor) else a for a in args)
-        record = _t.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-        ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        # One plain loop instead of several generator passes: this is the per-op overhead.
+        tensors, arrays, needs = [], [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                tensors.append(a)
+                arrays.append(a.data)
+                needs.append(a.requires_grad)
+            else:
+                tensors.append(None)
+                arrays.append(a)
+                needs.append(False)
+        record = _t._GRAD_ENABLED[0] and True in needs
+        ctx.needs_input_grad = tuple(needs)
         ctx._input_tensors = tensors
         ctx._input_arrays = arrays
         raw = cls.forward(ctx, *arrays, **kwargs)
-        multi = isinstance(raw, tuple)
-        outs = tuple(Tensor(r) for r in (raw if multi else (raw,)))
+        if isinstance(raw, tuple):
+            outs = tuple(Tensor(r) for r in raw)
+        else:
+            outs = (Tensor(raw),)
         if cls.view_of_input and tensors[0] is not None:
             outs[0]._version = tensors[0]._version
         if record:
             ctx._resolve_saved(outs)
             # Keep only what is needed to build a zero gradient for an unused output.
-            node = Node(cls, ctx, tensors,
+            node = Node(cls, ctx, tuple(tensors),
                         [(o.data.shape, o.data.dtype, _t.array_module(o.data)) for o in outs])
             for i, o in enumerate(outs):
                 if o.data.dtype.kind == "f":
@@ -143,4 +158,4 @@ class Function:
         else:
             ctx._to_save = ()
             ctx._input_arrays = ()
-        return outs if multi else outs[0]
+        return outs if isinstance(raw, tuple) else outs[0]

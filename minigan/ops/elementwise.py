@@ -49,9 +49,10 @@ def _in_shape_dtype(ctx: Any, i: int) -> tuple:
     return ctx.shapes[i], ctx.dtypes[i]
 
 
-def _record(ctx: Any, *arrays: Any) -> None:
-    ctx.shapes = tuple(getattr(a, "shape", ()) for a in arrays)
-    ctx.dtypes = tuple(getattr(a, "dtype", None) for a in arrays)
+def _record(ctx: Any, a: Any, b: Any) -> None:
+    # Only what backward needs to undo broadcasting and type promotion.
+    ctx.shapes = (a.shape, b.shape)
+    ctx.dtypes = (a.dtype, b.dtype)
 
 
 class Add(Function):
