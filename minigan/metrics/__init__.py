@@ -1,0 +1,5 @@
+"""Quality and mode-collapse metrics."""
+
+from . import modes
+
+__all__ = ["modes"]
