@@ -1,0 +1,222 @@
+"""2-D convolution kernels, NumPy reference (works unchanged on CuPy arrays): im2col/col2im and
+the three convolution products built on them.
+
+Layout contract (shared with csrc/cpu/im2col.cpp, which is tested against this file), NCHW::
+
+    OH = (H + 2*ph - dh*(kh-1) - 1) // sh + 1        (OW likewise)
+    cols: (N*OH*OW, C*kh*kw),  row = (n*OH + oh)*OW + ow,  column = (c*kh + i)*kw + j
+    cols[row, col] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]     (0 outside the image)
+
+A convolution is then one matrix product per group: with weight w of shape (O, C/G, kh, kw),
+``y[n, o, oh, ow] = sum_{c,i,j} cols[row, (c,i,j)] * w[o, c, i, j]``. Its two adjoints are the
+data gradient (a product with w, then col2im) and the weight gradient (a product with cols).
+
+Geometry arguments ``stride``, ``padding``, ``dilation`` are (h, w) pairs of ints here; the ops
+layer (minigan/ops/conv.py) accepts ints and normalises them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..tensor import array_module
+
+Pair = tuple[int, int]
+
+
+def _check_geometry(stride: Pair, padding: Pair, dilation: Pair) -> None:
+    for name, pair, low in (("stride", stride, 1), ("padding", padding, 0),
+                            ("dilation", dilation, 1)):
+        if len(pair) != 2 or any(int(v) != v or v < low for v in pair):
+            raise ValueError(f"{name}: expected a pair of integers >= {low}, got {pair!r}")
+
+
+def out_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
+    """Output length of a convolution along one axis:
+    (size + 2*padding - dilation*(k-1) - 1) // stride + 1."""
+    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+
+def _out_hw(x_shape: tuple, kh: int, kw: int, stride: Pair, padding: Pair,
+            dilation: Pair) -> Pair:
+    _check_geometry(stride, padding, dilation)
+    if kh < 1 or kw < 1:
+        raise ValueError(f"kernel size: expected positive (kh, kw), got ({kh}, {kw})")
+    H, W = x_shape[2], x_shape[3]
+    span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    if H + 2 * padding[0] < span_h or W + 2 * padding[1] < span_w:
+        raise ValueError(
+            f"kernel ({kh}, {kw}) with dilation {tuple(dilation)} spans ({span_h}, {span_w}) "
+            f"pixels, larger than the padded input ({H + 2 * padding[0]}, "
+            f"{W + 2 * padding[1]}) (input {H}x{W}, padding {tuple(padding)})")
+    return (out_size(H, kh, stride[0], padding[0], dilation[0]),
+            out_size(W, kw, stride[1], padding[1], dilation[1]))
+
+
+def _check_4d(name: str, a: Any) -> None:
+    if a.ndim != 4:
+        raise ValueError(f"{name}: expected a 4-D (N, C, H, W) array, got shape {tuple(a.shape)}")
+
+
+def im2col(x: Any, kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair) -> Any:
+    """Unfold every (kh, kw) window of x (N, C, H, W) into a row of cols (N*OH*OW, C*kh*kw),
+    layout as in the module docstring."""
+    _check_4d("x", x)
+    N, C, H, W = x.shape
+    OH, OW = _out_hw(x.shape, kh, kw, stride, padding, dilation)
+    xp = array_module(x)
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    if ph or pw:
+        padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        padded[:, :, ph:ph + H, pw:pw + W] = x
+    else:
+        padded = x
+    # An (N, OH, OW, C, kh, kw) view of the windows, then one copy that lays the data out in the
+    # final row/column order (copy() always copies, so cols never aliases x, even for 1x1).
+    bn, bc, bh, bw = padded.strides
+    windows = xp.lib.stride_tricks.as_strided(
+        padded, shape=(N, OH, OW, C, kh, kw),
+        strides=(bn, bh * sh, bw * sw, bc, bh * dh, bw * dw))
+    return windows.copy().reshape(N * OH * OW, C * kh * kw)
+
+
+def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: Pair,
+           dilation: Pair) -> Any:
+    """The adjoint of im2col: x[n, c, h, w] = the sum of every cols entry im2col copied from
+    there (overlapping windows add up; entries that fell in the padding are dropped)."""
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape: expected (N, C, H, W), got {tuple(x_shape)}")
+    N, C, H, W = x_shape
+    OH, OW = _out_hw(x_shape, kh, kw, stride, padding, dilation)
+    if tuple(cols.shape) != (N * OH * OW, C * kh * kw):
+        raise ValueError(f"cols: expected shape {(N * OH * OW, C * kh * kw)} for x_shape "
+                         f"{tuple(x_shape)} and kernel ({kh}, {kw}), got {tuple(cols.shape)}")
+    xp = array_module(cols)
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    # (N, C, kh, kw, OH, OW) view: kernel offset (i, j) contributes one strided slab of x.
+    c6 = cols.reshape(N, OH, OW, C, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+    padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    # One vectorised add per kernel offset (kh*kw of them, independent of the image size): the
+    # windows of one offset never overlap each other, so plain += is exact (no np.add.at).
+    for i in range(kh):
+        h0 = i * dh
+        for j in range(kw):
+            w0 = j * dw
+            rows = slice(h0, h0 + sh * (OH - 1) + 1, sh)
+            padded[:, :, rows, w0:w0 + sw * (OW - 1) + 1:sw] += c6[:, :, i, j]
+    if ph or pw:
+        return xp.ascontiguousarray(padded[:, :, ph:ph + H, pw:pw + W])
+    return padded
+
+
+def _check_conv(x_shape: tuple, w_shape: tuple, groups: int) -> tuple:
+    """Validate channels against groups; returns (G, C/G, O/G)."""
+    if int(groups) != groups or groups < 1:
+        raise ValueError(f"groups: expected a positive integer, got {groups!r}")
+    if len(w_shape) != 4:
+        raise ValueError(f"weight: expected a 4-D (out, in/groups, kh, kw) array, got shape "
+                         f"{tuple(w_shape)}")
+    C, Co, Cg = x_shape[1], w_shape[0], w_shape[1]
+    if C != Cg * groups:
+        raise ValueError(f"weight: input has {C} channels but weight {tuple(w_shape)} with "
+                         f"groups={groups} expects {Cg * groups} (= weight.shape[1] * groups)")
+    if Co % groups:
+        raise ValueError(f"weight: {Co} output channels (weight.shape[0]) are not divisible by "
+                         f"groups={groups}")
+    return groups, Cg, Co // groups
+
+
+def _check_dtypes(**arrays: Any) -> None:
+    dtypes = {name: a.dtype for name, a in arrays.items()}
+    if len(set(dtypes.values())) != 1:
+        raise TypeError("conv: expected one floating dtype, got " +
+                        ", ".join(f"{k} {v}" for k, v in dtypes.items()))
+
+
+def _grouped(cols: Any, groups: int) -> Any:
+    """cols (R, G*K) as a (G, R, K) view: group g reads columns [g*K, (g+1)*K)."""
+    R, GK = cols.shape
+    return cols.reshape(R, groups, GK // groups).transpose(1, 0, 2)
+
+
+def _ungrouped(a: Any) -> Any:
+    """(G, R, K) -> (R, G*K), the inverse of _grouped (copies)."""
+    G, R, K = a.shape
+    return a.transpose(1, 0, 2).reshape(R, G * K)
+
+
+def conv2d_forward(x: Any, w: Any, stride: Pair, padding: Pair, dilation: Pair,
+                   groups: int = 1) -> Any:
+    """y[n, o, oh, ow] = sum_{c,i,j} x[n, g*C/G + c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
+    * w[o, c, i, j]  (g = the group of o; x zero outside the image).
+
+    x (N, C, H, W), w (O, C/G, kh, kw) -> y (N, O, OH, OW): im2col, then one GEMM per group
+    (a single batched matmul over the G groups)."""
+    _check_4d("x", x)
+    _check_dtypes(x=x, weight=w)
+    G, Cg, Og = _check_conv(x.shape, w.shape, groups)
+    N, Co, kh, kw = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
+    OH, OW = _out_hw(x.shape, kh, kw, stride, padding, dilation)
+    cols = im2col(x, kh, kw, stride, padding, dilation)             # (N*OH*OW, C*kh*kw)
+    w3 = w.reshape(G, Og, Cg * kh * kw)
+    y2d = _ungrouped(_grouped(cols, G) @ w3.transpose(0, 2, 1))     # (N*OH*OW, Co)
+    y = y2d.reshape(N, OH, OW, Co).transpose(0, 3, 1, 2)
+    return array_module(x).ascontiguousarray(y)
+
+
+def _gy_rows(gy: Any, x_shape: tuple, w_shape: tuple, stride: Pair, padding: Pair,
+             dilation: Pair) -> Any:
+    """gy (N, O, OH, OW) checked against the geometry, as rows (N*OH*OW, O) matching cols."""
+    _check_4d("grad_output", gy)
+    N, Co = x_shape[0], w_shape[0]
+    OH, OW = _out_hw(x_shape, w_shape[2], w_shape[3], stride, padding, dilation)
+    if tuple(gy.shape) != (N, Co, OH, OW):
+        raise ValueError(f"grad_output: expected shape {(N, Co, OH, OW)} for input {tuple(x_shape)}"
+                         f" and weight {tuple(w_shape)}, got {tuple(gy.shape)}")
+    return gy.transpose(0, 2, 3, 1).reshape(N * OH * OW, Co)
+
+
+def conv2d_backward_data(gy: Any, w: Any, x_shape: tuple, stride: Pair, padding: Pair,
+                         dilation: Pair, groups: int = 1) -> Any:
+    """gx = the adjoint of conv2d_forward in x applied to gy:
+    gx[n, c, h, w] = sum over (o, oh, ow, i, j) with oh*sh - ph + i*dh = h, ow*sw - pw + j*dw = w
+    of gy[n, o, oh, ow] * w[o, c', i, j]. This is also the transposed convolution of gy.
+
+    One GEMM per group gives d(cols) = gy_rows @ w2d, then col2im folds it into x's shape."""
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape: expected (N, C, H, W), got {x_shape}")
+    _check_dtypes(grad_output=gy, weight=w)
+    G, Cg, Og = _check_conv(x_shape, w.shape, groups)
+    kh, kw = w.shape[2], w.shape[3]
+    rows = _gy_rows(gy, x_shape, w.shape, stride, padding, dilation)      # (N*OH*OW, O)
+    w3 = w.reshape(G, Og, Cg * kh * kw)
+    dcols = _ungrouped(_grouped(rows, G) @ w3)                            # (N*OH*OW, C*kh*kw)
+    return col2im(dcols, x_shape, kh, kw, stride, padding, dilation)
+
+
+def conv2d_backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, padding: Pair,
+                           dilation: Pair, groups: int = 1) -> Any:
+    """gw = the adjoint of conv2d_forward in w applied to gy:
+    gw[o, c, i, j] = sum_{n,oh,ow} gy[n, o, oh, ow] * x[n, g*C/G + c, oh*sh - ph + i*dh, ...].
+
+    im2col of x, then one GEMM per group: gw2d = gy_rows^T @ cols."""
+    _check_4d("x", x)
+    _check_dtypes(grad_output=gy, x=x)
+    w_shape = tuple(int(s) for s in w_shape)
+    G, Cg, Og = _check_conv(x.shape, w_shape, groups)
+    kh, kw = w_shape[2], w_shape[3]
+    rows = _gy_rows(gy, x.shape, w_shape, stride, padding, dilation)      # (N*OH*OW, O)
+    cols = im2col(x, kh, kw, stride, padding, dilation)                   # (N*OH*OW, C*kh*kw)
+    gw3 = _grouped(rows, G).transpose(0, 2, 1) @ _grouped(cols, G)        # (G, O/G, C/G*kh*kw)
+    return gw3.reshape(w_shape)
+
+
+# Entry points the backend registry picks up (a backend lacking one falls back to these).
+REFERENCE = {
+    "im2col": im2col,
+    "col2im": col2im,
+    "conv2d_forward": conv2d_forward,
+    "conv2d_backward_data": conv2d_backward_data,
+    "conv2d_backward_weight": conv2d_backward_weight,
+}
