@@ -1,0 +1,146 @@
+"""Normalization: batch_norm and layer_norm.
+
+Both standardize x over some axes, xhat = (x - mean) / sqrt(var + eps) (biased variance), then
+apply an optional per-feature affine map y = xhat * weight + bias. The standardization is one
+Function with a closed-form backward,
+
+    dx = invstd * (g - mean(g) - xhat * mean(g * xhat))        (means over the normalized axes)
+
+written with differentiable ops on the saved input x, so gradient penalties through a
+normalized discriminator (WGAN-GP, R1) differentiate it a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..function import Function
+from ..tensor import Tensor, array_module, is_grad_enabled, no_grad
+from .elementwise import const, sqrt
+from .reduce import mean
+from .shape import reshape
+
+
+def _moments(xp: Any, x: Any, axes: tuple) -> tuple:
+    """Mean and biased variance of an array over axes (kept as size-1 dims)."""
+    mu = x.mean(axis=axes, keepdims=True)
+    d = x - mu
+    return mu, (d * d).mean(axis=axes, keepdims=True)
+
+
+class Standardize(Function):
+    """xhat = (x - mean(x)) / sqrt(var(x) + eps) over ``axes``."""
+
+    @staticmethod
+    def forward(ctx, x, axes, eps):
+        xp = array_module(x)
+        mu, var = _moments(xp, x, axes)
+        invstd = (1 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        xhat = ((x - mu) * invstd).astype(x.dtype, copy=False)
+        ctx.axes, ctx.eps = axes, eps
+        ctx.invstd = invstd
+        ctx.save_for_backward(x, xhat)
+        return xhat
+
+    @staticmethod
+    def backward(ctx, g):
+        x, xhat = ctx.saved_tensors
+        axes = ctx.axes
+        if is_grad_enabled():
+            # Double backprop: xhat and invstd must be functions of x in the graph, not the
+            # forward's constants, or the second derivative would miss their dependence on x.
+            mu = mean(x, axes, keepdims=True)
+            d = x - mu
+            invstd = 1 / sqrt(mean(d * d, axes, keepdims=True) + ctx.eps)
+            xhat = d * invstd
+        else:
+            invstd = const(ctx.invstd)
+        gx = invstd * (g - mean(g, axes, keepdims=True)
+                       - xhat * mean(g * xhat, axes, keepdims=True))
+        return gx, None, None
+
+
+def _check_param(p: Tensor | None, name: str, shape: tuple, x: Tensor) -> None:
+    if p is None:
+        return
+    if not isinstance(p, Tensor):
+        raise TypeError(f"{name}: expected a Tensor or None, got {type(p).__name__}")
+    if tuple(p.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(p.shape)}")
+    if p.dtype != x.dtype:
+        raise TypeError(f"{name}: expected dtype {x.dtype} (the input's), got {p.dtype}")
+
+
+def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, bshape: tuple) -> Tensor:
+    if weight is not None:
+        y = y * reshape(weight, bshape)
+    if bias is not None:
+        y = y + reshape(bias, bshape)
+    return y
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = True,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalization over every axis but 1 (the channel axis), PyTorch semantics.
+
+    Training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch's mean and
+    biased variance; the running statistics (when given) are updated in place, outside the graph,
+    as r <- (1 - momentum) r + momentum s with the *unbiased* batch variance n/(n-1) var_B.
+    Evaluation: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, which is affine
+    in x. With no running statistics, batch statistics are used in both modes.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a Tensor, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"x: expected at least 2 dims (N, C, ...), got shape {x.shape}")
+    c = x.shape[1]
+    for name, p in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_param(p, name, (c,), x)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean, running_var: pass both or neither")
+    axes = (0,) + tuple(range(2, x.ndim))
+    bshape = (1, c) + (1,) * (x.ndim - 2)
+    use_batch = training or running_mean is None
+    if use_batch:
+        n = x.numel() // c
+        if n <= 1:
+            raise ValueError(f"x: batch norm in training needs more than 1 value per channel, "
+                             f"got shape {x.shape}")
+        if training and running_mean is not None:
+            _update_running(x.data, axes, n, running_mean, running_var, momentum)
+        y = Standardize.apply(x, axes, eps)
+    else:
+        xp = array_module(x.data)
+        invstd = (1 / xp.sqrt(running_var.data + eps)).astype(x.dtype, copy=False)
+        y = (x - const(running_mean.data.reshape(bshape))) * const(invstd.reshape(bshape))
+    return _affine(y, weight, bias, bshape)
+
+
+def _update_running(x: Any, axes: tuple, n: int, running_mean: Tensor, running_var: Tensor,
+                    momentum: float) -> None:
+    mu, var = _moments(array_module(x), x, axes)
+    with no_grad():  # a statistics update, not part of any graph
+        running_mean.copy_((1 - momentum) * running_mean.data + momentum * mu.reshape(-1))
+        running_var.copy_((1 - momentum) * running_var.data
+                          + momentum * (n / (n - 1)) * var.reshape(-1))
+
+
+def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Layer normalization over the trailing ``normalized_shape`` axes:
+    y = (x - mean) / sqrt(var + eps) * weight + bias, statistics per leading index, biased
+    variance; weight and bias have shape ``normalized_shape``."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a Tensor, got {type(x).__name__}")
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
+        raise ValueError(f"normalized_shape: {shape} must match the trailing dims of x, "
+                         f"got x of shape {x.shape}")
+    _check_param(weight, "weight", shape, x)
+    _check_param(bias, "bias", shape, x)
+    y = Standardize.apply(x, tuple(range(x.ndim - k, x.ndim)), eps)
+    return _affine(y, weight, bias, shape)
