@@ -1,0 +1,413 @@
+"""Optimizers: SGD, Adam, RMSprop, following PyTorch's documented update rules exactly.
+
+An optimizer holds ``param_groups``, a list of dicts ``{"params": [tensors], "lr": ..., ...}``;
+every hyperparameter is read from its group at each ``step()``, so changing
+``opt.param_groups[0]["lr"]`` (a scheduler) takes effect on the next step. Per-parameter state
+(momentum buffers, moment estimates, step counts) lives in ``opt.state[param]``.
+
+Each update rule is a small function on arrays (``sgd_update``, ``adam_update``,
+``rmsprop_update``): it modifies the parameter and its state buffers in place, keeps their dtype
+(hyperparameters enter as Python floats, so float32 stays float32) and works unchanged on CuPy
+arrays. These are the reference kernels that a fused backend kernel may replace.
+
+``state_dict()`` holds plain data and NumPy arrays only (parameters are referred to by their
+index across all groups, as in PyTorch), so it can be saved with ``np.savez``/JSON and no pickle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor, array_module, enable_grad, no_grad
+
+# ---- per-parameter update rules (reference kernels) ------------------------------------------
+
+
+def sgd_update(param: Any, grad: Any, momentum_buffer: Any, *, lr: float, momentum: float,
+               dampening: float, nesterov: bool, weight_decay: float) -> Any:
+    """One SGD step in place on ``param``; returns the (new or updated) momentum buffer.
+
+    g = grad + weight_decay * param
+    b = g on the first step, else b = momentum * b + (1 - dampening) * g     (if momentum != 0)
+    g = g + momentum * b if nesterov else b                                  (if momentum != 0)
+    param = param - lr * g
+    """
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    if momentum != 0:
+        if momentum_buffer is None:
+            # PyTorch starts the buffer at the first gradient itself, undamped.
+            momentum_buffer = grad.copy()
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * grad
+        grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer
+    param -= lr * grad
+    return momentum_buffer
+
+
+def adam_update(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any,
+                step: int, *, lr: float, beta1: float, beta2: float, eps: float,
+                weight_decay: float) -> None:
+    """One Adam step in place on ``param`` and its moment buffers (``step`` counts from 1).
+
+    g = grad + weight_decay * param                      (L2 penalty, not decoupled as in AdamW)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g^2
+    v_max = max(v_max, v); use v_max for v below          (amsgrad: ``max_exp_avg_sq`` given)
+    param = param - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+    xp = array_module(param)
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * (grad * grad)
+    second = exp_avg_sq
+    if max_exp_avg_sq is not None:
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second = max_exp_avg_sq
+    # eps is added after the bias correction of v, as PyTorch does (not eps-hat of the paper).
+    step_size = lr / (1 - beta1 ** step)
+    denom = xp.sqrt(second) / math.sqrt(1 - beta2 ** step) + eps
+    param -= step_size * (exp_avg / denom)
+
+
+def rmsprop_update(param: Any, grad: Any, square_avg: Any, grad_avg: Any, momentum_buffer: Any,
+                   *, lr: float, alpha: float, eps: float, momentum: float,
+                   weight_decay: float) -> None:
+    """One RMSprop step in place on ``param`` and its buffers.
+
+    g = grad + weight_decay * param
+    v = alpha * v + (1 - alpha) * g^2
+    centered (``grad_avg`` given): a = alpha * a + (1 - alpha) * g;  d = sqrt(v - a^2) + eps
+    otherwise:                                                        d = sqrt(v) + eps
+    with momentum (``momentum_buffer`` given): b = momentum * b + g / d;  param -= lr * b
+    otherwise:                                                            param -= lr * g / d
+    """
+    xp = array_module(param)
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    square_avg *= alpha
+    square_avg += (1 - alpha) * (grad * grad)
+    if grad_avg is not None:
+        grad_avg *= alpha
+        grad_avg += (1 - alpha) * grad
+        avg = xp.sqrt(square_avg - grad_avg * grad_avg) + eps
+    else:
+        avg = xp.sqrt(square_avg) + eps
+    if momentum_buffer is not None:
+        momentum_buffer *= momentum
+        momentum_buffer += grad / avg
+        param -= lr * momentum_buffer
+    else:
+        param -= lr * (grad / avg)
+
+
+# ---- the optimizer base -----------------------------------------------------------------------
+
+
+def _check_range(name: str, value: Any, low: float, high: float | None = None,
+                 high_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        bound = "" if high is None else (f" and < {high}" if high_open else f" and <= {high}")
+        raise ValueError(f"{name}: expected a number >= {low}{bound}, got {value!r}")
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, zero_grad, state_dict.
+
+    ``params`` is an iterable of leaf tensors, or of dicts ``{"params": [...], "lr": ...}``
+    whose missing hyperparameters take the optimizer's defaults (per-group learning rates).
+    """
+
+    def __init__(self, params: Iterable[Any], defaults: dict) -> None:
+        if isinstance(params, Tensor):
+            raise TypeError("params: expected an iterable of Tensors or of dicts, got a single "
+                            "Tensor (wrap it in a list)")
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict] = []
+        self.state: dict[Tensor, dict] = {}
+        groups = list(params)
+        if not groups:
+            raise ValueError("params: the optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict) -> None:
+        """Add ``{"params": [...], **hyperparameters}``; unspecified ones take the defaults."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"param group: expected a dict with a 'params' key, got {group!r}")
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"params[{i}]: expected a Tensor, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"params[{i}]: can't optimize a non-leaf tensor (shape "
+                                 f"{p.shape}); optimize the leaf it was computed from")
+            if p.dtype.kind != "f":
+                raise TypeError(f"params[{i}]: expected a floating tensor, got {p.dtype}")
+            if id(p) in seen:
+                raise ValueError(f"params[{i}]: this tensor (shape {p.shape}) appears in more "
+                                 "than one parameter group or twice in one")
+            seen.add(id(p))
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise ValueError(f"param group: unknown options {sorted(unknown)}; "
+                             f"{type(self).__name__} takes {sorted(self.defaults)}")
+        new = {**self.defaults, **group, "params": params}
+        self._validate_group(new)
+        self.param_groups.append(new)
+
+    def _validate_group(self, group: dict) -> None:
+        _check_range("lr", group["lr"], 0.0)
+        _check_range("weight_decay", group["weight_decay"], 0.0)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's ``.grad``: to None (default), or to a fresh zero array.
+
+        Zeros are a new array rather than an in-place fill because the engine may hand the same
+        gradient tensor to several leaves (``a + b`` gives a and b one gradient object).
+        """
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad = Tensor(array_module(p.grad.data).zeros_like(p.grad.data))
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` when one is given
+        (it is called with grad mode on, to recompute the loss and gradients)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = self._init_state(p, group)
+                    self._update(p, p.grad.data, state, group)
+                    p._version[0] += 1  # in-place write: saved-tensor checks must see it
+        return loss
+
+    def _init_state(self, p: Tensor, group: dict) -> dict:
+        raise NotImplementedError
+
+    def _update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """``{"state": {index: {name: array or number}}, "param_groups": [{..., "params":
+        [indices]}]}``: a copy holding plain data and NumPy arrays only."""
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index[id(p)] = len(index)
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {k: _to_host(v) for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyperparameters and state saved by ``state_dict()`` (of an optimizer of the
+        same kind over parameters of the same shapes, in the same group structure)."""
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise ValueError("state_dict: expected a dict with keys 'state' and 'param_groups'"
+                             f", got {type(state_dict).__name__}"
+                             + (f" with keys {sorted(state_dict)}"
+                                if isinstance(state_dict, dict) else ""))
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, this "
+                             f"optimizer has {len(self.param_groups)}")
+        params = []
+        new_groups = []
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"state_dict: param_groups[{i}] has {len(saved['params'])} "
+                                 f"parameters, this optimizer's has {len(group['params'])}")
+            keys, expected = set(saved) - {"params"}, set(group) - {"params"}
+            if keys != expected:
+                raise ValueError(f"state_dict: param_groups[{i}] has options {sorted(keys)}, "
+                                 f"{type(self).__name__} expects {sorted(expected)}")
+            new = {**{k: v for k, v in saved.items() if k != "params"},
+                   "params": group["params"]}
+            if "betas" in new:
+                new["betas"] = tuple(new["betas"])  # JSON turns tuples into lists
+            self._validate_group(new)
+            new_groups.append(new)
+            params.extend((p, new) for p in group["params"])
+        new_state = {}
+        for key, saved in state_dict["state"].items():
+            k = int(key)  # JSON turns integer keys into strings
+            if not 0 <= k < len(params):
+                raise ValueError(f"state_dict: state refers to parameter {key!r}, but there are "
+                                 f"only {len(params)} parameters")
+            p, group = params[k]
+            expected = self._init_state(p, group)
+            if set(saved) != set(expected):
+                raise ValueError(f"state_dict: state of parameter {k} has {sorted(saved)}, "
+                                 f"{type(self).__name__} with these options expects "
+                                 f"{sorted(expected)}")
+            new_state[p] = {name: _from_host(name, v, p, k) for name, v in saved.items()}
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            opts = ", ".join(f"{k}={v}" for k, v in g.items() if k != "params")
+            lines.append(f"  group {i}: {len(g['params'])} params, {opts}")
+        return "\n".join(lines + [")"])
+
+
+def _to_host(v: Any) -> Any:
+    if v is None or isinstance(v, (int, float)):
+        return v
+    return np.array(v.get() if hasattr(v, "get") else v, copy=True)
+
+
+def _from_host(name: str, v: Any, p: Tensor, k: int) -> Any:
+    if v is None or name == "step":
+        if name == "step" and (isinstance(v, bool) or int(v) != v or v < 0):
+            raise ValueError(f"state_dict: state of parameter {k}: step must be a "
+                             f"non-negative integer, got {v!r}")
+        return None if v is None else int(v)
+    if tuple(np.shape(v)) != p.shape:
+        raise ValueError(f"state_dict: state of parameter {k}: {name!r} has shape "
+                         f"{tuple(np.shape(v))}, the parameter has shape {p.shape}")
+    # A copy in the parameter's array module and dtype, so the loaded dict stays untouched.
+    return array_module(p.data).array(v, dtype=p.dtype, copy=True)
+
+
+# ---- the optimizers ---------------------------------------------------------------------------
+
+
+# Hyperparameters are passed to the update rules as Python floats: a NumPy float64 scalar (say,
+# an lr computed by a schedule) would otherwise promote float32 temporaries to float64.
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def _validate_group(self, group: dict) -> None:
+        super()._validate_group(group)
+        _check_range("momentum", group["momentum"], 0.0)
+        _check_range("dampening", group["dampening"], 0.0)
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("nesterov: needs momentum > 0 and dampening = 0, got momentum="
+                             f"{group['momentum']}, dampening={group['dampening']}")
+
+    def _init_state(self, p: Tensor, group: dict) -> dict:
+        # None until the first step, which starts the buffer at the gradient itself.
+        return {"momentum_buffer": None} if group["momentum"] != 0 else {}
+
+    def _update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        buf = sgd_update(p.data, grad, state.get("momentum_buffer"), lr=float(group["lr"]),
+                         momentum=float(group["momentum"]), dampening=float(group["dampening"]),
+                         nesterov=bool(group["nesterov"]),
+                         weight_decay=float(group["weight_decay"]))
+        if group["momentum"] != 0:
+            state["momentum_buffer"] = buf
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction, L2 weight decay and optional AMSGrad."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def _validate_group(self, group: dict) -> None:
+        super()._validate_group(group)
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
+        _check_range("betas[0]", betas[0], 0.0, 1.0, high_open=True)
+        _check_range("betas[1]", betas[1], 0.0, 1.0, high_open=True)
+        _check_range("eps", group["eps"], 0.0)
+
+    def _init_state(self, p: Tensor, group: dict) -> dict:
+        xp = array_module(p.data)
+        state = {"step": 0, "exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        return state
+
+    def _update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        adam_update(p.data, grad, state["exp_avg"], state["exp_avg_sq"],
+                    state.get("max_exp_avg_sq"), state["step"], lr=float(group["lr"]),
+                    beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
+                    weight_decay=float(group["weight_decay"]))
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton) with optional momentum, centering and L2 weight decay."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered))
+
+    def _validate_group(self, group: dict) -> None:
+        super()._validate_group(group)
+        _check_range("alpha", group["alpha"], 0.0)
+        _check_range("eps", group["eps"], 0.0)
+        _check_range("momentum", group["momentum"], 0.0)
+
+    def _init_state(self, p: Tensor, group: dict) -> dict:
+        xp = array_module(p.data)
+        state = {"step": 0, "square_avg": xp.zeros_like(p.data)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = xp.zeros_like(p.data)
+        if group["centered"]:
+            state["grad_avg"] = xp.zeros_like(p.data)
+        return state
+
+    def _update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        state["step"] += 1
+        rmsprop_update(p.data, grad, state["square_avg"], state.get("grad_avg"),
+                       state.get("momentum_buffer"), lr=float(group["lr"]),
+                       alpha=float(group["alpha"]), eps=float(group["eps"]),
+                       momentum=float(group["momentum"]),
+                       weight_decay=float(group["weight_decay"]))
+
+
+__all__ = ["Adam", "Optimizer", "RMSprop", "SGD", "adam_update", "rmsprop_update", "sgd_update"]
