@@ -14,6 +14,7 @@ two: d/dx of conv is conv^T, d/dw of conv is gradw, and so on.
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 from ..function import Function
@@ -81,11 +82,12 @@ class Conv2dGradWeight(Function):
 
 def _pair(name: str, v: Any, low: int) -> tuple[int, int]:
     pair = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-    if len(pair) != 2 or not all(isinstance(p, int) and not isinstance(p, bool) for p in pair):
+    if len(pair) != 2 or not all(isinstance(p, Integral) and not isinstance(p, bool)
+                                 for p in pair):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {v!r}")
     if min(pair) < low:
         raise ValueError(f"{name}: expected values >= {low}, got {v!r}")
-    return pair
+    return int(pair[0]), int(pair[1])
 
 
 def _check_tensors(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
@@ -106,9 +108,9 @@ def _check_tensors(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> N
 
 
 def _check_groups(groups: Any) -> int:
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+    if not isinstance(groups, Integral) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"groups: expected a positive int, got {groups!r}")
-    return groups
+    return int(groups)
 
 
 def _add_bias(y: Tensor, bias: Tensor | None, op: str) -> Tensor:

@@ -72,6 +72,12 @@ def test_float32_stays_float32_through_forward_and_every_gradient():
     assert [g.dtype for g in ggs] == [np.float32] * 3
 
 
+def test_numpy_integers_are_accepted_as_geometry():
+    y = conv2d(rand(1, 2, 5, 5), rand(2, 1, 3, 3), stride=np.int64(2), padding=(np.int32(1), 0),
+               groups=np.int64(2))
+    assert y.shape == (1, 2, 3, 2)
+
+
 def test_no_grad_records_nothing():
     x, w = rand(1, 2, 4, 4, requires_grad=True), rand(3, 2, 3, 3, requires_grad=True)
     with no_grad():
