@@ -107,8 +107,8 @@ class Node:
 class Function:
     """Base class of differentiable operations; call ``MyFunction.apply(*args)``."""
 
-    # Set by single-output Functions whose output is a view sharing memory with input 0, so
-    # that the two share one version counter (in-place writes through either are seen).
+    # Set by single-output Functions whose output may be a view of input 0; when it really shares
+    # memory the two share one version counter (in-place writes through either are seen).
     view_of_input: bool = False
 
     @staticmethod
@@ -143,7 +143,8 @@ class Function:
             outs = tuple(Tensor(r) for r in raw)
         else:
             outs = (Tensor(raw),)
-        if cls.view_of_input and tensors[0] is not None:
+        if (cls.view_of_input and tensors[0] is not None
+                and _t.array_module(raw).may_share_memory(raw, arrays[0])):
             outs[0]._version = tensors[0]._version
         if record:
             ctx._resolve_saved(outs)

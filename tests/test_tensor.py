@@ -192,3 +192,15 @@ def test_methods_and_errors_name_things():
         x.sum(axis=5)
     with pytest.raises(ValueError, match="inner dims"):
         mg.matmul(x, x)
+
+
+def test_inplace_on_a_copy_made_by_reshape_is_not_flagged():
+    # Reshaping a transposed array copies: writing to the copy must not poison b's saved value.
+    x = leaf(np.arange(6.0).reshape(2, 3))
+    b = x.exp()
+    y = b.sum()
+    flat = b.T.reshape(6)
+    with mg.no_grad():
+        flat[0] = 100.0
+    y.backward()
+    assert_close(x.grad, np.exp(x.data))
