@@ -1,0 +1,272 @@
+"""Backends: which kernel sources this machine has, which one is in use, and CPU thread counts.
+
+A backend is a device plus a source of kernels (DESIGN.md):
+
+    cpu:   numpy (the reference, always present), numba, native (minigan._C: C++ and OpenMP)
+    cuda:  cupy, numba_cuda, cuda (minigan._cuda: CUDA C++)
+
+Nothing here imports numba or cupy, or loads a compiled module, until a function asks for it:
+importing minigan must stay fast, compile nothing, and work on a machine that has none of them.
+The backend in use and the thread count are process-wide settings.
+
+Environment: ``MINIGAN_BACKEND`` picks the initial backend (default ``numpy``);
+``MINIGAN_NUM_THREADS`` the CPU thread count (default: ``OMP_NUM_THREADS``, else the CPUs this
+process may run on).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import warnings
+from types import ModuleType, TracebackType
+from typing import Any
+
+import numpy as np
+
+CPU_BACKENDS = ("numpy", "numba", "native")
+CUDA_BACKENDS = ("cupy", "numba_cuda", "cuda")
+ALL_BACKENDS = CPU_BACKENDS + CUDA_BACKENDS
+DEVICE = {**dict.fromkeys(CPU_BACKENDS, "cpu"), **dict.fromkeys(CUDA_BACKENDS, "cuda")}
+
+__all__ = [
+    "ALL_BACKENDS", "CPU_BACKENDS", "CUDA_BACKENDS", "DEVICE", "available", "cuda_module",
+    "current", "get_array_module", "import_error", "native", "num_threads", "set_num_threads",
+    "unavailable_reason", "use",
+]
+
+# Import results, cached: module or None, and for None the reason (shown by `minigan info`).
+_modules: dict[str, ModuleType | None] = {}
+_import_errors: dict[str, str] = {}
+_gpu_reason_cache: list[str | None] = []  # empty until probed; then [reason or None]
+_current: str | None = None  # resolved from MINIGAN_BACKEND on first use
+_threads: int | None = None  # resolved from the environment on first use
+
+
+def _load(modname: str) -> ModuleType | None:
+    if modname not in _modules:
+        try:
+            _modules[modname] = importlib.import_module(modname)
+        except Exception as exc:
+            # Broad on purpose: a broken build raises ImportError or OSError alike, and neither
+            # may stop minigan from working on the NumPy reference.
+            _modules[modname] = None
+            _import_errors[modname] = f"{type(exc).__name__}: {exc}"
+    return _modules[modname]
+
+
+def native() -> ModuleType | None:
+    """The compiled CPU module ``minigan._C``, or None if it was not built. Cached.
+
+    On first load its OpenMP pool is sized to :func:`num_threads`.
+    """
+    first = "minigan._C" not in _modules
+    mod = _load("minigan._C")
+    if mod is not None and first:
+        try:
+            mod.set_num_threads(num_threads())
+        except ValueError as exc:
+            # A bad MINIGAN_NUM_THREADS must not make the kernels unavailable; say so and keep
+            # OpenMP's own default. num_threads() raises the same error where it is asked for.
+            warnings.warn(f"{exc}; minigan._C keeps {mod.num_threads()} threads", stacklevel=2)
+    return mod
+
+
+def cuda_module() -> ModuleType | None:
+    """The compiled CUDA module ``minigan._cuda``, or None if it was not built. Cached.
+
+    Importing it needs no GPU or driver; ask ``cuda_module().runtime_info()`` what it found.
+    """
+    return _load("minigan._cuda")
+
+
+def import_error(modname: str) -> str | None:
+    """Why ``modname`` failed to import, if it was tried and failed."""
+    return _import_errors.get(modname)
+
+
+def _installed(top_level: str) -> bool:
+    # find_spec on a top-level name locates it without importing it (numba takes ~1 s).
+    return importlib.util.find_spec(top_level) is not None
+
+
+def _gpu_reason() -> str | None:
+    """None when CuPy imports and sees a GPU, else why not. Probed once (importing CuPy)."""
+    if not _gpu_reason_cache:
+        reason: str | None = None
+        if not _installed("cupy"):
+            reason = "CuPy is not installed (pip install 'minigan[cuda]')"
+        elif (cupy := _load("cupy")) is None:
+            reason = f"CuPy failed to import ({_import_errors['cupy']})"
+        else:
+            try:
+                if cupy.cuda.runtime.getDeviceCount() == 0:
+                    reason = "CuPy sees no GPU"
+            except Exception as exc:  # CuPy raises CUDARuntimeError when there is no driver
+                reason = f"CuPy sees no GPU ({type(exc).__name__}: {exc})"
+        _gpu_reason_cache.append(reason)
+    return _gpu_reason_cache[0]
+
+
+def unavailable_reason(name: str) -> str | None:
+    """None if backend ``name`` can be used here, else a sentence saying why not.
+
+    Checking a CUDA backend imports CuPy (if installed) to look for a GPU.
+    """
+    name = _normalize(name)
+    if name == "numpy":
+        return None
+    if name == "native":
+        if native() is None:
+            return f"minigan._C is not built ({_import_errors.get('minigan._C')})"
+        return None
+    if name == "numba":
+        if not _installed("numba"):
+            return "numba is not installed (pip install 'minigan[numba]')"
+        return None
+    if name not in CUDA_BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(ALL_BACKENDS)}")
+    if (gpu := _gpu_reason()) is not None:
+        return gpu
+    if name == "numba_cuda" and not _installed("numba"):
+        return "numba is not installed (pip install 'minigan[cuda]')"
+    if name == "cuda" and cuda_module() is None:
+        return f"minigan._cuda is not built ({_import_errors.get('minigan._cuda')})"
+    return None
+
+
+def available() -> list[str]:
+    """The backends usable here, in the order of ALL_BACKENDS; ``numpy`` is always first."""
+    return [name for name in ALL_BACKENDS if unavailable_reason(name) is None]
+
+
+def _normalize(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"backend name: expected a str, got {type(name).__name__}")
+    return name.strip().lower().replace("-", "_")
+
+
+def _checked(name: str, source: str = "") -> str:
+    """``name`` normalized, or ValueError listing what is available. ``source`` prefixes it."""
+    norm = _normalize(name)
+    prefix = f"{source}={name!r}: " if source else ""
+    if norm not in ALL_BACKENDS:
+        raise ValueError(f"{prefix}unknown backend {name!r}; available: {', '.join(available())}")
+    reason = unavailable_reason(norm)
+    if reason is not None:
+        raise ValueError(
+            f"{prefix}backend {norm!r} is not available: {reason}; "
+            f"available: {', '.join(available())}"
+        )
+    return norm
+
+
+def current() -> str:
+    """The backend in use: the last :func:`use`, else ``MINIGAN_BACKEND``, else ``numpy``."""
+    global _current
+    if _current is None:
+        env = os.environ.get("MINIGAN_BACKEND", "").strip()
+        _current = _checked(env, source="MINIGAN_BACKEND") if env else "numpy"
+    return _current
+
+
+class _Using:
+    """What :func:`use` returns: the switch already happened; leaving a ``with`` undoes it."""
+
+    def __init__(self, name: str, previous: str | None) -> None:
+        self.name = name
+        self._previous = previous
+
+    def __enter__(self) -> str:
+        return self.name
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        global _current
+        _current = self._previous
+
+    def __repr__(self) -> str:
+        return f"minigan.backends.use({self.name!r})"
+
+
+def use(name: str) -> _Using:
+    """Switch to backend ``name``, process-wide. Works as a call or as a context manager::
+
+        minigan.backends.use("native")           # from now on
+        with minigan.backends.use("native"):     # only inside the block
+            ...
+
+    Raises ValueError naming the available backends if ``name`` is unknown or unavailable.
+    """
+    global _current
+    norm = _checked(name)
+    using = _Using(norm, _current)
+    _current = norm
+    return using
+
+
+def get_array_module(*arrays: Any) -> ModuleType:
+    """``cupy`` if any argument is a CuPy array, else ``numpy`` (Chainer's xp idiom).
+
+    Never imports CuPy itself: a CuPy array can only exist once CuPy has been imported.
+    """
+    for a in arrays:
+        if type(a).__module__.startswith("cupy"):
+            return importlib.import_module("cupy")
+    return np
+
+
+# ---- threads ----------------------------------------------------------------------------------
+
+
+def _positive_int(raw: str, var: str) -> int:
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{var}={raw!r}: expected a positive integer number of threads")
+    return n
+
+
+def _default_threads() -> int:
+    if raw := os.environ.get("MINIGAN_NUM_THREADS", "").strip():
+        return _positive_int(raw, "MINIGAN_NUM_THREADS")
+    if raw := os.environ.get("OMP_NUM_THREADS", "").strip():
+        return _positive_int(raw.split(",")[0], "OMP_NUM_THREADS")
+    # The CPUs this process may use (a container or taskset may allow fewer than cpu_count).
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def num_threads() -> int:
+    """The CPU thread count minigan's kernels use (see the module docstring for the default)."""
+    global _threads
+    if _threads is None:
+        _threads = _default_threads()
+    return _threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` CPU threads: the OpenMP pool of minigan._C, and NumPy's BLAS through
+    threadpoolctl when that is installed (optional; without it BLAS keeps its own setting)."""
+    global _threads
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n: expected an int number of threads, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n: expected a number of threads >= 1, got {n}")
+    _threads = int(n)
+    mod = native()
+    if mod is not None:
+        mod.set_num_threads(_threads)
+    if _installed("threadpoolctl"):
+        from threadpoolctl import threadpool_limits
+
+        # Called, not entered: the limit stays in force after this returns.
+        threadpool_limits(limits=_threads, user_api="blas")
