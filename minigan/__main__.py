@@ -1,0 +1,7 @@
+"""``python -m minigan ...`` runs the ``minigan`` command."""
+
+import sys
+
+from minigan.cli import main
+
+sys.exit(main())
