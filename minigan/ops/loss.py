@@ -7,8 +7,8 @@ from typing import Any
 
 from ..tensor import Tensor, array_module
 from .activation import softplus
-from .elementwise import exp
-from .reduce import logsumexp, mean
+from .elementwise import const, exp, log
+from .reduce import mean
 from .reduce import sum as _sum
 from .shape import getitem, permute, reshape
 
@@ -43,14 +43,26 @@ def _target_like(target: Any, like: Tensor, name: str = "target") -> Any:
     return Tensor(arr)
 
 
+def _shifted(x: Tensor, axis: int) -> Tensor:
+    """x - max(x) along axis, the max a constant: softmax and log_softmax are invariant to the
+    shift, so its gradient contribution is exactly zero, and exp() of the result cannot overflow.
+    Shifting first also keeps x - max exact (no rounding at the scale of huge logits)."""
+    xp = array_module(x.data)
+    m = x.data.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype)
+    return x - const(m)
+
+
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """softmax(x)_i = e^(x_i) / sum_j e^(x_j) = exp(x_i - logsumexp(x)): no overflow."""
-    return exp(log_softmax(x, axis))
+    """softmax(x)_i = e^(x_i - m) / sum_j e^(x_j - m), m = max_j x_j: no overflow."""
+    e = exp(_shifted(x, axis))
+    return e / _sum(e, axis, keepdims=True)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """log softmax(x)_i = x_i - logsumexp_j(x_j)."""
-    return x - logsumexp(x, axis, keepdims=True)
+    """log softmax(x)_i = (x_i - m) - log sum_j e^(x_j - m), m = max_j x_j."""
+    z = _shifted(x, axis)
+    return z - log(_sum(exp(z), axis, keepdims=True))
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target: Any,
@@ -74,7 +86,8 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # 
 
 
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy with class indices: l_n = logsumexp_c(z_nc) - z_{n, t_n}.
+    """Softmax cross-entropy with class indices: l_n = logsumexp_c(z_nc) - z_{n, t_n}
+    = -log softmax(z_n)_{t_n}.
 
     ``logits`` is (N, C) or (N, C, d1, ...), class axis 1 as in PyTorch; ``target`` holds integer
     class indices of shape (N,) or (N, d1, ...).
@@ -101,7 +114,8 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
         z = permute(logits, (0, *range(2, logits.ndim), 1))
     z = reshape(z, (-1, c))
     flat = idx.reshape(-1)
-    picked = getitem(z, (xp.arange(flat.shape[0]), flat))
-    loss = logsumexp(z, 1) - picked
+    # -log_softmax at the target (not logsumexp - z_t): the max is subtracted before anything
+    # is rounded, so huge logits keep full relative precision.
+    loss = -getitem(log_softmax(z, 1), (xp.arange(flat.shape[0]), flat))
     return _reduce(reshape(loss, idx.shape), reduction)
 
