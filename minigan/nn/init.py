@@ -141,7 +141,8 @@ def dcgan_init(module: Any) -> Any:
     """DCGAN initialisation (Radford et al. 2016) applied to every submodule: conv, transposed
     conv and linear weights ~ N(0, 0.02^2), batch-norm weights ~ N(1, 0.02^2), biases 0. A
     spectrally normalized layer's ``weight_orig`` is the weight it initialises."""
-    from .layers import BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear
+    from .layers import Conv2d, ConvTranspose2d, Linear
+    from .normalization import BatchNorm1d, BatchNorm2d
 
     def init(m: Any) -> None:
         params = m._parameters
