@@ -1,12 +1,16 @@
 """Differentiable ops, one family per module. Every public function here is also a Tensor
 method when its first argument is a tensor (``t.exp()``, ``t.sum(axis=1)``)."""
 
-from . import activation, conv, elementwise, matmul, pool, reduce, shape
+from . import activation, conv, elementwise, loss, matmul, norm, pool, reduce, shape
 from .activation import elu, leaky_relu, log_sigmoid, relu, sigmoid, softplus, tanh
 from .conv import conv2d, conv_transpose2d
+from .dropout import dropout
 from .elementwise import (abs, add, cast, clip, clone, div, exp, log, maximum, minimum, mul, neg,
                           pow, sqrt, sub, to_device, where)
+from .loss import (binary_cross_entropy_with_logits, cross_entropy, log_softmax, mse_loss,
+                   softmax)
 from .matmul import linear, matmul
+from .norm import batch_norm, layer_norm
 from .pool import avg_pool2d, upsample_nearest
 from .reduce import logsumexp, max, mean, min, std, sum, var
 from .shape import (cat, concat, expand, flatten, getitem, pad, permute, reshape, split, squeeze,
@@ -14,6 +18,8 @@ from .shape import (cat, concat, expand, flatten, getitem, pad, permute, reshape
 
 __all__ = [
     "avg_pool2d", "conv2d", "conv_transpose2d", "upsample_nearest",
+    "batch_norm", "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "layer_norm",
+    "log_softmax", "mse_loss", "softmax",
     "abs", "add", "cast", "cat", "clip", "clone", "concat", "div", "elu", "exp", "expand",
     "flatten", "getitem", "leaky_relu", "linear", "log", "log_sigmoid", "logsumexp", "matmul",
     "max", "maximum", "mean", "min", "minimum", "mul", "neg", "pad", "permute", "pow", "relu",
@@ -26,4 +32,4 @@ METHODS = {name: globals()[name] for name in __all__
            if name not in ("cat", "concat", "stack", "where")}
 METHODS.update(view=reshape, clamp=clip, mm=matmul, split=split)
 
-_ = (activation, conv, elementwise, matmul, pool, reduce, shape)
+_ = (activation, conv, elementwise, loss, matmul, norm, pool, reduce, shape)
