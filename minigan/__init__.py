@@ -14,6 +14,6 @@ float64 = __import__("numpy").float64
 
 __all__ = [
     "Tensor", "backward", "enable_grad", "float32", "float64", "full", "grad",
-    "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like", "ops", "rand", "randint",
-    "randn", "set_grad_enabled", "tensor", "zeros", "zeros_like", *ops.__all__,
+    "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like", "ops", "rand",
+    "randint", "randn", "set_grad_enabled", "tensor", "zeros", "zeros_like", *ops.__all__,
 ]

@@ -75,8 +75,8 @@ class Context:
             if t._version[0] != version:
                 raise RuntimeError(
                     f"{self.fn_name}: a tensor of shape {t.shape} saved for backward was modified "
-                    f"in place (version {version} -> {t._version[0]}); its gradient would be wrong. "
-                    "Clone it before modifying it.")
+                    f"in place (version {version} -> {t._version[0]}); its gradient would be "
+                    "wrong. Clone it before modifying it.")
         return tuple(t for t, _ in self._saved)
 
     def _release(self) -> None:

@@ -133,7 +133,8 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"requires_grad_: only floating tensors can require grad, got {self.dtype}")
+            raise TypeError(
+                f"requires_grad_: only floating tensors can require grad, got {self.dtype}")
         if not self.is_leaf:
             raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; "
                                "use .detach() first")
@@ -141,7 +142,8 @@ class Tensor:
         return self
 
     def to(self, target: Any) -> Tensor:
-        """``t.to("cuda")`` / ``t.to("cpu")`` moves it (differentiably); ``t.to(np.float64)`` casts."""
+        """``t.to("cuda")`` / ``t.to("cpu")`` moves it (differentiably); ``t.to(np.float64)``
+        casts it."""
         if isinstance(target, str):
             return _ops.to_device(self, target)
         return _ops.cast(self, np.dtype(target))
@@ -438,13 +440,15 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     return t
 
 
-def zeros(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+def zeros(*shape: Any, dtype: Any = None, device: str = "cpu",
+          requires_grad: bool = False) -> Tensor:
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     t = Tensor(_xp_for(device).zeros(shape, dtype=dtype or DEFAULT_DTYPE))
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
-def ones(*shape: Any, dtype: Any = None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
+def ones(*shape: Any, dtype: Any = None, device: str = "cpu",
+         requires_grad: bool = False) -> Tensor:
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     t = Tensor(_xp_for(device).ones(shape, dtype=dtype or DEFAULT_DTYPE))
     return t.requires_grad_(requires_grad) if requires_grad else t

@@ -204,3 +204,15 @@ def test_inplace_on_a_copy_made_by_reshape_is_not_flagged():
         flat[0] = 100.0
     y.backward()
     assert_close(x.grad, np.exp(x.data))
+
+
+def test_cuda_without_a_gpu_is_one_clear_error():
+    from minigan.backends import unavailable_reason
+
+    reason = unavailable_reason("cupy")
+    if reason is None:
+        pytest.skip("a GPU is present: the error path cannot be shown here")
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available"):
+        mg.tensor([1.0], device="cuda")
+    with pytest.raises(RuntimeError, match="not available"):
+        mg.tensor([1.0]).to("cuda")

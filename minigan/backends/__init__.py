@@ -32,7 +32,8 @@ DEVICE = {**dict.fromkeys(CPU_BACKENDS, "cpu"), **dict.fromkeys(CUDA_BACKENDS, "
 
 __all__ = [
     "ALL_BACKENDS", "CPU_BACKENDS", "CUDA_BACKENDS", "DEVICE", "available", "cuda_module",
-    "current", "get_array_module", "import_error", "native", "num_threads", "set_num_threads",
+    "current", "get_array_module", "import_error", "native", "num_threads", "require_cupy",
+    "set_num_threads",
     "unavailable_reason", "use",
 ]
 
@@ -107,6 +108,14 @@ def _gpu_reason() -> str | None:
                 reason = f"CuPy sees no GPU ({type(exc).__name__}: {exc})"
         _gpu_reason_cache.append(reason)
     return _gpu_reason_cache[0]
+
+
+def require_cupy() -> ModuleType:
+    """CuPy, for a tensor on ``device="cuda"``; a RuntimeError naming what is missing (CuPy,
+    the driver or a GPU) when it cannot be used."""
+    if (reason := _gpu_reason()) is not None:
+        raise RuntimeError(f"device 'cuda' is not available: {reason}")
+    return _modules["cupy"]
 
 
 def unavailable_reason(name: str) -> str | None:

@@ -180,7 +180,8 @@ class OpCase:
         assert len(outs) == len(refs), f"{self.name}: {len(outs)} outputs vs {len(refs)}"
         for k, (o, r) in enumerate(zip(outs, refs)):
             if o.dtype != dtype:
-                raise AssertionError(f"{self.name}: output {k} has dtype {o.dtype}, expected {dtype}")
+                raise AssertionError(
+                    f"{self.name}: output {k} has dtype {o.dtype}, expected {dtype}")
             rtol, atol = (self.tol32 if dtype == np.float32 and self.tol32 else (None, None))
             assert_close(o, r, dtype, rtol, atol, what=f"{self.name} output {k} ({dtype})")
 

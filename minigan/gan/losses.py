@@ -3,24 +3,25 @@
 Every loss is written with stable primitives: log sigmoid(t) = -softplus(-t) never forms
 sigmoid(t) and so never takes log(0), for logits of any size.
 
-=================  =====================================================  ===========================
-name               D minimizes                                            G minimizes
-=================  =====================================================  ===========================
-minimax            softplus(-r) + softplus(f)   (= -log D(x) - log(1-D))  -softplus(f) (= log(1-D(G)))
-ns                 same as minimax                                        softplus(-f) (= -log D(G))
-lsgan              (r - 1)^2 / 2 + f^2 / 2                                (f - 1)^2 / 2
-wgan, wgan-gp      f - r                                                  -f
-hinge              relu(1 - r) + relu(1 + f)                              -f
-ragan              softplus(-(r - mean f)) + softplus(f - mean r)         softplus(-(f - mean r))
-                                                                          + softplus(r - mean f)
-=================  =====================================================  ===========================
+=============  ==============================================  ==============================
+name           D minimizes                                     G minimizes
+=============  ==============================================  ==============================
+minimax        softplus(-r) + softplus(f)                      -softplus(f)  (= log(1 - D(G)))
+               (= -log D(x) - log(1 - D(G)))
+ns             same as minimax                                 softplus(-f)  (= -log D(G))
+lsgan          (r - 1)^2 / 2 + f^2 / 2                         (f - 1)^2 / 2
+wgan, wgan-gp  f - r                                           -f
+hinge          relu(1 - r) + relu(1 + f)                       -f
+ragan          softplus(-(r - mean f)) + softplus(f - mean r)  softplus(-(f - mean r))
+                                                               + softplus(r - mean f)
+=============  ==============================================  ==============================
 (all averaged over the batch; r = D(real), f = D(fake)).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from ..ops import mean, relu, softplus
 from ..tensor import Tensor

@@ -6,7 +6,7 @@ returns a scalar whose own gradient reaches D's parameters: the gradient of a gr
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .. import random as _random
 from ..ops import mean, relu, sqrt, sum

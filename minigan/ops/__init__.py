@@ -1,7 +1,6 @@
 """Differentiable ops, one family per module. Every public function here is also a Tensor
 method when its first argument is a tensor (``t.exp()``, ``t.sum(axis=1)``)."""
 
-from . import activation, conv, elementwise, loss, matmul, norm, pool, reduce, shape
 from .activation import elu, leaky_relu, log_sigmoid, relu, sigmoid, softplus, tanh
 from .conv import conv2d, conv_transpose2d
 from .dropout import dropout
@@ -32,4 +31,3 @@ METHODS = {name: globals()[name] for name in __all__
            if name not in ("cat", "concat", "stack", "where")}
 METHODS.update(view=reshape, clamp=clip, mm=matmul, split=split)
 
-_ = (activation, conv, elementwise, loss, matmul, norm, pool, reduce, shape)

@@ -271,5 +271,6 @@ def pad(a: Tensor, pad_width: Sequence[Sequence[int]], value: float = 0.0) -> Te
     """Constant padding, NumPy style: one (before, after) pair per axis."""
     pad_width = tuple((int(lo), int(hi)) for lo, hi in pad_width)
     if len(pad_width) != a.ndim:
-        raise ValueError(f"pad_width: expected {a.ndim} (before, after) pairs, got {len(pad_width)}")
+        raise ValueError(
+            f"pad_width: expected {a.ndim} (before, after) pairs, got {len(pad_width)}")
     return Pad.apply(a, pad_width, value)

@@ -15,7 +15,8 @@ def linear_critic(w):
 def test_gradient_penalty_of_a_linear_critic_and_its_gradient():
     rng = np.random.default_rng(0)
     w = mg.tensor(rng.standard_normal((3, 2)), requires_grad=True)
-    real, fake = mg.tensor(rng.standard_normal((8, 3, 2))), mg.tensor(rng.standard_normal((8, 3, 2)))
+    real = mg.tensor(rng.standard_normal((8, 3, 2)))
+    fake = mg.tensor(rng.standard_normal((8, 3, 2)))
     gp = penalties.gradient_penalty(linear_critic(w), real, fake)
     norm = np.linalg.norm(w.data)
     assert_close(gp, (norm - 1) ** 2, rtol=1e-9)

@@ -61,8 +61,8 @@ CASES = [
     OpCase("sqrt", mg.sqrt, np.sqrt, one(pos(3, 4)), True),
     OpCase("abs", mg.abs, np.abs, one(away(3, 4)), True),
     OpCase("clip", lambda a: mg.clip(a, -0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7),
-           one(lambda r: r.choice([-1.0, -0.2, 0.1, 0.4, 1.2], (4, 5)) + r.uniform(-.05, .05, (4, 5))),
-           True),
+           one(lambda r: r.choice([-1.0, -0.2, 0.1, 0.4, 1.2], (4, 5))
+               + r.uniform(-0.05, 0.05, (4, 5))), True),
     OpCase("where", lambda a, b: mg.where(a > 0, a, b),
            lambda a, b: np.where(a > 0, a, b), two(away(3, 4), n(3, 4)), True),
     OpCase("maximum", mg.maximum, np.maximum, lambda r: [distinct(3, 4)(r), distinct(4)(r)], True),

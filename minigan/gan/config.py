@@ -1,0 +1,154 @@
+"""Training configuration: typed defaults, TOML presets, overrides, validation.
+
+A config is a flat mapping of known keys. Presets (``minigan/presets/*.toml``) and user files
+override the defaults, ``--set key=value`` overrides those; every value is checked against the
+type of its default, and unknown keys are refused with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+PRESET_DIR = pathlib.Path(__file__).resolve().parent.parent / "presets"
+DEFAULT_PRESET = "grid25"
+
+# key: (default, help). The default's type is the key's type (int keys accept ints only,
+# float keys accept ints too).
+SCHEMA: dict[str, tuple[Any, str]] = {
+    "dataset": ("grid25", "grid25 | ring8 | spiral | digits | mnist-idx:<dir>"),
+    "model": ("mlp", "mlp (2-D data) | dcgan"),
+    "loss": ("ns", "minimax | ns | lsgan | wgan | wgan-gp | hinge | ragan"),
+    "steps": (10000, "generator updates"),
+    "batch_size": (256, "samples per D and G step"),
+    "z_dim": (2, "latent dimension"),
+    "g_hidden": (128, "MLP generator width"),
+    "g_layers": (3, "MLP generator hidden layers"),
+    "d_hidden": (128, "MLP discriminator width"),
+    "d_layers": (3, "MLP discriminator hidden layers"),
+    "lr_g": (1e-3, "generator learning rate"),
+    "lr_d": (1e-3, "discriminator learning rate (TTUR when different)"),
+    "beta1": (0.5, "Adam beta1"),
+    "beta2": (0.999, "Adam beta2"),
+    "lr_decay": ("linear", "linear (to 0 at the last step) | none"),
+    "n_critic": (1, "D steps per G step"),
+    "gp_weight": (0.0, "gradient penalty weight (WGAN-GP uses 10)"),
+    "gp_one_sided": (False, "penalize only gradient norms above 1"),
+    "r1_gamma": (0.1, "R1 penalty gamma on real data (0 = off)"),
+    "r2_gamma": (0.0, "R2 penalty gamma on fake data (0 = off)"),
+    "dragan_weight": (0.0, "DRAGAN penalty weight (0 = off)"),
+    "clip": (0.0, "WGAN weight clipping bound (0 = off)"),
+    "d_sn": (False, "spectral norm on every D layer"),
+    "ema": (0.99, "EMA decay of the generator weights (0 = off)"),
+    "pack": (1, "PacGAN: samples concatenated at the D input"),
+    "instance_noise": (0.0, "std of Gaussian noise added to D inputs, annealed to 0"),
+    "label_smoothing": (0.0, "one-sided: real target 1 - s (BCE losses)"),
+    "seed": (0, "random seed"),
+    "log_every": (100, "steps between metrics.jsonl records"),
+    "sample_every": (2000, "steps between sample pictures"),
+    "checkpoint_every": (2000, "steps between checkpoints"),
+    "eval_samples": (2500, "samples for the final metrics"),
+}
+
+
+class ConfigError(ValueError):
+    """A bad preset, file, key or value; the message says what was expected."""
+
+
+def defaults() -> dict:
+    return {k: v for k, (v, _) in SCHEMA.items()}
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def _valid_keys() -> str:
+    return ", ".join(SCHEMA)
+
+
+def check_value(key: str, value: Any) -> Any:
+    """``value`` as the type of ``key``'s default, or a ConfigError naming both."""
+    if key not in SCHEMA:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {_valid_keys()}")
+    default = SCHEMA[key][0]
+    kind = type(default)
+    ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or (
+        kind is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"config key {key!r}: expected {kind.__name__} "
+                          f"(like {default!r}), got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"config key {key!r}: expected a finite number, got {value!r}")
+    if kind is int and key != "seed" and value < (0 if key.endswith("every") else 1):
+        raise ConfigError(f"config key {key!r}: expected a positive integer, got {value}")
+    return float(value) if kind is float else value
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parse ``--set key=text`` by the key's type: TOML syntax, or a bare string."""
+    if key not in SCHEMA:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {_valid_keys()}")
+    kind = type(SCHEMA[key][0])
+    if kind is str:
+        return text
+    if kind is bool and text.lower() in ("on", "off", "yes", "no"):
+        return text.lower() in ("on", "yes")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(f"config key {key!r}: expected {kind.__name__}, got {text!r}") from None
+    return check_value(key, value)
+
+
+def load_toml(path: str | pathlib.Path) -> dict:
+    path = pathlib.Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    return data
+
+
+def resolve(preset: str | None = None, config_file: str | None = None,
+            overrides: list[str] | None = None) -> dict:
+    """defaults <- preset <- config file <- ``key=value`` overrides, all validated."""
+    cfg = defaults()
+    name = preset or DEFAULT_PRESET
+    path = PRESET_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(list_presets())}")
+    layers = [load_toml(path)]
+    if config_file:
+        layers.append(load_toml(config_file))
+    for layer in layers:
+        for k, v in layer.items():
+            cfg[k] = check_value(k, v)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set: expected key=value, got {item!r}")
+        k, text = item.split("=", 1)
+        cfg[k.strip()] = parse_value(k.strip(), text.strip())
+    cfg["preset"] = name
+    return cfg
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(cfg: dict) -> str:
+    """The resolved config as TOML text (flat keys, scalars only)."""
+    return "".join(f"{k} = {_toml_value(v)}\n" for k, v in cfg.items())
