@@ -1,5 +1,5 @@
 """Tools for looking inside backprop: gradient checks, graph printing, training telemetry."""
 
-from . import gradcheck
+from . import gradcheck, graph
 
-__all__ = ["gradcheck"]
+__all__ = ["gradcheck", "graph"]
