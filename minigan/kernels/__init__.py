@@ -1,4 +1,8 @@
 """Kernels: plain functions on arrays, no autograd, one module per family.
 
-Each module holds the family's NumPy reference (written to be read) and a ``REFERENCE`` dict of
-its entry points, from which the backend registry picks them up."""
+Each family module holds its NumPy reference (written to be read) and registers it, with the
+backends that implement it, in :mod:`minigan.kernels.registry`."""
+
+from . import conv, registry
+
+__all__ = ["conv", "registry"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..tensor import array_module
+from . import registry
 
 Pair = tuple[int, int]
 
@@ -220,3 +221,6 @@ REFERENCE = {
     "conv2d_backward_data": conv2d_backward_data,
     "conv2d_backward_weight": conv2d_backward_weight,
 }
+
+for _name, _fn in REFERENCE.items():
+    registry.define("conv", _name, _fn)

@@ -1,0 +1,31 @@
+import pytest
+
+from minigan import backends
+from minigan.kernels import conv, registry
+
+
+def test_reference_is_the_cpu_default_and_cuda_fallback():
+    assert registry.get("conv2d_forward", "cpu", backend="numpy") is conv.conv2d_forward
+    # No cupy entry for conv2d yet: CUDA falls back to the xp-generic reference.
+    assert registry.get("im2col", "cuda", backend="cupy") is conv.im2col
+    assert "conv2d_forward" in registry.kernels()["conv"]
+
+
+def test_backend_without_the_kernel_falls_back():
+    registry.define("test_family", "test_kernel", lambda x: ("ref", x))
+    registry.provide("test_kernel", "numba", "math:sqrt")  # lazily imported on first use
+    assert registry.get("test_kernel", "cpu", backend="native")(1) == ("ref", 1)
+    import math
+
+    assert registry.get("test_kernel", "cpu", backend="numba") is math.sqrt
+    assert registry.providers("test_kernel") == ["numpy", "numba"]
+
+
+def test_bad_names_are_clear():
+    with pytest.raises(KeyError, match="unknown kernel 'nope'"):
+        registry.get("nope")
+    with pytest.raises(ValueError, match="define its reference"):
+        registry.provide("nope", "native", "x:y")
+    with pytest.raises(ValueError, match="backend"):
+        registry.provide("conv2d_forward", "fortran", "x:y")
+    assert backends.current() == "numpy"
