@@ -1,5 +1,5 @@
 """GAN objectives, regularizers, models and the training loop."""
 
-from . import losses, penalties
+from . import losses, models, penalties
 
-__all__ = ["losses", "penalties"]
+__all__ = ["losses", "models", "penalties"]
