@@ -18,9 +18,16 @@ from numbers import Integral
 from typing import Any
 
 from ..function import Function
-from ..kernels import conv as K
+from ..kernels import conv as _conv_kernels  # noqa: F401  (defines the conv kernels)
+from ..kernels import registry
 from ..tensor import Tensor
 from .shape import pad, reshape
+
+
+def _kernel(name: str, a: Any):
+    """The ``name`` kernel of the backend in use, for the device ``a`` lives on."""
+    device = "cpu" if type(a).__module__ == "numpy" else "cuda"
+    return registry.get(name, device)
 
 
 class Conv2d(Function):
@@ -30,7 +37,7 @@ class Conv2d(Function):
     def forward(ctx, x, w, stride, padding, dilation, groups):
         ctx.geom = (stride, padding, dilation, groups)
         ctx.save_for_backward(x, w)
-        return K.conv2d_forward(x, w, stride, padding, dilation, groups)
+        return _kernel("conv2d_forward", x)(x, w, stride, padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, g):
@@ -48,7 +55,7 @@ class ConvTranspose2d(Function):
     def forward(ctx, y, w, x_shape, stride, padding, dilation, groups):
         ctx.geom = (stride, padding, dilation, groups)
         ctx.save_for_backward(y, w)
-        return K.conv2d_backward_data(y, w, x_shape, stride, padding, dilation, groups)
+        return _kernel("conv2d_backward_data", y)(y, w, x_shape, stride, padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, g):
@@ -67,7 +74,8 @@ class Conv2dGradWeight(Function):
     def forward(ctx, x, y, w_shape, stride, padding, dilation, groups):
         ctx.geom = (stride, padding, dilation, groups)
         ctx.save_for_backward(x, y)
-        return K.conv2d_backward_weight(y, x, w_shape, stride, padding, dilation, groups)
+        kernel = _kernel("conv2d_backward_weight", x)
+        return kernel(y, x, w_shape, stride, padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, g):

@@ -1,0 +1,118 @@
+"""Numba backend of the conv family: im2col/col2im as parallel ``@njit`` loops, and the three
+convolution products from :mod:`minigan.kernels.fast_conv` (BLAS GEMMs between them).
+
+Imported only when the ``numba`` backend first asks for a conv kernel (the registry imports it
+lazily). Each loop compiles once per dtype on first call and is cached on disk (``cache=True``),
+so later processes load machine code instead of compiling.
+
+Layout contract: the one in :mod:`minigan.kernels.conv` (rows (n, oh, ow), columns (c, i, j)).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from .. import backends
+from . import conv as ref
+from .fast_conv import _check_float, make_conv
+
+numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
+
+Pair = tuple[int, int]
+
+
+@numba.njit(parallel=True, cache=True)
+def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cover (compiled)
+    # One (n, oh) strip of rows per iteration: each writes whole contiguous rows of cols.
+    N, C, H, W = x.shape
+    for t in numba.prange(N * OH):
+        n = t // OH
+        oh = t % OH
+        h0 = oh * sh - ph
+        for ow in range(OW):
+            r = (n * OH + oh) * OW + ow
+            w0 = ow * sw - pw
+            for c in range(C):
+                for i in range(kh):
+                    h = h0 + i * dh
+                    base = (c * kh + i) * kw
+                    if h < 0 or h >= H:
+                        for j in range(kw):
+                            cols[r, base + j] = 0
+                    else:
+                        for j in range(kw):
+                            w = w0 + j * dw
+                            cols[r, base + j] = x[n, c, h, w] if 0 <= w < W else 0
+    return cols
+
+
+@numba.njit(parallel=True, cache=True)
+def _col2im(cols, x, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cover (compiled)
+    # Split over image planes (n, c): overlapping windows add into one plane, so a plane must
+    # belong to one thread (splitting over rows of cols would race).
+    N, C, H, W = x.shape
+    for t in numba.prange(N * C):
+        n = t // C
+        c = t % C
+        for h in range(H):
+            for w in range(W):
+                x[n, c, h, w] = 0
+        for oh in range(OH):
+            h0 = oh * sh - ph
+            for ow in range(OW):
+                r = (n * OH + oh) * OW + ow
+                w0 = ow * sw - pw
+                for i in range(kh):
+                    h = h0 + i * dh
+                    if 0 <= h < H:
+                        base = (c * kh + i) * kw
+                        for j in range(kw):
+                            w = w0 + j * dw
+                            if 0 <= w < W:
+                                x[n, c, h, w] += cols[r, base + j]
+    return x
+
+
+def im2col(x: Any, kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """See :func:`minigan.kernels.conv.im2col`."""
+    ref._check_4d("x", x)
+    _check_float(x=x)
+    OH, OW = ref._out_hw(x.shape, kh, kw, stride, padding, dilation)
+    N, C = x.shape[:2]
+    shape = (N * OH * OW, C * kh * kw)
+    cols = np.empty(shape, dtype=x.dtype) if out is None else out
+    if cols.shape != shape or cols.dtype != x.dtype:
+        raise ValueError(f"out: expected a {x.dtype} array of shape {shape}, got "
+                         f"{cols.dtype} {cols.shape}")
+    _im2col(np.ascontiguousarray(x), cols, kh, kw, *stride, *padding, *dilation, OH, OW)
+    return cols
+
+
+def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: Pair,
+           dilation: Pair, out: np.ndarray | None = None) -> np.ndarray:
+    """See :func:`minigan.kernels.conv.col2im`."""
+    _check_float(cols=cols)
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape: expected (N, C, H, W), got {x_shape}")
+    N, C = x_shape[:2]
+    OH, OW = ref._out_hw(x_shape, kh, kw, stride, padding, dilation)
+    if tuple(cols.shape) != (N * OH * OW, C * kh * kw):
+        raise ValueError(f"cols: expected shape {(N * OH * OW, C * kh * kw)} for x_shape "
+                         f"{x_shape} and kernel ({kh}, {kw}), got {tuple(cols.shape)}")
+    x = np.empty(x_shape, dtype=cols.dtype) if out is None else out
+    if x.shape != x_shape or x.dtype != cols.dtype:
+        raise ValueError(f"out: expected a {cols.dtype} array of shape {x_shape}, got "
+                         f"{x.dtype} {x.shape}")
+    _col2im(np.ascontiguousarray(cols), x, kh, kw, *stride, *padding, *dilation, OH, OW)
+    return x
+
+
+_conv = make_conv(im2col, col2im)
+conv2d_forward = _conv["conv2d_forward"]
+conv2d_backward_data = _conv["conv2d_backward_data"]
+conv2d_backward_weight = _conv["conv2d_backward_weight"]
