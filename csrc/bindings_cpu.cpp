@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "cpu/bias_act.h"
 #include "cpu/im2col.h"
 #include "cpu/parallel.h"
 #include "pyargs.h"
@@ -79,6 +80,83 @@ py::array col2im(const py::object& cols_obj, const py::object& x_shape, const py
     return x;
 }
 
+// ---- bias + activation: (outer, C, inner) views; the Python wrapper folds the axes ----------
+
+minigan::cpu::Act act_arg(const py::handle& obj) {
+    using minigan::cpu::Act;
+    MG_CHECK_TYPE(py::isinstance<py::str>(obj), "act", "expected a str, got ", type_name(obj));
+    const auto s = obj.cast<std::string>();
+    if (s == "none") return Act::none;
+    if (s == "relu") return Act::relu;
+    if (s == "leaky_relu") return Act::leaky_relu;
+    if (s == "tanh") return Act::tanh;
+    if (s == "sigmoid") return Act::sigmoid;
+    MG_CHECK_ARG(false, "act", "expected one of none, relu, leaky_relu, tanh, sigmoid, got '", s,
+                 "'");
+    return Act::none;
+}
+
+template <typename T>
+T* data_or_null(const py::object& a) {
+    return a.is_none() ? nullptr : static_cast<T*>(py::reinterpret_borrow<py::array>(a).mutable_data());
+}
+
+py::array bias_act(const py::object& x_obj, const py::object& bias_obj, const py::object& act_obj,
+                   double alpha) {
+    py::array x = numpy_arg(x_obj, "x");
+    const Float dt = float_dtype(x, "x");
+    check_numpy_layout(x, "x", 3, "(outer, C, inner)");
+    const auto s = shape_of(x);
+    const auto act = act_arg(act_obj);
+    if (!bias_obj.is_none()) {
+        py::array b = numpy_arg(bias_obj, "bias");
+        MG_CHECK_TYPE(float_dtype(b, "bias") == dt, "bias", "expected dtype ", float_name(dt),
+                      " to match x");
+        check_numpy_layout(b, "bias", 1, "(C,)");
+        check_shape(b, "bias", {s[1]});
+    }
+    py::array y = output_arg(py::none(), "out", dt, s, "", x, "x");
+    auto run = [&](auto tag) {
+        using T = decltype(tag);
+        const T* xp = static_cast<const T*>(x.data());
+        const T* bp = data_or_null<T>(bias_obj);
+        T* yp = static_cast<T*>(y.mutable_data());
+        py::gil_scoped_release nogil;
+        minigan::cpu::bias_act_forward<T>(xp, bp, yp, s[0], s[1], s[2], act, alpha);
+    };
+    if (dt == Float::f32) run(float{}); else run(double{});
+    return y;
+}
+
+py::tuple bias_act_backward(const py::object& gy_obj, const py::object& y_obj,
+                            const py::object& act_obj, double alpha, bool need_bias) {
+    py::array gy = numpy_arg(gy_obj, "grad_output");
+    const Float dt = float_dtype(gy, "grad_output");
+    check_numpy_layout(gy, "grad_output", 3, "(outer, C, inner)");
+    py::array y = numpy_arg(y_obj, "y");
+    MG_CHECK_TYPE(float_dtype(y, "y") == dt, "y", "expected dtype ", float_name(dt),
+                  " to match grad_output");
+    check_numpy_layout(y, "y", 3, "(outer, C, inner)");
+    const auto s = shape_of(gy);
+    check_shape(y, "y", s);
+    const auto act = act_arg(act_obj);
+    py::array gx = output_arg(py::none(), "out", dt, s, "", gy, "grad_output");
+    py::object gb = need_bias ? py::object(output_arg(py::none(), "out", dt, {s[1]}, "", gy,
+                                                      "grad_output"))
+                              : py::object(py::none());
+    auto run = [&](auto tag) {
+        using T = decltype(tag);
+        const T* gyp = static_cast<const T*>(gy.data());
+        const T* yp = static_cast<const T*>(y.data());
+        T* gxp = static_cast<T*>(gx.mutable_data());
+        T* gbp = data_or_null<T>(gb);
+        py::gil_scoped_release nogil;
+        minigan::cpu::bias_act_backward<T>(gyp, yp, gxp, gbp, s[0], s[1], s[2], act, alpha);
+    };
+    if (dt == Float::f32) run(float{}); else run(double{});
+    return py::make_tuple(gx, gb);
+}
+
 py::dict build_info() {
     py::dict d;
 #ifdef _OPENMP
@@ -118,6 +196,15 @@ the result's shape and dtype, overwritten and returned.)doc");
           R"doc(Adjoint of im2col: fold cols (N*OH*OW, C*kh*kw) back into x_shape (N, C, H, W),
 summing the entries of overlapping windows. out: optional buffer, overwritten (not
 accumulated into) and returned.)doc");
+
+    m.def("bias_act", &bias_act, py::arg("x"), py::arg("bias"), py::arg("act"),
+          py::arg("alpha"),
+          R"doc(y[o, c, i] = act(x[o, c, i] + bias[c]) on C-contiguous (outer, C, inner) arrays;
+bias (C,) or None; act: none, relu, leaky_relu, tanh, sigmoid (alpha: leaky_relu's slope).)doc");
+    m.def("bias_act_backward", &bias_act_backward, py::arg("grad_output"), py::arg("y"),
+          py::arg("act"), py::arg("alpha"), py::arg("need_bias") = true,
+          R"doc(-> (gx, gbias): gx = grad_output * act'(y) (act' read from the output y),
+gbias[c] = sum of gx over outer and inner (None unless need_bias).)doc");
 
     m.def("num_threads", &minigan::cpu::num_threads,
           "Number of threads the OpenMP kernels use.");
