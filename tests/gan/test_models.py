@@ -62,6 +62,8 @@ def test_resnet_shapes(image_size):
     assert x.shape == (2, 3, image_size, image_size)
     assert D(x).shape == (2,)
     assert D.trunk(x).shape == (2, 2)  # globally sum-pooled features
+    Dp = M.ResNetDiscriminator(3, image_size, base_width=2, pack=2)
+    assert Dp(x).shape == (1,) and Dp.trunk.blocks[0].conv1.weight_orig.shape[1] == 6
 
 
 def test_mlp_shapes_and_every_family_through_build():
