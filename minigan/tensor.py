@@ -108,6 +108,11 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.data)
+
     def __repr__(self) -> str:
         extra = f", grad_fn={self._node!r}" if self._node is not None else (
             ", requires_grad=True" if self.requires_grad else "")

@@ -216,3 +216,9 @@ def test_cuda_without_a_gpu_is_one_clear_error():
         mg.tensor([1.0], device="cuda")
     with pytest.raises(RuntimeError, match="not available"):
         mg.tensor([1.0]).to("cuda")
+
+
+def test_truth_value_only_for_single_elements():
+    assert bool(mg.tensor([2.0])) and not bool(mg.tensor(0.0))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(mg.tensor([1.0, 2.0]))

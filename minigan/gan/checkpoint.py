@@ -25,6 +25,15 @@ import numpy as np
 FORMAT = "minigan-checkpoint-1"
 
 
+def _publish(tmp: str, path: pathlib.Path) -> None:
+    """Give the temporary file ordinary permissions (mkstemp makes it private), then rename it
+    over ``path`` in one step."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 class CheckpointError(ValueError):
     """A missing, corrupt or mismatched checkpoint; the message names the file."""
 
@@ -96,7 +105,7 @@ def save(path: str | os.PathLike, state: dict) -> None:
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -161,7 +170,7 @@ def save_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
             f.write(head)
             for b in blobs:
                 f.write(b)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -50,7 +50,8 @@ class Progress:
 
     def close(self) -> None:
         if self.enabled:
-            self._draw(time.perf_counter())
+            if self.tty or self._last_fraction < self.step / max(self.total, 1):
+                self._draw(time.perf_counter())
             if self.tty:
                 self.stream.write("\n")
             self.stream.flush()
