@@ -17,6 +17,9 @@ namespace py = pybind11;
 using namespace minigan::pyargs;
 using minigan::ConvGeometry;
 
+// Spectral norm, fused GAN losses, batch norm, Adam/SGD: bindings_cpu_train.cpp.
+void bind_train_kernels(py::module_& m);
+
 namespace {
 
 ConvGeometry geometry(const std::array<int64_t, 4>& s, const py::handle& kh, const py::handle& kw,
@@ -215,5 +218,6 @@ gbias[c] = sum of gx over outer and inner (None unless need_bias).)doc");
             minigan::cpu::set_num_threads(n);
         },
         py::arg("n"), "Set the number of threads the OpenMP kernels use (process-wide).");
+    bind_train_kernels(m);
     m.def("build_info", &build_info, "How this module was compiled: OpenMP version, compiler.");
 }
