@@ -3,6 +3,6 @@
 Each family module holds its NumPy reference (written to be read) and registers it, with the
 backends that implement it, in :mod:`minigan.kernels.registry`."""
 
-from . import conv, registry
+from . import bias_act, conv, registry
 
-__all__ = ["conv", "registry"]
+__all__ = ["bias_act", "conv", "registry"]
