@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..tensor import array_module
-from . import registry
+from . import registry, table
 
 Pair = tuple[int, int]
 
@@ -228,3 +228,66 @@ for _name, _fn in REFERENCE.items():
 for _name in REFERENCE:
     registry.provide(_name, "numba", f"minigan.kernels.numba_conv:{_name}")
     registry.provide(_name, "native", f"minigan.kernels.native_conv:{_name}")
+
+
+# ---- parity table rows ------------------------------------------------------------------------
+# (x shape, w shape, stride, padding, dilation, groups): odd sizes, stride 2, asymmetric
+# geometry with dilation, groups (incl. depthwise), 1x1, and a kernel as large as the image.
+_GEOMETRIES = [
+    ((2, 3, 7, 9), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((2, 4, 9, 8), (6, 4, 4, 4), (2, 2), (1, 1), (1, 1), 1),
+    ((1, 3, 10, 11), (5, 3, 3, 2), (2, 3), (0, 2), (2, 1), 1),
+    ((3, 6, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 2),
+    ((2, 4, 6, 6), (4, 1, 3, 3), (2, 1), (1, 1), (1, 1), 4),
+    ((2, 5, 4, 3), (7, 5, 1, 1), (1, 1), (0, 0), (1, 1), 1),
+    ((2, 3, 5, 5), (2, 3, 5, 5), (1, 1), (0, 0), (1, 1), 1),
+]
+# The dcgan-mnist layers, batch 64: D.conv1, D.conv2, and the G's two transposed convolutions
+# (their forward is conv2d_backward_data of the conv they transpose).
+_BENCH = [
+    ((64, 1, 28, 28), (64, 1, 4, 4), (2, 2), (1, 1), (1, 1), 1),
+    ((64, 64, 14, 14), (128, 64, 4, 4), (2, 2), (1, 1), (1, 1), 1),
+]
+_BENCH_T = [
+    ((64, 64, 14, 14), (128, 64, 4, 4), (2, 2), (1, 1), (1, 1), 1),
+    ((64, 1, 28, 28), (64, 1, 4, 4), (2, 2), (1, 1), (1, 1), 1),
+]
+
+
+def _conv_cases(geom: tuple, which: tuple, bench: bool) -> list:
+    x_shape, w_shape, s, p, d, g = geom
+    kh, kw = w_shape[2], w_shape[3]
+    OH, OW = out_size(x_shape[2], kh, s[0], p[0], d[0]), out_size(x_shape[3], kw, s[1], p[1], d[1])
+    N, Co = x_shape[0], w_shape[0]
+    y_shape = (N, Co, OH, OW)
+    rows_k = (N * OH * OW, x_shape[1] * kh * kw)
+    flops = 2.0 * N * Co * OH * OW * w_shape[1] * kh * kw
+    label = (f"x{'x'.join(map(str, x_shape))},w{'x'.join(map(str, w_shape))},s{s[0]}{s[1]},"
+             f"p{p[0]}{p[1]},d{d[0]}{d[1]},g{g}")
+
+    def arrays(rng, dtype, *shapes):
+        return [rng.standard_normal(sh).astype(dtype) for sh in shapes]
+
+    make = {
+        "im2col": lambda rng, dt: ((*arrays(rng, dt, x_shape), kh, kw, s, p, d), {}),
+        "col2im": lambda rng, dt: ((*arrays(rng, dt, rows_k), x_shape, kh, kw, s, p, d), {}),
+        "conv2d_forward": lambda rng, dt: ((*arrays(rng, dt, x_shape, w_shape), s, p, d, g), {}),
+        "conv2d_backward_data":
+            lambda rng, dt: ((*arrays(rng, dt, y_shape, w_shape), x_shape, s, p, d, g), {}),
+        "conv2d_backward_weight":
+            lambda rng, dt: ((*arrays(rng, dt, y_shape, x_shape), w_shape, s, p, d, g), {}),
+    }
+    copy_bytes = 8.0 * rows_k[0] * rows_k[1]
+    cases = []
+    for name in which:
+        gemm = name.startswith("conv2d")
+        cases.append(table.KernelCase(name, label, make[name], flops=flops if gemm else 0.0,
+                                      bytes=0.0 if gemm else copy_bytes, bench=bench))
+    return cases
+
+
+_ALL = tuple(REFERENCE)
+table.add(*(c for geom in _GEOMETRIES for c in _conv_cases(geom, _ALL, False)))
+table.add(*(c for geom in _BENCH for c in _conv_cases(
+    geom, ("im2col", "col2im", "conv2d_forward", "conv2d_backward_weight"), True)))
+table.add(*(c for geom in _BENCH_T for c in _conv_cases(geom, ("conv2d_backward_data",), True)))
