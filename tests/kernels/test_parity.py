@@ -1,0 +1,72 @@
+"""The parity table (minigan.kernels.table): every row x every CPU backend present x (float32,
+float64) against the NumPy reference run in float64 on the same inputs.
+
+A float32 result is compared with the float64 reference (not with the float32 reference), so
+the tolerance measures the kernel's rounding and nothing else; the ``numpy`` backend is checked
+the same way, which keeps the tolerances honest for the reference itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minigan import backends
+from minigan.diagnostics.gradcheck import assert_close
+from minigan.kernels import registry, table
+
+CPU = [b for b in backends.available() if backends.DEVICE[b] == "cpu"]
+DTYPES = [np.float32, np.float64]
+ROWS = table.rows()
+
+
+def _upcast(obj, dtype):
+    """float64 copies of the row's arrays of ``dtype`` (other values unchanged)."""
+    if isinstance(obj, np.ndarray) and obj.dtype == dtype:
+        return obj.astype(np.float64)
+    if isinstance(obj, tuple):
+        return tuple(_upcast(o, dtype) for o in obj)
+    if isinstance(obj, list):
+        return [_upcast(o, dtype) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _upcast(v, dtype) for k, v in obj.items()}
+    return obj
+
+
+def test_table_covers_every_family_with_several_rows():
+    kernels = {c.kernel for c in ROWS}
+    for name in ("im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
+                 "conv2d_backward_weight", "bias_act", "bias_act_backward"):
+        assert sum(c.kernel == name for c in ROWS) >= 3, name
+    assert kernels <= set(registry._REFERENCE)
+    assert table.rows(bench=True), "no benchmark rows"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("backend", CPU)
+@pytest.mark.parametrize("case", ROWS, ids=lambda c: c.name)
+def test_kernel_matches_reference(case, backend, dtype):
+    impl = registry.get(case.kernel, "cpu", backend=backend)
+    if backend != "numpy" and impl is registry.reference(case.kernel):
+        pytest.skip(f"{backend} has no {case.kernel} kernel (falls back to the reference)")
+    args, kwargs = case.arguments(dtype)
+    got = case.run(impl, args, kwargs)
+    want = case.run(registry.reference(case.kernel), _upcast(args, np.dtype(dtype)),
+                    _upcast(kwargs, np.dtype(dtype)))
+    assert len(got) == len(want)
+    rtol, atol = case.tol.get(np.dtype(dtype), (None, None))
+    for k, (a, r) in enumerate(zip(got, want)):
+        if r is None:
+            assert a is None, f"output {k}: expected None"
+            continue
+        a = np.asarray(a)
+        assert a.dtype == dtype, f"output {k}: dtype {a.dtype}, expected {np.dtype(dtype)}"
+        assert_close(a, r, dtype, rtol=rtol, atol=atol, what=f"{case.name} output {k}")
+
+
+@pytest.mark.parametrize("backend", [b for b in CPU if b != "numpy"])
+def test_every_conv_and_bias_act_kernel_is_provided(backend):
+    """The numba and native backends implement these families themselves (no fallback)."""
+    for name in ("im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
+                 "conv2d_backward_weight", "bias_act", "bias_act_backward"):
+        assert backend in registry.providers(name)
+        assert registry.get(name, "cpu", backend=backend) is not registry.reference(name)
