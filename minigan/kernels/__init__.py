@@ -3,6 +3,7 @@
 Each family module holds its NumPy reference (written to be read) and registers it, with the
 backends that implement it, in :mod:`minigan.kernels.registry`."""
 
-from . import bias_act, conv, registry
+from . import batch_norm, bias_act, conv, gan_loss, optim_kernels, registry, spectral_norm
 
-__all__ = ["bias_act", "conv", "registry"]
+__all__ = ["batch_norm", "bias_act", "conv", "gan_loss", "optim_kernels", "registry",
+           "spectral_norm"]
