@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(func=cmd_info)
+
+    from .bench import add_command as add_bench
+
+    add_bench(sub)
     return parser
 
 
