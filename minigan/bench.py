@@ -1,0 +1,282 @@
+"""``minigan bench``: kernels against their NumPy references, and one GAN training step.
+
+``bench kernels`` takes every benchmark-sized row of the parity table
+(:mod:`minigan.kernels.table`) and, per CPU backend, reports the median time over repeats after
+warm-up, GFLOP/s (or GB/s for memory-bound kernels), the speed-up against the ``numpy``
+reference measured in the same run, and the largest error against the reference computed in
+float64. A backend without its own kernel for a row is listed as a fallback, not timed.
+
+``bench step`` times one full training step (D step, then G step) of the dcgan-mnist model per
+backend, and the same model in PyTorch CPU in the same process when PyTorch is installed, as a
+ratio (minigan / torch: below 1 means minigan is faster). The model code lives in
+:mod:`minigan.bench_models` so the training-parity tests run it too.
+
+Speed is never asserted anywhere: these are measurements, noisy on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import backends
+
+# ---- machinery ------------------------------------------------------------------------------
+
+
+def time_call(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
+    """Seconds per call of ``fn``: ``warmup`` untimed calls (JIT, caches, thread pools), then
+    ``repeats`` timed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on (recorded with every --json)."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+        "python": platform.python_version(), "numpy": np.__version__,
+        "threads": backends.num_threads(), "backends": backends.available(),
+        "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+    for mod in ("numba", "torch", "threadpoolctl"):
+        m = sys.modules.get(mod)
+        info[mod] = getattr(m, "__version__", None) if m else None
+    if "threadpoolctl" in sys.modules or backends._installed("threadpoolctl"):
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [{"library": p.get("internal_api"), "threads": p.get("num_threads")}
+                        for p in threadpool_info() if p.get("user_api") == "blas"]
+    return info
+
+
+def _cpu_backends(names: str | None) -> list[str]:
+    avail = [b for b in backends.available() if backends.DEVICE[b] == "cpu"]
+    if not names:
+        return avail
+    chosen = [backends._checked(n.strip()) for n in names.split(",") if n.strip()]
+    for b in chosen:
+        if backends.DEVICE[b] != "cpu":
+            raise ValueError(f"--backends: {b!r} is not a CPU backend; CPU backends here: "
+                             f"{', '.join(avail)}")
+    return ["numpy", *[b for b in chosen if b != "numpy"]]  # numpy: the speed-up's reference
+
+
+def _upcast(obj: Any, dtype: np.dtype) -> Any:
+    if isinstance(obj, np.ndarray) and obj.dtype == dtype:
+        return obj.astype(np.float64)
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_upcast(o, dtype) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _upcast(v, dtype) for k, v in obj.items()}
+    return obj
+
+
+def _max_err(got: tuple, want: tuple) -> float:
+    """max |got - want| / max(1, max |want|) over the outputs: the error on the scale that
+    minigan.diagnostics.gradcheck.assert_close uses."""
+    worst = 0.0
+    for a, r in zip(got, want):
+        if a is None or r is None:
+            continue
+        a, r = np.asarray(a, np.float64), np.asarray(r, np.float64)
+        if r.size:
+            scale = max(1.0, float(np.max(np.abs(r))))
+            worst = max(worst, float(np.max(np.abs(a - r))) / scale)
+    return worst
+
+
+# ---- bench kernels --------------------------------------------------------------------------
+
+
+def bench_kernels(backend_names: str | None = None, repeats: int = 10, warmup: int = 2,
+                  dtype: Any = np.float32, only: str | None = None, bench_rows: bool = True,
+                  progress: bool = True) -> dict[str, Any]:
+    """Time every benchmark row (or the test-sized rows with ``bench_rows=False``; ``only``
+    keeps rows whose name contains it) on each CPU backend; returns a JSON-able dict."""
+    from .gan.progress import Progress
+    from .kernels import registry, table
+
+    names = _cpu_backends(backend_names)
+    dtype = np.dtype(dtype)
+    rows = [c for c in table.rows(bench=bench_rows) if not only or only in c.name]
+    bar = Progress(len(rows) * len(names), enabled=progress)
+    results = []
+    done = 0
+    for case in rows:
+        args, kwargs = case.arguments(dtype)
+        ref = case.run(registry.reference(case.kernel), _upcast(args, dtype),
+                       _upcast(kwargs, dtype))
+        base = None
+        for b in names:
+            fn = registry.get(case.kernel, "cpu", backend=b)
+            entry: dict[str, Any] = {"kernel": case.kernel, "shape": case.label, "backend": b,
+                                     "dtype": dtype.name}
+            if b != "numpy" and fn is registry.reference(case.kernel):
+                entry["status"] = "fallback"
+            else:
+                a, k = copy.deepcopy(args), copy.deepcopy(kwargs)   # in-place kernels
+                times = time_call(lambda fn=fn, a=a, k=k: fn(*a, **k), repeats, warmup)
+                med = statistics.median(times)
+                entry.update(status="ok", median_s=med, min_s=min(times), repeats=repeats,
+                             max_err=_max_err(case.run(fn, args, kwargs), ref))
+                if case.flops:
+                    entry["gflops"] = case.flops / med / 1e9
+                elif case.bytes:
+                    entry["gbps"] = case.bytes * dtype.itemsize / 4 / med / 1e9
+                if b == "numpy":
+                    base = med
+                entry["speedup"] = base / med if base else None
+            results.append(entry)
+            done += 1
+            bar.update(done, f"{case.kernel} {b}")
+    bar.close()
+    return {"kind": "kernels", "machine": machine_info(), "repeats": repeats, "warmup": warmup,
+            "results": results}
+
+
+def format_kernels(report: dict[str, Any]) -> str:
+    head = ("kernel", "shape", "backend", "median ms", "rate", "speed-up", "max err")
+    lines = [head]
+    for e in report["results"]:
+        if e["status"] != "ok":
+            lines.append((e["kernel"], e["shape"], e["backend"], "-", "-", "fallback", "-"))
+            continue
+        rate = (f"{e['gflops']:.1f} GFLOP/s" if "gflops" in e else
+                f"{e['gbps']:.2f} GB/s" if "gbps" in e else "-")
+        sp = f"{e['speedup']:.2f}x" if e.get("speedup") else "-"
+        lines.append((e["kernel"], e["shape"], e["backend"], f"{e['median_s'] * 1e3:.3f}",
+                      rate, sp, f"{e['max_err']:.1e}"))
+    widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+# ---- bench step -----------------------------------------------------------------------------
+
+
+def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, repeats: int = 5,
+               warmup: int = 2, batch: int = 64, use_torch: bool = True,
+               progress: bool = True) -> dict[str, Any]:
+    """Median seconds of one D step + G step per CPU backend, and in PyTorch when present."""
+    from . import bench_models as M
+    from .gan.progress import Progress
+
+    if preset not in M.PRESETS:
+        raise ValueError(f"--preset: unknown {preset!r}; expected one of {', '.join(M.PRESETS)}")
+    names = _cpu_backends(backend_names)
+    torch_ok = use_torch and backends._installed("torch")
+    bar = Progress(len(names) + torch_ok, enabled=progress)
+    results = []
+    for i, b in enumerate(names):
+        with backends.use(b):
+            step = M.make_minigan_step(preset, batch=batch, seed=0)
+            times = time_call(step, repeats, warmup)
+        results.append({"impl": f"minigan/{b}", "backend": b, "median_s":
+                        statistics.median(times), "min_s": min(times), "repeats": repeats})
+        bar.update(i + 1, b)
+    if torch_ok:
+        import torch
+
+        torch.set_num_threads(backends.num_threads())
+        step = M.make_torch_step(preset, batch=batch, seed=0)
+        times = time_call(step, repeats, warmup)
+        results.append({"impl": "torch", "backend": "torch", "median_s":
+                        statistics.median(times), "min_s": min(times), "repeats": repeats,
+                        "torch_threads": torch.get_num_threads()})
+        bar.update(len(names) + 1, "torch")
+    bar.close()
+    torch_t = next((r["median_s"] for r in results if r["impl"] == "torch"), None)
+    numpy_t = results[0]["median_s"]
+    for r in results:
+        r["vs_numpy"] = numpy_t / r["median_s"]
+        r["ratio_to_torch"] = r["median_s"] / torch_t if torch_t else None
+    return {"kind": "step", "preset": preset, "batch": batch, "machine": machine_info(),
+            "repeats": repeats, "warmup": warmup, "results": results}
+
+
+def format_step(report: dict[str, Any]) -> str:
+    lines = [f"one training step (D then G), preset {report['preset']}, batch {report['batch']}",
+             f"{'impl':<16}{'median ms':>11}{'speed-up vs numpy':>19}{'ratio to torch':>16}"]
+    for r in report["results"]:
+        ratio = f"{r['ratio_to_torch']:.2f}" if r["ratio_to_torch"] else "-"
+        lines.append(f"{r['impl']:<16}{r['median_s'] * 1e3:>11.1f}{r['vs_numpy']:>18.2f}x"
+                     f"{ratio:>16}")
+    if not any(r["impl"] == "torch" for r in report["results"]):
+        lines.append("(PyTorch not installed or --no-torch: no torch column)")
+    return "\n".join(lines)
+
+
+# ---- command line ---------------------------------------------------------------------------
+
+
+def add_command(sub: Any) -> None:
+    """Register ``minigan bench kernels|step`` on the CLI's subparsers."""
+    bench = sub.add_parser("bench", help="benchmark kernels against NumPy, or a training step",
+                           description=__doc__.split("\n\n")[1])
+    what = bench.add_subparsers(dest="what", metavar="{kernels,step}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backends", help="comma-separated CPU backends (default: all here)")
+    common.add_argument("--json", metavar="FILE", help="also write every number to FILE")
+    common.add_argument("--repeats", type=int, help="timed runs per measurement")
+    common.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    common.add_argument("--quiet", action="store_true", help="no progress bar")
+    k = what.add_parser("kernels", parents=[common], help="every kernel family x backend")
+    k.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    k.add_argument("--only", help="rows whose name contains this text")
+    k.add_argument("--small", action="store_true",
+                   help="the test-sized rows instead (a smoke run: numbers are not data)")
+    s = what.add_parser("step", parents=[common], help="one GAN training step, vs PyTorch")
+    s.add_argument("--preset", default="dcgan-mnist")
+    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    bench.set_defaults(func=cmd_bench, what=None)
+    _DEFAULT.append(k)
+
+
+_DEFAULT: list = []  # the `bench kernels` parser: a bare `minigan bench` means its defaults
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what is None:
+        args = _DEFAULT[0].parse_args([])
+        args.what = "kernels"
+    what = args.what
+    if what == "kernels":
+        report = bench_kernels(args.backends, args.repeats or 10, args.warmup, args.dtype,
+                               args.only, not args.small, not args.quiet)
+        text = format_kernels(report)
+    else:
+        report = bench_step(args.preset, args.backends, args.repeats or 5, args.warmup,
+                            args.batch, not args.no_torch, not args.quiet)
+        text = format_step(report)
+    report["machine"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
