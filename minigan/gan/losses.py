@@ -16,6 +16,10 @@ ragan          softplus(-(r - mean f)) + softplus(f - mean r)  softplus(-(f - me
                                                                + softplus(r - mean f)
 =============  ==============================================  ==============================
 (all averaged over the batch; r = D(real), f = D(fake)).
+
+Every loss but ragan runs each of its terms through :func:`minigan.ops.gan_loss.gan_loss`: one
+fused pass over the logits gives the term and its gradient (the composed formulas above are
+``composed_gan_loss`` there, and the fallback when a graph of the gradient is requested).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from collections.abc import Callable
 
-from ..ops import mean, relu, softplus
+from ..ops import mean, softplus
+from ..ops.gan_loss import gan_loss
 from ..tensor import Tensor
 
 
@@ -46,8 +51,11 @@ class GANLoss:
         return self._g(fake_logits, real_logits)
 
 
-def _bce_d(r: Tensor, f: Tensor) -> Tensor:
-    return mean(softplus(-r)) + mean(softplus(f))
+def _fused(kind: str) -> GANLoss:
+    """The loss whose D and G objectives are fused gan_loss terms."""
+    return GANLoss(kind,
+                   lambda r, f: gan_loss(kind, "d_real", r) + gan_loss(kind, "d_fake", f),
+                   lambda f, r=None: gan_loss(kind, "g", f))
 
 
 def _ragan_d(r: Tensor, f: Tensor) -> Tensor:
@@ -59,13 +67,7 @@ def _ragan_g(f: Tensor, r: Tensor | None) -> Tensor:
 
 
 LOSSES = {
-    "minimax": GANLoss("minimax", _bce_d, lambda f, r=None: -mean(softplus(f))),
-    "ns": GANLoss("ns", _bce_d, lambda f, r=None: mean(softplus(-f))),
-    "lsgan": GANLoss("lsgan", lambda r, f: 0.5 * mean((r - 1) * (r - 1)) + 0.5 * mean(f * f),
-                     lambda f, r=None: 0.5 * mean((f - 1) * (f - 1))),
-    "wgan": GANLoss("wgan", lambda r, f: mean(f) - mean(r), lambda f, r=None: -mean(f)),
-    "hinge": GANLoss("hinge", lambda r, f: mean(relu(1 - r)) + mean(relu(1 + f)),
-                     lambda f, r=None: -mean(f)),
+    **{kind: _fused(kind) for kind in ("minimax", "ns", "lsgan", "wgan", "hinge")},
     "ragan": GANLoss("ragan", _ragan_d, _ragan_g, needs_real_for_g=True),
 }
 ALIASES = {"non-saturating": "ns", "nonsaturating": "ns", "saturating": "minimax",
