@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..function import Function
-from ..tensor import Tensor, array_module, is_grad_enabled, no_grad
+from ..kernels import registry
+from ..tensor import Tensor, array_module, is_grad_enabled
 from .elementwise import const, sqrt
 from .reduce import mean
+from .reduce import sum as sum_
 from .shape import reshape
 
 
@@ -80,6 +82,52 @@ def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, bshape: tuple
     return y
 
 
+class BatchNorm(Function):
+    """Training-mode batch norm (batch statistics) through the fused kernels of
+    :mod:`minigan.kernels.batch_norm`: y = xhat * weight + bias, xhat = (x - mean_B) invstd_B.
+
+    First-order backward: the fused kernel (two reductions, one elementwise pass). With a graph
+    of the gradient requested, the same formulas (see the kernel module) written with
+    differentiable ops on x, whose statistics are recomputed in the graph."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps):
+        fwd = registry.get("batch_norm_forward", _device(x))
+        y, mu, invstd = fwd(x, weight, bias, running_mean, running_var, True, momentum, eps)
+        ctx.mean, ctx.invstd, ctx.eps = mu, invstd, eps
+        ctx.affine = (weight is not None, bias is not None)
+        ctx.save_for_backward(*((x, weight) if weight is not None else (x,)))
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, *w = ctx.saved_tensors
+        w = w[0] if w else None
+        has_w, has_b = ctx.affine
+        rest = (None, None, None, None)
+        if not is_grad_enabled():
+            bwd = registry.get("batch_norm_backward", _device(x.data))
+            gx, gw, gb = bwd(g.data, x.data, None if w is None else w.data, ctx.mean,
+                             ctx.invstd)
+            return (Tensor(gx), Tensor(gw) if has_w else None, Tensor(gb) if has_b else None,
+                    *rest)
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        n = x.numel() // x.shape[1]
+        d = x - mean(x, axes, keepdims=True)
+        invstd = 1 / sqrt(mean(d * d, axes, keepdims=True) + ctx.eps)
+        xhat = d * invstd
+        gb = sum_(g, axes)
+        gw = sum_(g * xhat, axes)
+        scale = invstd if w is None else reshape(w, bshape) * invstd
+        gx = scale * (g - reshape(gb, bshape) / n - xhat * (reshape(gw, bshape) / n))
+        return gx, gw if has_w else None, gb if has_b else None, *rest
+
+
+def _device(a: Any) -> str:
+    return "cpu" if array_module(a).__name__ == "numpy" else "cuda"
+
+
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = True,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -90,6 +138,9 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     as r <- (1 - momentum) r + momentum s with the *unbiased* batch variance n/(n-1) var_B.
     Evaluation: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, which is affine
     in x. With no running statistics, batch statistics are used in both modes.
+
+    Both modes run the fused kernels of the backend in use (minigan.kernels.batch_norm); the
+    gradient stays differentiable to any order.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"x: expected a Tensor, got {type(x).__name__}")
@@ -101,7 +152,6 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         _check_param(p, name, (c,), x)
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean, running_var: pass both or neither")
-    axes = (0,) + tuple(range(2, x.ndim))
     bshape = (1, c) + (1,) * (x.ndim - 2)
     use_batch = training or running_mean is None
     if use_batch:
@@ -109,23 +159,24 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         if n <= 1:
             raise ValueError(f"x: batch norm in training needs more than 1 value per channel, "
                              f"got shape {x.shape}")
-        if training and running_mean is not None:
-            _update_running(x.data, axes, n, running_mean, running_var, momentum)
-        y = Standardize.apply(x, axes, eps)
-    else:
-        xp = array_module(x.data)
-        invstd = (1 / xp.sqrt(running_var.data + eps)).astype(x.dtype, copy=False)
-        y = (x - const(running_mean.data.reshape(bshape))) * const(invstd.reshape(bshape))
+        update = training and running_mean is not None
+        y = BatchNorm.apply(x, weight, bias, running_mean.data if update else None,
+                            running_var.data if update else None, momentum, eps)
+        if update:  # updated in place by the kernel: saved-tensor checks must see it
+            running_mean._version[0] += 1
+            running_var._version[0] += 1
+        return y
+    recording = is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, weight, bias))
+    if not recording:  # inference: one fused pass
+        fwd = registry.get("batch_norm_forward", _device(x.data))
+        return Tensor(fwd(x.data, None if weight is None else weight.data,
+                          None if bias is None else bias.data, running_mean.data,
+                          running_var.data, False, momentum, eps)[0])
+    xp = array_module(x.data)
+    invstd = (1 / xp.sqrt(running_var.data + eps)).astype(x.dtype, copy=False)
+    y = (x - const(running_mean.data.reshape(bshape))) * const(invstd.reshape(bshape))
     return _affine(y, weight, bias, bshape)
-
-
-def _update_running(x: Any, axes: tuple, n: int, running_mean: Tensor, running_var: Tensor,
-                    momentum: float) -> None:
-    mu, var = _moments(array_module(x), x, axes)
-    with no_grad():  # a statistics update, not part of any graph
-        running_mean.copy_((1 - momentum) * running_mean.data + momentum * mu.reshape(-1))
-        running_var.copy_((1 - momentum) * running_var.data
-                          + momentum * (n / (n - 1)) * var.reshape(-1))
 
 
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
