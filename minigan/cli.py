@@ -178,9 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(func=cmd_info)
 
+    from .data.cli import add_data_parser
+
+    add_data_parser(sub)
+
     from .bench import add_command as add_bench
 
     add_bench(sub)
+
+    from .gan.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -1,0 +1,282 @@
+"""The GAN training loop behind ``minigan train``.
+
+One step = ``n_critic`` discriminator updates, then one generator update, then the EMA of the
+generator's weights. Everything random (latents, data order, penalty interpolation, instance
+noise) comes from generators whose state goes into every checkpoint, so ``--resume`` continues
+bitwise like an uninterrupted run on the same backend.
+
+Run directory: ``config.toml``, ``metrics.jsonl``, ``samples/``, ``checkpoints/latest.npz``
+(and ``final.npz``), ``loss_curves.png``, ``summary.json``, ``G.safetensors``/``D.safetensors``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import pathlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import random as mgrandom
+from ..ops import softplus
+from ..ops import mean as _mean
+from ..optim import Adam
+from ..tensor import Tensor, no_grad
+from . import checkpoint, config, losses, penalties, plots
+from .data_source import make_source
+from .progress import Progress
+
+
+class TrainingError(RuntimeError):
+    """Training stopped (NaN/Inf); the message names the step and the tensor."""
+
+
+def _flat_logits(out: Any) -> Tensor:
+    out = out[0] if isinstance(out, tuple) else out
+    return out.reshape(-1)
+
+
+class Trainer:
+    def __init__(self, cfg: dict, out_dir: str | pathlib.Path, progress: bool = True) -> None:
+        from . import models
+
+        self.cfg = cfg
+        self.out = pathlib.Path(out_dir)
+        self.progress_enabled = progress
+        mgrandom.manual_seed(cfg["seed"])
+        self.source = make_source(cfg)
+        # The config plus what the data decides (channels, image size, classes): enough to
+        # rebuild the models from a checkpoint without the data (``minigan sample``).
+        self.model_cfg = {**cfg, **self.source.model_keys()}
+        self.G, self.D = models.build(cfg["model"], self.model_cfg)
+        self.G_ema = copy.deepcopy(self.G) if cfg["ema"] > 0 else None
+        betas = (cfg["beta1"], cfg["beta2"])
+        self.opt_g = Adam(self.G.parameters(), lr=cfg["lr_g"], betas=betas)
+        self.opt_d = Adam(self.D.parameters(), lr=cfg["lr_d"], betas=betas)
+        self.loss = losses.get(cfg["loss"])
+        # 'wgan-gp' means WGAN plus the penalty; plain 'wgan' means WGAN with clipping.
+        self.gp_weight = cfg["gp_weight"] or (10.0 if cfg["loss"] == "wgan-gp" else 0.0)
+        self.clip = cfg["clip"] or (0.01 if cfg["loss"] == "wgan" else 0.0)
+        if cfg["label_smoothing"] and self.loss.name not in ("ns", "minimax"):
+            raise config.ConfigError("label_smoothing: only meaningful for the BCE losses "
+                                     f"(ns, minimax), not {cfg['loss']!r}")
+        self.step = 0
+        self.fixed_z = self.source.fixed_latent(64 if self.source.images else 2500)
+        self.last: dict[str, float] = {}
+
+    # ---- one training step ---------------------------------------------------------------
+    def _noise(self, x: Tensor) -> Tensor:
+        sigma = self.cfg["instance_noise"] * (1 - self.step / self.cfg["steps"])
+        if sigma <= 0:
+            return x
+        return x + sigma * mgrandom.randn(*x.shape, dtype=x.dtype, device=x.device)
+
+    def _D(self, x: Tensor, cond: Any) -> Any:
+        return self.source.call_d(self.D, self._noise(x), cond)
+
+    def _d_step(self) -> dict:
+        cfg, src = self.cfg, self.source
+        real, real_cond = src.real_batch(cfg["batch_size"])
+        with no_grad():
+            fake, fake_cond = src.generate(self.G, cfg["batch_size"])
+        out_r, out_f = self._D(real, real_cond), self._D(fake, fake_cond)
+        r, f = _flat_logits(out_r), _flat_logits(out_f)
+        s = cfg["label_smoothing"]
+        if s:  # one-sided: BCE against a real target of 1 - s
+            d_loss = _mean(softplus(r) - (1 - s) * r) + _mean(softplus(f))
+        else:
+            d_loss = self.loss.d_loss(r, f)
+        d_loss = d_loss + src.aux_d_loss(out_r, real_cond, out_f, fake_cond)
+        penalty = None
+        D = lambda x: _flat_logits(src.call_d(self.D, x, real_cond))  # noqa: E731
+        if self.gp_weight:
+            penalty = self.gp_weight * penalties.gradient_penalty(
+                D, real, fake, one_sided=cfg["gp_one_sided"])
+        if cfg["r1_gamma"]:
+            term = penalties.r1_penalty(D, real, cfg["r1_gamma"])
+            penalty = term if penalty is None else penalty + term
+        if cfg["r2_gamma"]:
+            Df = lambda x: _flat_logits(src.call_d(self.D, x, fake_cond))  # noqa: E731
+            term = penalties.r2_penalty(Df, fake, cfg["r2_gamma"])
+            penalty = term if penalty is None else penalty + term
+        if cfg["dragan_weight"]:
+            term = cfg["dragan_weight"] * penalties.dragan_penalty(D, real)
+            penalty = term if penalty is None else penalty + term
+        total = d_loss if penalty is None else d_loss + penalty
+        self.opt_d.zero_grad()
+        total.backward()
+        self._check("D loss", total, self.D)
+        self.opt_d.step()
+        if self.clip:
+            penalties.clip_weights(self.D.parameters(), self.clip)
+        rd, fd = r.data, f.data
+        return {"d_loss": float(d_loss.data), "penalty": 0.0 if penalty is None else float(penalty.data),
+                "d_real": float(rd.mean()), "d_fake": float(fd.mean()),
+                "d_real_std": float(rd.std()), "d_fake_std": float(fd.std())}
+
+    def _g_step(self) -> dict:
+        cfg, src = self.cfg, self.source
+        fake, cond = src.generate(self.G, cfg["batch_size"])
+        out_f = self._D(fake, cond)
+        f = _flat_logits(out_f)
+        real_logits = None
+        if self.loss.needs_real_for_g:
+            real, real_cond = src.real_batch(cfg["batch_size"])
+            with no_grad():
+                real_logits = _flat_logits(self._D(real, real_cond))
+        g_loss = self.loss.g_loss(f, real_logits) + src.aux_g_loss(out_f, cond)
+        self.opt_g.zero_grad()
+        self.D.zero_grad()
+        g_loss.backward()
+        self._check("G loss", g_loss, self.G)
+        self.opt_g.step()
+        return {"g_loss": float(g_loss.data)}
+
+    def _check(self, what: str, loss: Tensor, module: Any) -> None:
+        if not math.isfinite(float(loss.data)):
+            raise TrainingError(f"step {self.step + 1}: {what} is {float(loss.data)}")
+        for name, p in module.named_parameters():
+            if p.grad is not None and not math.isfinite(float((p.grad.data ** 2).sum())):
+                raise TrainingError(f"step {self.step + 1}: the gradient of "
+                                    f"{type(module).__name__}.{name} is not finite ({what})")
+
+    def _update_ema(self) -> None:
+        if self.G_ema is None:
+            return
+        d = self.cfg["ema"]
+        with no_grad():
+            for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                pe.data *= d
+                pe.data += (1 - d) * p.data
+            for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                be.data[...] = b.data
+
+    def _set_lr(self) -> None:
+        if self.cfg["lr_decay"] == "linear":
+            frac = 1 - self.step / self.cfg["steps"]
+            for opt, key in ((self.opt_g, "lr_g"), (self.opt_d, "lr_d")):
+                for g in opt.param_groups:
+                    g["lr"] = self.cfg[key] * frac
+
+    def train_step(self) -> dict:
+        self._set_lr()
+        rec: dict[str, float] = {}
+        for _ in range(self.cfg["n_critic"]):
+            rec = self._d_step()
+        rec.update(self._g_step())
+        self._update_ema()
+        self.step += 1
+        return rec
+
+    # ---- state ------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"step": self.step, "config": self.cfg, "model_config": self.model_cfg,
+                "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "rng": mgrandom.get_rng_state(), "source": self.source.state_dict(),
+                "fixed_z": [a if isinstance(a, np.ndarray) else a for a in self.fixed_z]}
+
+    def load_state(self, st: dict) -> None:
+        try:
+            self.G.load_state_dict(st["G"])
+            self.D.load_state_dict(st["D"])
+            if self.G_ema is not None and st["G_ema"] is not None:
+                self.G_ema.load_state_dict(st["G_ema"])
+            self.opt_g.load_state_dict(st["opt_g"])
+            self.opt_d.load_state_dict(st["opt_d"])
+            mgrandom.set_rng_state(st["rng"])
+            self.source.load_state_dict(st["source"])
+            self.fixed_z = list(st["fixed_z"])
+            self.step = int(st["step"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise checkpoint.CheckpointError(f"checkpoint does not match this run: {e}") from None
+
+    def save_checkpoint(self, name: str = "latest.npz") -> pathlib.Path:
+        path = self.out / "checkpoints" / name
+        checkpoint.save(path, self.state())
+        return path
+
+    # ---- the run ------------------------------------------------------------------------------
+    def sampler(self) -> Any:
+        return self.G_ema if self.G_ema is not None else self.G
+
+    def save_samples(self, tag: str) -> pathlib.Path:
+        path = self.out / "samples" / f"{tag}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        G = self.sampler()
+        G.eval()
+        with no_grad():
+            x = self.source.generate_from(G, self.fixed_z).numpy()
+        G.train()
+        self.source.plot(path, x, f"step {self.step}")
+        return path
+
+    def run(self, resume: bool = False,
+            should_stop: Callable[[], bool] | None = None) -> dict | None:
+        """Train to ``cfg["steps"]``; returns the summary, or None when ``should_stop()`` asked
+        to stop early (after writing a checkpoint at a step boundary)."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        metrics_path = self.out / "metrics.jsonl"
+        if resume:
+            self.load_state(checkpoint.load(self.out / "checkpoints" / "latest.npz"))
+            # Drop metric rows written after the checkpoint: the resumed run rewrites them.
+            if metrics_path.exists():
+                keep = [ln for ln in metrics_path.read_text().splitlines()
+                        if ln.strip() and json.loads(ln)["step"] <= self.step]
+                metrics_path.write_text("".join(k + "\n" for k in keep))
+        (self.out / "config.toml").write_text(config.to_toml(cfg))
+        bar = Progress(cfg["steps"], start=self.step, enabled=self.progress_enabled)
+        t0 = time.perf_counter()
+        with open(metrics_path, "a") as mf:
+            while self.step < cfg["steps"]:
+                rec = self.train_step()
+                self.last = rec
+                if self.step % max(cfg["log_every"], 1) == 0 or self.step == cfg["steps"]:
+                    row = {"step": self.step, **rec,
+                           "lr_g": self.opt_g.param_groups[0]["lr"],
+                           "lr_d": self.opt_d.param_groups[0]["lr"],
+                           "time": time.perf_counter() - t0}
+                    mf.write(json.dumps(row) + "\n")
+                    mf.flush()
+                if cfg["sample_every"] and self.step % cfg["sample_every"] == 0:
+                    self.save_samples(f"step_{self.step:06d}")
+                if cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0:
+                    self.save_checkpoint()
+                bar.update(self.step, f"D {rec['d_loss']:.3f} G {rec['g_loss']:.3f}")
+                if should_stop is not None and should_stop():
+                    bar.close()
+                    self.save_checkpoint()
+                    return None
+        bar.close()
+        return self.finish(time.perf_counter() - t0)
+
+    def finish(self, seconds: float) -> dict:
+        self.save_checkpoint()
+        final_ckpt = self.save_checkpoint("final.npz")
+        samples = self.save_samples("final")
+        curves = self.out / "loss_curves.png"
+        plots.loss_curves(curves, self.out / "metrics.jsonl")
+        checkpoint.save_safetensors(self.out / "G.safetensors", self._export(self.sampler()))
+        checkpoint.save_safetensors(self.out / "D.safetensors", self._export(self.D))
+        G = self.sampler()
+        G.eval()
+        summary = {
+            "preset": self.cfg.get("preset"), "steps": self.step,
+            "train_seconds": round(seconds, 2), "final_losses": self.last,
+            "metrics": self.source.evaluate(G, self.cfg["eval_samples"]),
+            "pictures": {"samples": str(samples), "loss_curves": str(curves)},
+            "checkpoint": str(final_ckpt),
+        }
+        G.train()
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    @staticmethod
+    def _export(module: Any) -> dict:
+        return {k: np.asarray(v) for k, v in module.state_dict().items()}

@@ -1,0 +1,117 @@
+"""`minigan train` / `minigan sample` end to end on tiny runs: outputs, resume, failures."""
+
+import json
+
+import numpy as np
+import pytest
+
+from minigan.cli import main
+from minigan.gan import checkpoint, config
+from minigan.gan.trainer import Trainer, TrainingError
+
+TINY = ["--set", "g_hidden=16", "--set", "d_hidden=16", "--set", "log_every=5",
+        "--set", "sample_every=20", "--set", "checkpoint_every=10", "--set", "eval_samples=300",
+        "--quiet"]
+
+
+def tiny_cfg(**kw):
+    items = [f"{k}={v}" for k, v in {"g_hidden": 16, "d_hidden": 16, "log_every": 5,
+                                      "sample_every": 0, "checkpoint_every": 10,
+                                      "eval_samples": 300, "steps": 40, **kw}.items()]
+    return config.resolve("grid25", overrides=items)
+
+
+def test_train_writes_a_complete_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--steps", "40", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "modes covered" in printed and "samples:" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    m = summary["metrics"]
+    assert summary["steps"] == 40 and m["n_samples"] == 300 and 0 <= m["modes_covered"] <= 25
+    for name in ("config.toml", "metrics.jsonl", "loss_curves.png", "samples/step_000020.png",
+                 "samples/final.png", "checkpoints/latest.npz", "G.safetensors"):
+        assert (out / name).is_file(), name
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(5, 41, 5))
+    # Linear decay: the last step (index 39 of 40) runs at lr * 1/40.
+    assert rows[-1]["lr_g"] == pytest.approx(1e-3 / 40)
+    cfg = config.load_toml(out / "config.toml")
+    assert cfg["steps"] == 40 and cfg["g_hidden"] == 16
+    # The exported generator holds PyTorch-style names and the EMA weights.
+    st = checkpoint.load_safetensors(out / "G.safetensors")
+    assert any(k.endswith("weight") for k in st)
+
+
+def test_resume_continues_bitwise(tmp_path):
+    full = Trainer(tiny_cfg(), tmp_path / "full", progress=False)
+    full.run()
+    part = Trainer(tiny_cfg(), tmp_path / "part", progress=False)
+    assert part.run(should_stop=lambda: part.step == 17) is None  # like Ctrl-C at step 17
+    again = Trainer(tiny_cfg(), tmp_path / "part", progress=False)
+    again.run(resume=True)
+
+    def losses(run):
+        rows = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        return [(r["step"], r["d_loss"], r["g_loss"]) for r in map(json.loads, rows)]
+
+    assert losses("part") == losses("full")
+    a = checkpoint.load(tmp_path / "full" / "checkpoints" / "final.npz")
+    b = checkpoint.load(tmp_path / "part" / "checkpoints" / "final.npz")
+    for k, v in a["G"].items():
+        assert np.array_equal(v, b["G"][k])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--out", str(out), "--steps", "30", *TINY,
+                 "--set", "lr_d=1e30", "--set", "lr_g=1e30"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "step" in err and ("not finite" in err or "nan" in err or "inf" in err)
+    # A run that blows up after a checkpoint leaves that checkpoint as it was.
+    t = Trainer(tiny_cfg(), tmp_path / "later", progress=False)
+    assert t.run(should_stop=lambda: t.step == 12) is None
+    latest = tmp_path / "later" / "checkpoints" / "latest.npz"
+    before = latest.read_bytes()
+    t.cfg["lr_d"] = t.cfg["lr_g"] = 1e30
+    with pytest.raises(TrainingError, match=r"step 1[3-9]"):
+        t.run()
+    assert latest.read_bytes() == before
+    assert checkpoint.load(latest)["step"] == 12
+
+
+def test_bad_input_exits_2_without_touching_anything(tmp_path, capsys):
+    assert main(["train", "--preset", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+    assert main(["train", "--set", "stepz=3", "--out", str(tmp_path / "x")]) == 2
+    assert "valid keys" in capsys.readouterr().err
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--steps", "10", *TINY]) == 0
+    before = (out / "checkpoints" / "latest.npz").read_bytes()
+    assert main(["train", "--out", str(out), "--steps", "10", *TINY]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (out / "checkpoints" / "latest.npz").read_bytes() == before
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    assert main(["sample", "--checkpoint", str(tmp_path / "bad.npz"), "--n", "4",
+                 "--out", str(tmp_path / "s.npy")]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_sample_writes_arrays_and_pictures(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--steps", "10", *TINY]) == 0
+    ck = str(out / "checkpoints" / "final.npz")
+    assert main(["sample", "--checkpoint", ck, "--n", "2500", "--out",
+                 str(tmp_path / "s.npy")]) == 0
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (2500, 2) and np.all(np.isfinite(x))
+    assert main(["sample", "--checkpoint", ck, "--n", "100", "--out",
+                 str(tmp_path / "s.png"), "--seed", "3"]) == 0
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_list_presets(capsys):
+    assert main(["train", "--list-presets"]) == 0
+    assert "grid25" in capsys.readouterr().out
