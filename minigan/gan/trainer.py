@@ -114,7 +114,8 @@ class Trainer:
         if self.clip:
             penalties.clip_weights(self.D.parameters(), self.clip)
         rd, fd = r.data, f.data
-        return {"d_loss": float(d_loss.data), "penalty": 0.0 if penalty is None else float(penalty.data),
+        return {"d_loss": float(d_loss.data),
+                "penalty": 0.0 if penalty is None else float(penalty.data),
                 "d_real": float(rd.mean()), "d_fake": float(fd.mean()),
                 "d_real_std": float(rd.std()), "d_fake_std": float(fd.std())}
 
