@@ -182,10 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_data_parser(sub)
 
-    from .data.cli import add_data_parser
-
-    add_data_parser(sub)
-
     from .bench import add_command as add_bench
 
     add_bench(sub)
