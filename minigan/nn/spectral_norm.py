@@ -9,8 +9,9 @@ Each training forward runs ``n_power_iterations`` of
 
     v <- normalize(W^T u),   u <- normalize(W v)        (normalize(x) = x / max(||x||, eps))
 
-on plain arrays (no graph), then sigma = u^T W v is computed *with* the graph through W and u, v
-held constant -- the gradient is d(W / sigma)/dW with u, v fixed, as in the paper and PyTorch.
+on plain arrays (no graph; the backend's fused kernel), then W / sigma with sigma = u^T W v is
+one op whose gradient is d(W / sigma)/dW with u, v held constant, as in the paper and PyTorch
+(minigan/kernels/spectral_norm.py has the kernels and the formula).
 In evaluation mode u and v are not updated; sigma is recomputed from the stored ones.
 """
 
@@ -18,25 +19,80 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..function import Function
+from ..kernels import registry
+from ..kernels.spectral_norm import _normalize
+from ..ops.elementwise import const
 from ..ops.matmul import matmul
+from ..ops.reduce import sum as sum_
 from ..ops.shape import permute, reshape
 from ..random import randn
-from ..tensor import Tensor, array_module, no_grad
+from ..tensor import Tensor, array_module, is_grad_enabled, no_grad
 from .module import Module, Parameter
 
 
-def _normalize(x: Any, eps: float) -> Any:
-    xp = array_module(x)
-    return x / xp.maximum(xp.linalg.norm(x), eps).astype(x.dtype)
+def _device(a: Any) -> str:
+    return "cpu" if array_module(a).__name__ == "numpy" else "cuda"
+
+
+def _matrix(w: Any, dim: int) -> Any:
+    """The array W as a C-contiguous (d_out, rest) matrix, axis ``dim`` first."""
+    xp = array_module(w)
+    return xp.ascontiguousarray(xp.moveaxis(w, dim, 0).reshape(w.shape[dim], -1))
+
+
+def _unmatrix(m: Any, shape: tuple, dim: int) -> Any:
+    """Inverse of :func:`_matrix`: a (d_out, rest) matrix back in the weight's layout."""
+    xp = array_module(m)
+    moved = (shape[dim], *shape[:dim], *shape[dim + 1:])
+    return xp.ascontiguousarray(xp.moveaxis(m.reshape(moved), 0, dim))
 
 
 def power_iteration(w2d: Any, u: Any, n_iterations: int, eps: float) -> tuple:
     """``n_iterations`` of v = normalize(W^T u), u = normalize(W v) on arrays; returns (u, v).
-    Needs n_iterations >= 1 (v is derived from u)."""
-    for _ in range(n_iterations):
-        v = _normalize(w2d.T @ u, eps)
-        u = _normalize(w2d @ v, eps)
+    Needs n_iterations >= 1 (v is derived from u). Runs the backend's fused kernel."""
+    fn = registry.get("spectral_norm_power_iteration", _device(w2d))
+    _, u, v = fn(w2d, u, n_iterations, eps)
     return u, v
+
+
+class SpectralNormalize(Function):
+    """W / sigma with sigma = u^T W v (W as its (d_out, rest) matrix), u and v constants.
+
+    Backward: dW = G / sigma - (<G, W> / sigma^2) u v^T -- the fused kernel for first-order
+    gradients; under create_graph the same formula with differentiable ops, sigma recomputed
+    from W in the graph, so SN discriminators differentiate twice (gradient penalties)."""
+
+    @staticmethod
+    def forward(ctx, weight, u, v, dim):
+        w2d = _matrix(weight, dim)
+        fn = registry.get("spectral_norm_normalize", _device(weight))
+        w_bar, sigma = fn(w2d, u, v)
+        ctx.u, ctx.v, ctx.sigma, ctx.dim = u, v, sigma, dim
+        ctx.save_for_backward(weight)
+        return _unmatrix(w_bar, weight.shape, dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        (weight,) = ctx.saved_tensors
+        u, v, dim = ctx.u, ctx.v, ctx.dim
+        if not is_grad_enabled():
+            fn = registry.get("spectral_norm_backward", _device(weight.data))
+            dw = fn(_matrix(g.data, dim), _matrix(weight.data, dim), u, v, ctx.sigma)
+            return Tensor(_unmatrix(dw, weight.shape, dim)), None, None, None
+        xp = array_module(weight.data)
+        w2d = _weight_matrix(weight, dim)
+        sigma = matmul(const(u), matmul(w2d, const(v)))
+        uv = const(_unmatrix(xp.outer(u, v), weight.shape, dim))
+        return g / sigma - (sum_(g * weight) / (sigma * sigma)) * uv, None, None, None
+
+
+def _weight_matrix(weight: Tensor, dim: int) -> Tensor:
+    """W as a (d_out, rest) matrix, differentiably (axis ``dim`` moved first)."""
+    if dim != 0:
+        order = (dim, *[d for d in range(weight.ndim) if d != dim])
+        weight = permute(weight, order)
+    return reshape(weight, (weight.shape[0], -1))
 
 
 class SpectralNorm:
@@ -48,25 +104,20 @@ class SpectralNorm:
 
     def weight_matrix(self, weight: Tensor) -> Tensor:
         """W as a (d_out, rest) matrix, differentiably (axis ``dim`` moved first)."""
-        if self.dim != 0:
-            order = (self.dim, *[d for d in range(weight.ndim) if d != self.dim])
-            weight = permute(weight, order)
-        return reshape(weight, (weight.shape[0], -1))
+        return _weight_matrix(weight, self.dim)
 
     def compute_weight(self, module: Module, do_power_iteration: bool) -> Tensor:
         weight = getattr(module, self.name + "_orig")
         u_buf, v_buf = getattr(module, self.name + "_u"), getattr(module, self.name + "_v")
-        w2d = self.weight_matrix(weight)
         if do_power_iteration:
-            u, v = power_iteration(w2d.data, u_buf.data, self.n_power_iterations, self.eps)
+            u, v = power_iteration(_matrix(weight.data, self.dim), u_buf.data,
+                                   self.n_power_iterations, self.eps)
             with no_grad():  # the power iteration is state, never part of the graph
                 u_buf.copy_(u)
                 v_buf.copy_(v)
         # Copies as constants: a later forward updates the buffers in place, and this forward's
         # backward must still see the u, v it used.
-        u, v = Tensor(u_buf.data.copy()), Tensor(v_buf.data.copy())
-        sigma = matmul(u, matmul(w2d, v))
-        return weight / sigma
+        return SpectralNormalize.apply(weight, u_buf.data.copy(), v_buf.data.copy(), self.dim)
 
     def __call__(self, module: Module, args: tuple) -> None:
         setattr(module, self.name, self.compute_weight(module, module.training))
