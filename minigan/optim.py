@@ -8,7 +8,9 @@ every hyperparameter is read from its group at each ``step()``, so changing
 Each update rule is a small function on arrays (``sgd_update``, ``adam_update``,
 ``rmsprop_update``): it modifies the parameter and its state buffers in place, keeps their dtype
 (hyperparameters enter as Python floats, so float32 stays float32) and works unchanged on CuPy
-arrays. These are the reference kernels that a fused backend kernel may replace.
+arrays. SGD and Adam update a whole parameter group per step through the kernels ``sgd_step`` /
+``adam_step`` of the backend in use (minigan/kernels/optim_kernels.py, whose NumPy reference
+applies the per-parameter rules above).
 
 ``state_dict()`` holds plain data and NumPy arrays only (parameters are referred to by their
 index across all groups, as in PyTorch), so it can be saved with ``np.savez``/JSON and no pickle.
@@ -16,66 +18,16 @@ index across all groups, as in PyTorch), so it can be saved with ``np.savez``/JS
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from .kernels import registry
+from .kernels.optim_kernels import adam_update, sgd_update
 from .tensor import Tensor, array_module, enable_grad, no_grad
 
 # ---- per-parameter update rules (reference kernels) ------------------------------------------
-
-
-def sgd_update(param: Any, grad: Any, momentum_buffer: Any, *, lr: float, momentum: float,
-               dampening: float, nesterov: bool, weight_decay: float) -> Any:
-    """One SGD step in place on ``param``; returns the (new or updated) momentum buffer.
-
-    g = grad + weight_decay * param
-    b = g on the first step, else b = momentum * b + (1 - dampening) * g     (if momentum != 0)
-    g = g + momentum * b if nesterov else b                                  (if momentum != 0)
-    param = param - lr * g
-    """
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    if momentum != 0:
-        if momentum_buffer is None:
-            # PyTorch starts the buffer at the first gradient itself, undamped.
-            momentum_buffer = grad.copy()
-        else:
-            momentum_buffer *= momentum
-            momentum_buffer += (1 - dampening) * grad
-        grad = grad + momentum * momentum_buffer if nesterov else momentum_buffer
-    param -= lr * grad
-    return momentum_buffer
-
-
-def adam_update(param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any,
-                step: int, *, lr: float, beta1: float, beta2: float, eps: float,
-                weight_decay: float) -> None:
-    """One Adam step in place on ``param`` and its moment buffers (``step`` counts from 1).
-
-    g = grad + weight_decay * param                      (L2 penalty, not decoupled as in AdamW)
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g^2
-    v_max = max(v_max, v); use v_max for v below          (amsgrad: ``max_exp_avg_sq`` given)
-    param = param - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-    """
-    xp = array_module(param)
-    if weight_decay != 0:
-        grad = grad + weight_decay * param
-    exp_avg *= beta1
-    exp_avg += (1 - beta1) * grad
-    exp_avg_sq *= beta2
-    exp_avg_sq += (1 - beta2) * (grad * grad)
-    second = exp_avg_sq
-    if max_exp_avg_sq is not None:
-        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        second = max_exp_avg_sq
-    # eps is added after the bias correction of v, as PyTorch does (not eps-hat of the paper).
-    step_size = lr / (1 - beta1 ** step)
-    denom = xp.sqrt(second) / math.sqrt(1 - beta2 ** step) + eps
-    param -= step_size * (exp_avg / denom)
 
 
 def rmsprop_update(param: Any, grad: Any, square_avg: Any, grad_avg: Any, momentum_buffer: Any,
@@ -199,15 +151,21 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state.get(p)
-                    if state is None:
-                        state = self.state[p] = self._init_state(p, group)
-                    self._update(p, p.grad.data, state, group)
+                params = [p for p in group["params"] if p.grad is not None]
+                for p in params:
+                    if p not in self.state:
+                        self.state[p] = self._init_state(p, group)
+                # One kernel call per device present in the group (normally one).
+                for device in dict.fromkeys(p.device for p in params):
+                    self._step_group([p for p in params if p.device == device], group, device)
+                for p in params:
                     p._version[0] += 1  # in-place write: saved-tensor checks must see it
         return loss
+
+    def _step_group(self, params: list, group: dict, device: str) -> None:
+        """Update ``params`` (all with a gradient and a state, all on ``device``) in place."""
+        for p in params:
+            self._update(p, p.grad.data, self.state[p], group)
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
         raise NotImplementedError
@@ -309,6 +267,13 @@ def _from_host(name: str, v: Any, p: Tensor, k: int) -> Any:
 # ---- the optimizers ---------------------------------------------------------------------------
 
 
+def _grads(params: list) -> list:
+    """The parameters' gradient arrays, in each parameter's dtype (a gradient assigned by hand
+    may have another)."""
+    return [p.grad.data if p.grad.dtype == p.dtype else p.grad.data.astype(p.dtype)
+            for p in params]
+
+
 # Hyperparameters are passed to the update rules as Python floats: a NumPy float64 scalar (say,
 # an lr computed by a schedule) would otherwise promote float32 temporaries to float64.
 
@@ -334,13 +299,16 @@ class SGD(Optimizer):
         # None until the first step, which starts the buffer at the gradient itself.
         return {"momentum_buffer": None} if group["momentum"] != 0 else {}
 
-    def _update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
-        buf = sgd_update(p.data, grad, state.get("momentum_buffer"), lr=float(group["lr"]),
-                         momentum=float(group["momentum"]), dampening=float(group["dampening"]),
-                         nesterov=bool(group["nesterov"]),
-                         weight_decay=float(group["weight_decay"]))
+    def _step_group(self, params: list, group: dict, device: str) -> None:
+        states = [self.state[p] for p in params]
+        bufs = registry.get("sgd_step", device)(
+            [p.data for p in params], _grads(params), [s.get("momentum_buffer") for s in states],
+            lr=float(group["lr"]), momentum=float(group["momentum"]),
+            dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
+            weight_decay=float(group["weight_decay"]))
         if group["momentum"] != 0:
-            state["momentum_buffer"] = buf
+            for s, buf in zip(states, bufs):
+                s["momentum_buffer"] = buf
 
 
 class Adam(Optimizer):
@@ -368,13 +336,19 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         return state
 
-    def _update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
-        state["step"] += 1
+    def _step_group(self, params: list, group: dict, device: str) -> None:
+        states = [self.state[p] for p in params]
+        for s in states:
+            s["step"] += 1
         beta1, beta2 = group["betas"]
-        adam_update(p.data, grad, state["exp_avg"], state["exp_avg_sq"],
-                    state.get("max_exp_avg_sq"), state["step"], lr=float(group["lr"]),
-                    beta1=float(beta1), beta2=float(beta2), eps=float(group["eps"]),
-                    weight_decay=float(group["weight_decay"]))
+        amsgrad = bool(group["amsgrad"])
+        registry.get("adam_step", device)(
+            [p.data for p in params], _grads(params), [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [s["max_exp_avg_sq"] for s in states] if amsgrad else None,
+            [s["step"] for s in states], lr=float(group["lr"]), beta1=float(beta1),
+            beta2=float(beta2), eps=float(group["eps"]),
+            weight_decay=float(group["weight_decay"]), amsgrad=amsgrad)
 
 
 class RMSprop(Optimizer):
