@@ -105,8 +105,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from ..tensor import Tensor, no_grad
+    from ..tensor import no_grad
     from . import models, plots
+    from .data_source import fixed_latent, generate_from
 
     out = pathlib.Path(args.out)
     if out.suffix not in (".png", ".npy"):
@@ -123,8 +124,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     G.eval()
     rng = np.random.default_rng(args.seed)
     with no_grad():
-        z = Tensor(rng.standard_normal((args.n, cfg["z_dim"])).astype(np.float32))
-        x = G(z).numpy()
+        x = generate_from(G, cfg, fixed_latent(cfg, args.n, rng)).numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, x)

@@ -38,7 +38,7 @@ def _pack(x: Tensor, m: int) -> Tensor:
 class ToySource:
     """2-D mixtures (grid25, ring8) and the spiral, sampled fresh every batch."""
 
-    images = False
+    is_image = False
 
     def __init__(self, cfg: dict) -> None:
         self.cfg = cfg
@@ -102,6 +102,145 @@ class ToySource:
         self.rng.bit_generator.state = st["rng"]
 
 
+# How each image model is conditioned: what G and D take besides x and z.
+KIND = {"mlp": "plain", "dcgan": "plain", "sngan-resnet": "plain", "cgan": "cond",
+        "acgan": "acgan", "infogan": "infogan"}
+
+
+def fixed_latent(cfg: dict, n: int, rng: np.random.Generator) -> list:
+    """Latents for pictures and ``minigan sample``, from a NumPy generator: z, plus labels
+    0, 1, 2, ... (class-conditional models: one class per grid column), or InfoGAN codes with
+    the categorical code cycling the same way."""
+    kind = KIND[cfg["model"]]
+    z = rng.standard_normal((n, cfg["z_dim"])).astype(np.float32)
+    if kind in ("cond", "acgan"):
+        return [z, np.arange(n, dtype=np.int64) % cfg["n_classes"]]
+    if kind == "infogan":
+        cat = np.arange(n, dtype=np.int64) % cfg["n_cat"] if cfg["n_cat"] else None
+        cont = rng.uniform(-1, 1, (n, cfg["c_dim"])).astype(np.float32) if cfg["c_dim"] else None
+        return [z, cat, cont]
+    return [z]
+
+
+def generate_from(G: Any, cfg: dict, fixed: list) -> Tensor:
+    """G's samples for latents made by :func:`fixed_latent`."""
+    kind = KIND[cfg["model"]]
+    z = Tensor(fixed[0])
+    if kind in ("cond", "acgan"):
+        return G(z, Tensor(fixed[1]))
+    if kind == "infogan":
+        from .models.infogan import infogan_latent
+
+        cont = None if fixed[2] is None else Tensor(fixed[2])
+        return G(infogan_latent(z, fixed[1], cont, cfg["n_cat"]))
+    return G(z)
+
+
+class ImageSource:
+    """An image dataset through a seeded, checkpointable DataLoader, for every image model."""
+
+    is_image = True
+
+    def __init__(self, cfg: dict) -> None:
+        from ..data import DataLoader, load
+
+        self.cfg = cfg
+        self.kind = KIND[cfg["model"]]
+        if self.kind == "plain" and cfg["model"] == "mlp":
+            raise ConfigError("model: 'mlp' is for 2-D data; use dcgan, sngan-resnet, cgan, "
+                              "acgan or infogan for images")
+        data = load(cfg["dataset"])
+        self.images, self.labels = data.images, data.labels
+        if self.kind in ("cond", "acgan") and self.labels is None:
+            raise ConfigError(f"dataset {cfg['dataset']!r} has no labels, which model "
+                              f"{cfg['model']!r} needs")
+        n_classes = int(self.labels.max()) + 1 if self.labels is not None else 0
+        self.n_classes = max(n_classes, cfg["n_classes"])
+        arrays = [self.images] + ([self.labels] if self.kind in ("cond", "acgan") else [])
+        self.loader = DataLoader(*arrays, batch_size=cfg["batch_size"], seed=cfg["seed"])
+
+    def model_keys(self) -> dict:
+        _, c, h, w = self.images.shape
+        if h != w:
+            raise ConfigError(f"dataset: images must be square, got {h}x{w}")
+        return {"channels": int(c), "image_size": int(h), "n_classes": self.n_classes}
+
+    def real_batch(self, n: int) -> tuple[Tensor, Any]:
+        batch = self.loader.next_batch()
+        return (batch[0], batch[1]) if isinstance(batch, tuple) else (batch, None)
+
+    def generate(self, G: Any, n: int) -> tuple[Tensor, Any]:
+        cfg = self.cfg
+        if self.kind in ("cond", "acgan"):
+            y = mgrandom.randint(0, self.n_classes, (n,))
+            return G(mgrandom.randn(n, cfg["z_dim"]), y), y
+        if self.kind == "infogan":
+            latent, cat, cont = G.sample_latent(n)
+            return G(latent), (cat, cont)
+        return G(mgrandom.randn(n, cfg["z_dim"])), None
+
+    def call_d(self, D: Any, x: Tensor, cond: Any) -> Any:
+        if self.kind == "cond":
+            return D(x, cond)
+        if self.kind == "plain":
+            return D(_pack(x, self.cfg["pack"]))
+        return D(x)
+
+    def aux_d_loss(self, out_r: Any, cond_r: Any, out_f: Any, cond_f: Any) -> Any:
+        from ..ops import cross_entropy
+
+        if self.kind == "acgan":  # D learns to classify real and generated images
+            w = self.cfg["aux_weight"]
+            return w * (cross_entropy(out_r[1], cond_r) + cross_entropy(out_f[1], cond_f))
+        if self.kind == "infogan":  # Q learns to recover the codes from generated images
+            from .models.infogan import infogan_mi_loss
+
+            return self.cfg["info_weight"] * infogan_mi_loss(out_f, *cond_f)
+        return 0.0
+
+    def aux_g_loss(self, out_f: Any, cond: Any) -> Any:
+        from ..ops import cross_entropy
+
+        if self.kind == "acgan":
+            return self.cfg["aux_weight"] * cross_entropy(out_f[1], cond)
+        if self.kind == "infogan":
+            from .models.infogan import infogan_mi_loss
+
+            return self.cfg["info_weight"] * infogan_mi_loss(out_f, *cond)
+        return 0.0
+
+    def fixed_latent(self, n: int) -> list:
+        cfg = {**self.cfg, "n_classes": self.n_classes}
+        return fixed_latent(cfg, n, np.random.default_rng([self.cfg["seed"], 3]))
+
+    def generate_from(self, G: Any, fixed: list) -> Tensor:
+        return generate_from(G, {**self.cfg, "n_classes": self.n_classes}, fixed)
+
+    def plot(self, path: pathlib.Path, x: np.ndarray, title: str) -> None:
+        nrow = self.n_classes if self.kind in ("cond", "acgan") and self.n_classes <= 16 else None
+        plots.save_image_grid(path, x, nrow=nrow)
+
+    def evaluate(self, G: Any, n: int) -> dict:
+        """Pixel statistics of n samples beside the data's (classifier-based scores live in
+        minigan.metrics)."""
+        rng = np.random.default_rng([self.cfg["seed"], 4])
+        cfg = {**self.cfg, "n_classes": self.n_classes}
+        xs = []
+        with no_grad():
+            for start in range(0, n, 256):
+                fixed = fixed_latent(cfg, min(256, n - start), rng)
+                xs.append(generate_from(G, cfg, fixed).numpy())
+        x = np.concatenate(xs)[:n]
+        return {"n_samples": int(len(x)), "mean": float(x.mean()), "std": float(x.std()),
+                "data_mean": float(self.images.mean()), "data_std": float(self.images.std())}
+
+    def state_dict(self) -> dict:
+        return self.loader.state_dict()
+
+    def load_state_dict(self, st: dict) -> None:
+        self.loader.load_state_dict(st)
+
+
 def make_source(cfg: dict) -> Any:
     name = cfg["dataset"]
     if name in toy.MIXTURES or name == "spiral":
@@ -109,5 +248,4 @@ def make_source(cfg: dict) -> Any:
             raise ConfigError(f"model: 2-D dataset {name!r} needs model 'mlp', got "
                               f"{cfg['model']!r}")
         return ToySource(cfg)
-    raise ConfigError(f"dataset: unknown dataset {name!r}; expected grid25, ring8, spiral, "
-                      "or an image dataset")
+    return ImageSource(cfg)

@@ -65,7 +65,7 @@ class Trainer:
             raise config.ConfigError("label_smoothing: only meaningful for the BCE losses "
                                      f"(ns, minimax), not {cfg['loss']!r}")
         self.step = 0
-        self.fixed_z = self.source.fixed_latent(64 if self.source.images else 2500)
+        self.fixed_z = self.source.fixed_latent(64 if self.source.is_image else 2500)
         self.last: dict[str, float] = {}
 
     # ---- one training step ---------------------------------------------------------------
