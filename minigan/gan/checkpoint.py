@@ -34,6 +34,11 @@ def _publish(tmp: str, path: pathlib.Path) -> None:
     os.replace(tmp, path)
 
 
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    # Not np.ascontiguousarray: it turns 0-d arrays (BatchNorm's num_batches_tracked) into 1-d.
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 class CheckpointError(ValueError):
     """A missing, corrupt or mismatched checkpoint; the message names the file."""
 
@@ -43,7 +48,7 @@ def _flatten(obj: Any, path: str, arrays: dict) -> Any:
         arr = obj.get() if hasattr(obj, "get") else obj
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"checkpoint: array at {path!r} has unsupported dtype {arr.dtype}")
-        arrays[path] = np.ascontiguousarray(arr)
+        arrays[path] = _contiguous(arr)
         return {"__array__": path}
     if isinstance(obj, np.generic):
         return obj.item()
@@ -79,7 +84,7 @@ def _digest(meta_text: str, arrays: dict) -> str:
     for name in sorted(arrays):
         a = arrays[name]
         h.update(f"{name}|{a.dtype.str}|{a.shape}".encode())
-        h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+        h.update(memoryview(_contiguous(a)).cast("B"))
     return h.hexdigest()
 
 
@@ -152,7 +157,7 @@ def save_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     blobs, offset = [], 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+        a = _contiguous(tensors[name])
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         if a.dtype.name not in codes:
             raise TypeError(f"safetensors: {name!r} has unsupported dtype {a.dtype}")

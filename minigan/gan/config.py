@@ -52,6 +52,7 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "dragan_weight": (0.0, "DRAGAN penalty weight (0 = off)"),
     "clip": (0.0, "WGAN weight clipping bound (0 = off)"),
     "d_sn": (False, "spectral norm on every D layer"),
+    "d_bn": ("auto", "batch norm in the DCGAN D: auto (= not d_sn) | on | off"),
     "ema": (0.99, "EMA decay of the generator weights (0 = off)"),
     "pack": (1, "PacGAN: samples concatenated at the D input"),
     "instance_noise": (0.0, "std of Gaussian noise added to D inputs, annealed to 0"),

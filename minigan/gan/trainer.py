@@ -51,7 +51,11 @@ class Trainer:
         self.source = make_source(cfg)
         # The config plus what the data decides (channels, image size, classes): enough to
         # rebuild the models from a checkpoint without the data (``minigan sample``).
-        self.model_cfg = {**cfg, **self.source.model_keys()}
+        if cfg["d_bn"] not in ("auto", "on", "off"):
+            raise config.ConfigError(f"config key 'd_bn': expected auto, on or off, got "
+                                     f"{cfg['d_bn']!r}")
+        self.model_cfg = {**cfg, **self.source.model_keys(),
+                          "d_bn": None if cfg["d_bn"] == "auto" else cfg["d_bn"] == "on"}
         self.G, self.D = models.build(cfg["model"], self.model_cfg)
         self.G_ema = copy.deepcopy(self.G) if cfg["ema"] > 0 else None
         betas = (cfg["beta1"], cfg["beta2"])

@@ -12,7 +12,8 @@ def state():
             "opt": {"state": {0: {"step": 3, "exp_avg": np.ones(2)}},
                     "param_groups": [{"lr": 1e-3, "betas": [0.5, 0.999], "params": [0]}]},
             "rng": {"bit_generator": "PCG64", "state": {"state": 2**100 + 7, "inc": 5}},
-            "config": {"loss": "ns", "d_sn": False, "nothing": None}, "step": 12}
+            "config": {"loss": "ns", "d_sn": False, "nothing": None}, "step": 12,
+            "count": np.array(5, dtype=np.int64)}
 
 
 def test_round_trip_keeps_types_and_values(tmp_path):
@@ -24,6 +25,7 @@ def test_round_trip_keeps_types_and_values(tmp_path):
     assert list(back["opt"]["state"]) == [0]  # int keys come back as ints
     w = back["G"]["net.0.weight"]
     assert w.dtype == np.float32 and np.array_equal(w, state()["G"]["net.0.weight"])
+    assert back["count"].shape == () and back["count"] == 5  # 0-d arrays stay 0-d
 
 
 def test_no_pickle_inside(tmp_path):
