@@ -37,6 +37,11 @@ def bias_act(x: Any, bias: Any = None, act: str = "none", alpha: float = 0.2,
     axis = check_args(x.shape, bias, act, alpha, channel_axis)
     x3 = np.ascontiguousarray(x).reshape(_fold(x.shape, axis))
     b = None if bias is None else np.ascontiguousarray(bias)
+    if act == "tanh":
+        # NumPy's tanh is SIMD-vectorised; the scalar libm tanh in a C++ loop measured ~50x
+        # slower. So: fused bias add here, then NumPy's tanh in place (no extra copy).
+        y = _C.bias_act(x3, b, "none", 0.0)
+        return np.tanh(y, out=y).reshape(x.shape)
     return _C.bias_act(x3, b, act, float(alpha)).reshape(x.shape)
 
 

@@ -24,11 +24,18 @@ numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS
 Pair = tuple[int, int]
 
 
-@numba.njit(parallel=True, cache=True)
-def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cover (compiled)
-    # One (n, oh) strip of rows per iteration: each writes whole contiguous rows of cols.
+# Each kernel is a serial loop over a span [lo, hi) of independent work items, plus a parallel
+# driver that splits the items into one span per thread. Small problems call the span directly:
+# a parallel region costs ~20 us on an idle machine, but on a loaded one its barrier waits for a
+# descheduled thread -- measured 8-12 ms per call of a tiny kernel with numba's OpenMP layer.
+GRAIN = 1 << 15  # elements; as kParallelGrain in csrc/cpu/parallel.h
+
+
+@numba.njit(cache=True)
+def _im2col_span(x, cols, lo, hi, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cover
+    # Work item t = one (n, oh) strip of rows: each writes whole contiguous rows of cols.
     N, C, H, W = x.shape
-    for t in numba.prange(N * OH):
+    for t in range(lo, hi):
         n = t // OH
         oh = t % OH
         h0 = oh * sh - ph
@@ -46,15 +53,14 @@ def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cove
                         for j in range(kw):
                             w = w0 + j * dw
                             cols[r, base + j] = x[n, c, h, w] if 0 <= w < W else 0
-    return cols
 
 
-@numba.njit(parallel=True, cache=True)
-def _col2im(cols, x, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cover (compiled)
-    # Split over image planes (n, c): overlapping windows add into one plane, so a plane must
-    # belong to one thread (splitting over rows of cols would race).
+@numba.njit(cache=True)
+def _col2im_span(cols, x, lo, hi, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cover
+    # Work item t = one image plane (n, c): overlapping windows add into one plane, so a plane
+    # must belong to one thread (splitting over rows of cols would race).
     N, C, H, W = x.shape
-    for t in numba.prange(N * C):
+    for t in range(lo, hi):
         n = t // C
         c = t % C
         for h in range(H):
@@ -73,7 +79,20 @@ def _col2im(cols, x, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cove
                             w = w0 + j * dw
                             if 0 <= w < W:
                                 x[n, c, h, w] += cols[r, base + j]
-    return x
+
+
+@numba.njit(parallel=True, cache=True)
+def _im2col_par(x, cols, items, parts, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cover
+    for k in numba.prange(parts):
+        _im2col_span(x, cols, k * items // parts, (k + 1) * items // parts,
+                     kh, kw, sh, sw, ph, pw, dh, dw, OH, OW)
+
+
+@numba.njit(parallel=True, cache=True)
+def _col2im_par(cols, x, items, parts, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW):  # pragma: no cover
+    for k in numba.prange(parts):
+        _col2im_span(cols, x, k * items // parts, (k + 1) * items // parts,
+                     kh, kw, sh, sw, ph, pw, dh, dw, OH, OW)
 
 
 def im2col(x: Any, kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair,
@@ -88,7 +107,11 @@ def im2col(x: Any, kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair
     if cols.shape != shape or cols.dtype != x.dtype:
         raise ValueError(f"out: expected a {x.dtype} array of shape {shape}, got "
                          f"{cols.dtype} {cols.shape}")
-    _im2col(np.ascontiguousarray(x), cols, kh, kw, *stride, *padding, *dilation, OH, OW)
+    geom = (kh, kw, *stride, *padding, *dilation, OH, OW)
+    if cols.size < GRAIN:
+        _im2col_span(np.ascontiguousarray(x), cols, 0, N * OH, *geom)
+    else:
+        _im2col_par(np.ascontiguousarray(x), cols, N * OH, numba.get_num_threads(), *geom)
     return cols
 
 
@@ -108,7 +131,11 @@ def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: P
     if x.shape != x_shape or x.dtype != cols.dtype:
         raise ValueError(f"out: expected a {cols.dtype} array of shape {x_shape}, got "
                          f"{x.dtype} {x.shape}")
-    _col2im(np.ascontiguousarray(cols), x, kh, kw, *stride, *padding, *dilation, OH, OW)
+    geom = (kh, kw, *stride, *padding, *dilation, OH, OW)
+    if cols.size < GRAIN:
+        _col2im_span(np.ascontiguousarray(cols), x, 0, N * C, *geom)
+    else:
+        _col2im_par(np.ascontiguousarray(cols), x, N * C, numba.get_num_threads(), *geom)
     return x
 
 
