@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import sys
 import warnings
 from types import ModuleType, TracebackType
 from typing import Any
@@ -263,8 +264,9 @@ def num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` CPU threads: the OpenMP pool of minigan._C, and NumPy's BLAS through
-    threadpoolctl when that is installed (optional; without it BLAS keeps its own setting)."""
+    """Use ``n`` CPU threads: the OpenMP pool of minigan._C, Numba's pool (once numba is
+    imported), and NumPy's BLAS through threadpoolctl when that is installed (optional; without
+    it BLAS keeps its own setting)."""
     global _threads
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n: expected an int number of threads, got {type(n).__name__}")
@@ -274,6 +276,10 @@ def set_num_threads(n: int) -> None:
     mod = native()
     if mod is not None:
         mod.set_num_threads(_threads)
+    # Numba's pool, only if something already imported numba (importing it here costs ~1 s);
+    # the numba kernel modules size it from num_threads() when they are first imported.
+    if (numba := sys.modules.get("numba")) is not None:
+        numba.set_num_threads(min(_threads, numba.config.NUMBA_NUM_THREADS))
     if _installed("threadpoolctl"):
         from threadpoolctl import threadpool_limits
 
