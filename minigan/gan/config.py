@@ -58,6 +58,7 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "instance_noise": (0.0, "std of Gaussian noise added to D inputs, annealed to 0"),
     "label_smoothing": (0.0, "one-sided: real target 1 - s (BCE losses)"),
     "seed": (0, "random seed"),
+    "telemetry": (True, "record per-layer gradient/weight norms and spectral norms at log steps"),
     "log_every": (100, "steps between metrics.jsonl records"),
     "sample_every": (2000, "steps between sample pictures"),
     "checkpoint_every": (2000, "steps between checkpoints"),

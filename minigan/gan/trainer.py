@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as mgrandom
+from ..diagnostics import telemetry
 from ..ops import softplus
 from ..ops import mean as _mean
 from ..optim import Adam
@@ -69,6 +70,9 @@ class Trainer:
             raise config.ConfigError("label_smoothing: only meaningful for the BCE losses "
                                      f"(ns, minimax), not {cfg['loss']!r}")
         self.step = 0
+        self._recording = False
+        self._sigma = {"G": telemetry.SpectralTracker(cfg["seed"]),
+                       "D": telemetry.SpectralTracker(cfg["seed"] + 1)}
         self.fixed_z = self.source.fixed_latent(64 if self.source.is_image else 2500)
         self.last: dict[str, float] = {}
 
@@ -114,6 +118,8 @@ class Trainer:
         self.opt_d.zero_grad()
         total.backward()
         self._check("D loss", total, self.D)
+        if self._recording:
+            self._telemetry["grad_norms_D"] = telemetry.grad_norms(self.D)
         self.opt_d.step()
         if self.clip:
             penalties.clip_weights(self.D.parameters(), self.clip)
@@ -138,6 +144,8 @@ class Trainer:
         self.D.zero_grad()
         g_loss.backward()
         self._check("G loss", g_loss, self.G)
+        if self._recording:
+            self._telemetry["grad_norms_G"] = telemetry.grad_norms(self.G)
         self.opt_g.step()
         return {"g_loss": float(g_loss.data)}
 
@@ -167,15 +175,31 @@ class Trainer:
                 for g in opt.param_groups:
                     g["lr"] = self.cfg[key] * frac
 
-    def train_step(self) -> dict:
+    def train_step(self, record: bool = False) -> dict:
+        """One step; with ``record`` also per-layer gradient and weight telemetry."""
+        self._recording = record and self.cfg["telemetry"]
+        self._telemetry: dict[str, Any] = {}
         self._set_lr()
-        rec: dict[str, float] = {}
+        rec: dict[str, Any] = {}
         for _ in range(self.cfg["n_critic"]):
             rec = self._d_step()
         rec.update(self._g_step())
         self._update_ema()
         self.step += 1
+        if self._recording:
+            rec.update(self._summarize_telemetry())
         return rec
+
+    def _summarize_telemetry(self) -> dict:
+        t = self._telemetry
+        g = telemetry.total_norm(t["grad_norms_G"])
+        d = telemetry.total_norm(t["grad_norms_D"])
+        return {"grad_norm_G": g, "grad_norm_D": d, "grad_ratio": g / d if d > 0 else math.inf,
+                "grad_norms": {"G": t["grad_norms_G"], "D": t["grad_norms_D"]},
+                "weight_norms": {"G": telemetry.weight_norms(self.G),
+                                 "D": telemetry.weight_norms(self.D)},
+                "sigma": {"G": self._sigma["G"].update(self.G),
+                          "D": self._sigma["D"].update(self.D)}}
 
     # ---- state ------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -240,7 +264,9 @@ class Trainer:
         t0 = time.perf_counter()
         with open(metrics_path, "a") as mf:
             while self.step < cfg["steps"]:
-                rec = self.train_step()
+                nxt = self.step + 1
+                rec = self.train_step(record=nxt % max(cfg["log_every"], 1) == 0
+                                      or nxt == cfg["steps"])
                 self.last = rec
                 if self.step % max(cfg["log_every"], 1) == 0 or self.step == cfg["steps"]:
                     row = {"step": self.step, **rec,

@@ -1,0 +1,71 @@
+"""Training telemetry: per-layer gradient norms, weight norms and spectral norm estimates.
+
+Cheap enough to record every ``log_every`` steps: one reduction per parameter, and for the
+spectral norm one power iteration per weight per record from a persistent vector, so the
+estimate sharpens over the run the way spectral normalization's own estimate does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def grad_norms(module: Any) -> dict[str, float]:
+    """||grad||_2 of every parameter that has a gradient, by PyTorch-style name."""
+    return {name: float(math.sqrt(float((p.grad.data.astype(np.float64) ** 2).sum())))
+            for name, p in module.named_parameters() if p.grad is not None}
+
+
+def total_norm(norms: dict[str, float]) -> float:
+    """The norm of all gradients together: sqrt(sum of squared per-parameter norms)."""
+    return float(math.sqrt(sum(v * v for v in norms.values())))
+
+
+def weight_norms(module: Any) -> dict[str, float]:
+    """Frobenius norm of every weight (parameters with 2 or more dims)."""
+    return {name: float(np.linalg.norm(_host(p.data).astype(np.float64)))
+            for name, p in module.named_parameters() if p.ndim >= 2}
+
+
+class SpectralTracker:
+    """sigma_max of each weight reshaped to (out, rest), by power iteration on a persistent u."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.u: dict[str, np.ndarray] = {}
+        self.rng = np.random.default_rng(seed)
+
+    def update(self, module: Any, iterations: int = 1) -> dict[str, float]:
+        out = {}
+        for name, p in module.named_parameters():
+            if p.ndim < 2:
+                continue
+            w = _host(p.data).astype(np.float64)
+            # ConvTranspose weights are (in, out, kh, kw): their operator's rows are dim 1.
+            if "ConvTranspose" in self._owner(module, name):
+                w = np.swapaxes(w, 0, 1)
+            w = w.reshape(w.shape[0], -1)
+            u = self.u.get(name)
+            if u is None or u.shape[0] != w.shape[0]:
+                u = self.rng.standard_normal(w.shape[0])
+            for _ in range(iterations):
+                v = w.T @ u
+                v /= max(np.linalg.norm(v), 1e-12)
+                u = w @ v
+                u /= max(np.linalg.norm(u), 1e-12)
+            self.u[name] = u
+            out[name] = float(u @ w @ v)
+        return out
+
+    @staticmethod
+    def _owner(module: Any, name: str) -> str:
+        obj = module
+        for part in name.split(".")[:-1]:
+            obj = getattr(obj, part, None) if not part.isdigit() else obj[int(part)]
+        return type(obj).__name__
