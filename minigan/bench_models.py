@@ -102,6 +102,6 @@ def make_torch_step(preset: str, batch: int = 64, seed: int = 0) -> Callable[[],
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
-        return float(d_loss), float(g_loss)
+        return d_loss.item(), g_loss.item()
 
     return step

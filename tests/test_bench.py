@@ -1,0 +1,70 @@
+"""`minigan bench`: a smoke run of the CLI on test-sized rows and the tiny GAN, checking the
+table and the JSON's structure and that the numbers are consistent with each other (never that
+anything is fast: timing belongs in benchmarks/)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from minigan import backends
+from minigan.cli import main
+
+CPU = [b for b in backends.available() if backends.DEVICE[b] == "cpu"]
+
+
+def test_bench_kernels_small_rows_json(tmp_path, capsys):
+    out = tmp_path / "k.json"
+    rc = main(["bench", "kernels", "--small", "--only", "x2x3x7x9", "--repeats", "2",
+               "--warmup", "1", "--quiet", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    header = text.splitlines()[0].split()
+    assert header[:3] == ["kernel", "shape", "backend"] and "speed-up" in header
+    report = json.loads(out.read_text())
+    assert report["kind"] == "kernels"
+    assert {"cpu", "cpu_count", "numpy", "threads", "backends"} <= set(report["machine"])
+    kernels = {"im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
+               "conv2d_backward_weight"}
+    rows = report["results"]
+    assert {r["kernel"] for r in rows} == kernels
+    assert len(rows) == len(kernels) * len(CPU)        # every row x every CPU backend
+    for r in rows:
+        assert r["backend"] in CPU and r["status"] == "ok"
+        assert r["median_s"] >= r["min_s"] > 0
+        assert r["max_err"] < 1e-5                     # float32 vs the float64 reference
+        assert ("gflops" in r) == r["kernel"].startswith("conv2d")
+        assert ("gbps" in r) != ("gflops" in r)
+        if r["backend"] == "numpy":
+            assert r["speedup"] == pytest.approx(1.0)
+        assert r["kernel"] in text and r["shape"] in text
+
+
+def test_bench_kernels_lists_fallbacks_and_checks_backends(capsys):
+    with pytest.raises(ValueError, match="unknown backend 'fortran'"):
+        main(["bench", "kernels", "--backends", "fortran", "--quiet"])
+    # numpy only: the reference alone, speed-up 1
+    assert main(["bench", "kernels", "--small", "--only", "bias_act[relu,3x5x4x7",
+                 "--backends", "numpy", "--repeats", "1", "--warmup", "0", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and "1.00x" in lines[2]
+
+
+def test_bench_step_tiny_json(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    rc = main(["bench", "step", "--preset", "tiny", "--batch", "4", "--repeats", "2",
+               "--warmup", "1", "--quiet", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "one training step" in text
+    report = json.loads(out.read_text())
+    impls = [r["impl"] for r in report["results"]]
+    assert impls[:len(CPU)] == [f"minigan/{b}" for b in CPU]
+    has_torch = "torch" in impls
+    for r in report["results"]:
+        assert r["median_s"] > 0
+        assert (r["ratio_to_torch"] is not None) == has_torch
+    assert report["results"][0]["vs_numpy"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="--preset: unknown 'nope'"):
+        main(["bench", "step", "--preset", "nope", "--quiet"])
