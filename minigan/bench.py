@@ -37,13 +37,25 @@ from . import backends
 def time_call(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
     """Seconds per call of ``fn``: ``warmup`` untimed calls (JIT, caches, thread pools), then
     ``repeats`` timed ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
+    return time_interleaved([fn], repeats, warmup)[0]
+
+
+def time_interleaved(fns: list[Callable[[], Any]], repeats: int, warmup: int,
+                     tick: Callable[[], None] | None = None) -> list[list[float]]:
+    """Like :func:`time_call` for several functions, taking turns: round r times every function
+    once, so a change of machine load in the middle hits them all alike and their ratios stay
+    meaningful on a shared machine."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+            if tick is not None:
+                tick()
     return times
 
 
@@ -129,7 +141,7 @@ def bench_kernels(backend_names: str | None = None, repeats: int = 10, warmup: i
         args, kwargs = case.arguments(dtype)
         ref = case.run(registry.reference(case.kernel), _upcast(args, dtype),
                        _upcast(kwargs, dtype))
-        base = None
+        entries, fns = [], []
         for b in names:
             fn = registry.get(case.kernel, "cpu", backend=b)
             entry: dict[str, Any] = {"kernel": case.kernel, "shape": case.label, "backend": b,
@@ -137,21 +149,27 @@ def bench_kernels(backend_names: str | None = None, repeats: int = 10, warmup: i
             if b != "numpy" and fn is registry.reference(case.kernel):
                 entry["status"] = "fallback"
             else:
+                entry.update(status="ok", max_err=_max_err(case.run(fn, args, kwargs), ref))
                 a, k = copy.deepcopy(args), copy.deepcopy(kwargs)   # in-place kernels
-                times = time_call(lambda fn=fn, a=a, k=k: fn(*a, **k), repeats, warmup)
+                fns.append(lambda fn=fn, a=a, k=k: fn(*a, **k))
+            entries.append(entry)
+        timed = iter(time_interleaved(fns, repeats, warmup))
+        base = None
+        for entry in entries:
+            if entry["status"] == "ok":
+                times = next(timed)
                 med = statistics.median(times)
-                entry.update(status="ok", median_s=med, min_s=min(times), repeats=repeats,
-                             max_err=_max_err(case.run(fn, args, kwargs), ref))
+                entry.update(median_s=med, min_s=min(times), repeats=repeats)
                 if case.flops:
                     entry["gflops"] = case.flops / med / 1e9
                 elif case.bytes:
                     entry["gbps"] = case.bytes * dtype.itemsize / 4 / med / 1e9
-                if b == "numpy":
+                if entry["backend"] == "numpy":
                     base = med
                 entry["speedup"] = base / med if base else None
             results.append(entry)
-            done += 1
-            bar.update(done, f"{case.kernel} {b}")
+        done += len(names)
+        bar.update(done, case.name)
     bar.close()
     return {"kind": "kernels", "machine": machine_info(), "repeats": repeats, "warmup": warmup,
             "results": results}
@@ -189,26 +207,36 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
         raise ValueError(f"--preset: unknown {preset!r}; expected one of {', '.join(M.PRESETS)}")
     names = _cpu_backends(backend_names)
     torch_ok = use_torch and backends._installed("torch")
-    bar = Progress(len(names) + torch_ok, enabled=progress)
-    results = []
-    for i, b in enumerate(names):
+    n_impl = len(names) + torch_ok
+    bar = Progress(n_impl * (repeats + 1), enabled=progress)  # building, then timed steps
+    impls, steps = [], []
+    for b in names:
         with backends.use(b):
             step = M.make_minigan_step(preset, batch=batch, seed=0)
-            times = time_call(step, repeats, warmup)
-        results.append({"impl": f"minigan/{b}", "backend": b, "median_s":
-                        statistics.median(times), "min_s": min(times), "repeats": repeats})
-        bar.update(i + 1, b)
+        # The backend is looked up per kernel call, so each step runs inside its own use().
+        steps.append(lambda b=b, step=step: _run_with(b, step))
+        impls.append({"impl": f"minigan/{b}", "backend": b})
+        bar.update(len(steps), f"built {b}")
     if torch_ok:
         import torch
 
         torch.set_num_threads(backends.num_threads())
-        step = M.make_torch_step(preset, batch=batch, seed=0)
-        times = time_call(step, repeats, warmup)
-        results.append({"impl": "torch", "backend": "torch", "median_s":
-                        statistics.median(times), "min_s": min(times), "repeats": repeats,
-                        "torch_threads": torch.get_num_threads()})
-        bar.update(len(names) + 1, "torch")
+        steps.append(M.make_torch_step(preset, batch=batch, seed=0))
+        impls.append({"impl": "torch", "backend": "torch",
+                      "torch_threads": torch.get_num_threads()})
+        bar.update(len(steps), "built torch")
+    count = [n_impl]
+
+    def tick() -> None:
+        count[0] += 1
+        bar.update(count[0], "timing")
+
+    timed = time_interleaved(steps, repeats, warmup, tick)
     bar.close()
+    results = []
+    for entry, times in zip(impls, timed):
+        results.append({**entry, "median_s": statistics.median(times), "min_s": min(times),
+                        "repeats": repeats})
     torch_t = next((r["median_s"] for r in results if r["impl"] == "torch"), None)
     numpy_t = results[0]["median_s"]
     for r in results:
@@ -216,6 +244,11 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
         r["ratio_to_torch"] = r["median_s"] / torch_t if torch_t else None
     return {"kind": "step", "preset": preset, "batch": batch, "machine": machine_info(),
             "repeats": repeats, "warmup": warmup, "results": results}
+
+
+def _run_with(backend: str, step: Callable[[], Any]) -> Any:
+    with backends.use(backend):
+        return step()
 
 
 def format_step(report: dict[str, Any]) -> str:
