@@ -189,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .gan.commands import add_commands
 
     add_commands(sub)
+
+    from .study.commands import add_commands as add_study
+
+    add_study(sub)
     return parser
 
 
