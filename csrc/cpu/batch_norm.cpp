@@ -25,6 +25,7 @@ void bn_forward(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, co
             double s = 0.0, ss = 0.0;
             for (int64_t n = 0; n < N; ++n) {
                 const T* row = x + (n * C + c) * L;
+#pragma omp simd reduction(+ : s, ss)
                 for (int64_t l = 0; l < L; ++l) {
                     const double d = static_cast<double>(row[l]) - shift;
                     s += d;
@@ -71,6 +72,7 @@ void bn_backward(const T* gy, const T* x, int64_t N, int64_t C, int64_t L, const
         double s = 0.0, sx = 0.0;
         for (int64_t n = 0; n < N; ++n) {
             const int64_t off = (n * C + c) * L;
+#pragma omp simd reduction(+ : s, sx)
             for (int64_t l = 0; l < L; ++l) {
                 const double g = gy[off + l];
                 s += g;

@@ -39,6 +39,7 @@ void w_v(const T* w, int64_t m, int64_t n, const T* v, double* out) {
     for (int64_t i = 0; i < m; ++i) {
         const T* row = w + i * n;
         double s = 0.0;
+#pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < n; ++j) s += static_cast<double>(row[j]) * v[j];
         out[i] = s;
     }
@@ -90,7 +91,7 @@ void sn_backward(const T* g, const T* w, int64_t m, int64_t n, const T* u, const
     const int64_t total = m * n;
     const bool parallel = total >= kParallelGrain;
     double gw = 0.0;
-#pragma omp parallel for reduction(+ : gw) schedule(static) num_threads(num_threads()) \
+#pragma omp parallel for simd reduction(+ : gw) schedule(static) num_threads(num_threads()) \
     if (parallel)
     for (int64_t k = 0; k < total; ++k) gw += static_cast<double>(g[k]) * w[k];
     const T c = static_cast<T>(gw) / (sigma * sigma);
