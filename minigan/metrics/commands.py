@@ -1,0 +1,189 @@
+"""``minigan eval RUN_DIR``: score a finished run's generator.
+
+The run's ``checkpoints/final.npz`` is loaded (the EMA generator when the run kept one) and N
+samples are drawn with a fixed seed. What is computed depends on what the generator makes:
+
+* 2-D points (grid25, ring8): modes covered, high-quality fraction and reverse KL
+  (:mod:`minigan.metrics.modes`, 2,500 samples by default);
+* 28x28 single-channel images: digit-class coverage and KL to uniform, Fréchet distance in the
+  digit classifier's feature space, and k-NN precision/recall, against the 1,000 held-out test
+  digits (:mod:`minigan.metrics.images`; 5,000 samples by default);
+* 28x28 three-channel images: Stacked-MNIST modes covered (of 1,000) and KL to uniform
+  (:mod:`minigan.metrics.stacked`; 26,000 samples by default, the VEEGAN/PacGAN protocol).
+
+The result goes to ``RUN_DIR/eval.json`` and is printed as a table (or JSON with ``--json``).
+Exit codes: 0 done; 2 bad input (no run, corrupt checkpoint, nothing to measure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+DEFAULT_N = {"2d": 2500, "digits": 5000, "stacked": 26_000}
+
+
+def _fail(msg: str) -> int:
+    print(f"minigan eval: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def kind_of(cfg: dict) -> str:
+    """'2d', 'digits' or 'stacked' from a checkpoint's model config; ValueError otherwise."""
+    from ..data import toy
+
+    if cfg.get("dataset") in toy.MIXTURES:
+        return "2d"
+    if cfg.get("dataset") == "spiral":
+        raise ValueError("the spiral has no discrete modes to count; nothing to evaluate")
+    shape = (cfg.get("channels"), cfg.get("image_size"))
+    if shape == (1, 28):
+        return "digits"
+    if shape == (3, 28):
+        return "stacked"
+    raise ValueError(f"no metrics for a generator of {shape[0]}-channel {shape[1]}x{shape[1]} "
+                     "images (eval knows 2-D mixtures, 28x28 digits and 28x28x3 Stacked MNIST)")
+
+
+def draw_samples(G: Any, cfg: dict, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
+    """n samples of G (in eval mode, no graph) from latents of a NumPy generator seeded by
+    ``seed``, in batches."""
+    from ..gan.data_source import fixed_latent, generate_from
+    from ..tensor import no_grad
+
+    rng = np.random.default_rng(seed)
+    G.eval()
+    out = []
+    with no_grad():
+        for start in range(0, n, batch_size):
+            fixed = fixed_latent(cfg, min(batch_size, n - start), rng)
+            out.append(generate_from(G, cfg, fixed).numpy())
+    x = np.concatenate(out)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("the generator's samples contain NaN or Inf")
+    return x
+
+
+def evaluate_samples(kind: str, x: np.ndarray, cfg: dict, classifier: Any = None) -> dict:
+    """The metrics of samples ``x`` of a run of ``kind`` (see :func:`kind_of`)."""
+    from . import images, stacked
+
+    if kind == "2d":
+        from ..data import toy
+        from .modes import mode_report
+
+        mix = toy.mixture(cfg["dataset"])
+        return mode_report(x, mix.means, mix.std).as_dict()
+    info = {"classifier_test_accuracy": classifier.test_accuracy}
+    if kind == "stacked":
+        return {**stacked.stacked_report(stacked.stacked_modes(classifier, x)).as_dict(), **info}
+    from ..data.digits import load_digits
+
+    real = load_digits("test").images
+    p_fake, f_fake = classifier.predict_and_embed(x)
+    f_real = classifier.embed(real)
+    # Precision/recall radii depend on how dense a set is: compare equal-size sets.
+    m = min(len(f_real), len(f_fake))
+    return {**images.class_coverage(p_fake).as_dict(),
+            "frechet_distance": images.frechet_distance(f_fake, f_real),
+            **{k: v for k, v in images.precision_recall(f_real[:m], f_fake[:m]).as_dict()
+               .items()},
+            "n_real": len(real), **info}
+
+
+_LABELS = {
+    "modes_covered": "modes covered", "high_quality": "high-quality fraction",
+    "reverse_kl": "reverse KL", "classes_covered": "digit classes covered",
+    "confident": "confident fraction", "kl_uniform": "KL(p || uniform)",
+    "frechet_distance": "Fréchet distance (classifier features)", "precision": "precision",
+    "recall": "recall", "n_samples": "samples", "n_real": "real test digits",
+    "classifier_test_accuracy": "classifier held-out accuracy",
+}
+
+
+def format_table(result: dict) -> str:
+    m = result["metrics"]
+    rows = [("run", result["run"]), ("generator", result["generator"]),
+            ("kind", result["kind"])]
+    for key, label in _LABELS.items():
+        if key not in m:
+            continue
+        v = m[key]
+        if key in ("modes_covered", "classes_covered"):
+            total = m.get("n_modes", m.get("n_classes"))
+            v = f"{v} / {total}"
+        elif key in ("high_quality", "confident", "precision", "recall",
+                     "classifier_test_accuracy"):
+            v = f"{100 * v:.2f}%"
+        elif isinstance(v, float):
+            v = f"{v:.4f}"
+        rows.append((label, str(v)))
+    rows.append(("written to", result["written_to"]))
+    width = max(len(k) for k, _ in rows) + 2
+    return "\n".join(f"{k:<{width}}{v}" for k, v in rows)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..gan import checkpoint, models
+
+    run = pathlib.Path(args.run_dir)
+    path = run / "checkpoints" / "final.npz"
+    if not run.is_dir():
+        return _fail(f"RUN_DIR: {str(run)!r} is not a directory")
+    if args.n is not None and args.n < 2:
+        return _fail(f"--n: expected at least 2 samples, got {args.n}")
+    try:
+        state = checkpoint.load(path)
+        cfg = state["model_config"]
+        kind = kind_of(cfg)
+        G, _ = models.build(cfg["model"], cfg)
+        ema = state.get("G_ema") is not None
+        G.load_state_dict(state["G_ema"] if ema else state["G"])
+    except (checkpoint.CheckpointError, KeyError, ValueError, TypeError) as e:
+        return _fail(f"{path}: {e}" if not isinstance(e, checkpoint.CheckpointError) else str(e))
+    n = args.n or DEFAULT_N[kind]
+    t0 = time.perf_counter()
+    try:
+        x = draw_samples(G, cfg, n, args.seed)
+        classifier = None
+        if kind != "2d":
+            from .classifier import get_classifier
+
+            classifier = get_classifier(log=None if args.json else _log)
+        metrics = evaluate_samples(kind, x, cfg, classifier)
+    except ValueError as e:
+        return _fail(str(e))
+    out = run / "eval.json"
+    result = {"run": str(run), "checkpoint": str(path), "generator": "G_ema" if ema else "G",
+              "step": state.get("step"), "kind": kind, "dataset": cfg.get("dataset"),
+              "seed": args.seed, "metrics": metrics,
+              "seconds": round(time.perf_counter() - t0, 2), "written_to": str(out)}
+    tmp = out.with_name(".eval.json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out)  # a reader never sees half a file
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    ev = sub.add_parser(
+        "eval", help="score a run: mode coverage, class coverage, Fréchet distance, "
+        "precision/recall, Stacked-MNIST modes",
+        description="Load RUN_DIR/checkpoints/final.npz (EMA generator if present), draw "
+        "samples and compute the metrics that fit its data; write RUN_DIR/eval.json.")
+    ev.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by `minigan train`")
+    ev.add_argument("--n", type=int, help="number of samples (default: 2,500 for 2-D, 5,000 "
+                    "for digits, 26,000 for Stacked MNIST)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.set_defaults(func=cmd_eval)
