@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
 
+    from .metrics.commands import add_commands as add_metrics_commands
+
+    add_metrics_commands(sub)
+
     from .study.commands import add_commands as add_study
 
     add_study(sub)
