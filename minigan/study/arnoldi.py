@@ -5,8 +5,8 @@ After m steps, Q = [q_1 .. q_m] is an orthonormal basis of the Krylov space
 span{q_1, A q_1, ..., A^(m-1) q_1} and H = Q^T A Q is upper Hessenberg with
 A Q_m = Q_m H_m + h_(m+1,m) q_(m+1) e_m^T. The eigenvalues of H_m (Ritz values) approximate
 A's extreme eigenvalues, the largest in magnitude first; for a Ritz pair (lambda, y) with
-||y|| = 1 the residual ||A x - lambda x|| of x = Q_m y is exactly |h_(m+1,m)| |y_m|, which is
-reported so that an unconverged value is never mistaken for a converged one. When the Krylov
+||y|| = 1 the residual ||A x - lambda x|| of x = Q_m y is |h_(m+1,m)| |y_m| (in exact arithmetic;
+reported no smaller than the rounding level eps ||H||), which is reported so that an unconverged value is never mistaken for a converged one. When the Krylov
 space becomes invariant (h_(m+1,m) = 0), the Ritz values are exact eigenvalues of A.
 
 Orthogonalization is classical Gram-Schmidt applied twice ("twice is enough", Giraud et al.
@@ -73,6 +73,8 @@ def arnoldi(matvec: Callable[[np.ndarray], np.ndarray], n: int, m: int,
         Q[j + 1] = w / H[j + 1, j]
     values, Y = np.linalg.eig(H[:m, :m])
     Y = Y / np.linalg.norm(Y, axis=0)
-    residuals = np.abs(H[m, m - 1]) * np.abs(Y[m - 1])
+    # The Arnoldi residual, but never below the rounding level of the basis, eps ||H||.
+    floor = np.finfo(np.float64).eps * np.linalg.norm(H[:m, :m])
+    residuals = np.maximum(np.abs(H[m, m - 1]) * np.abs(Y[m - 1]), floor)
     order = np.lexsort((-values.imag, -np.abs(values)))  # conjugate pairs stay together
     return ArnoldiResult(values[order], residuals[order], Q[:m].T @ Y[:, order], m, invariant)

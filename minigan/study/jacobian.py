@@ -24,7 +24,9 @@ come with them: ``d_share`` is the part of each one's squared norm on D's parame
 v is made deterministic: one real batch (the run's data source, seeded by the run's seed), one
 latent batch drawn from the run's seed, minigan's generator reseeded before the penalties draw
 (gradient-penalty interpolation, DRAGAN noise); the models are cast to float64 and left in
-training mode, as in training. Instance noise, weight clipping and EMA are not part of the field.
+training mode, as in training, except that spectral norm uses the checkpoint's u, v without a
+power iteration (its backward treats them as constants anyway; with them fixed, v depends on the
+parameters alone). Instance noise, weight clipping and EMA are not part of the field.
 The Krylov basis holds krylov x n float64 numbers, so models above ``MAX_PARAMS`` parameters
 are refused.
 """
@@ -38,7 +40,7 @@ import numpy as np
 
 from .. import random as mgrandom
 from ..ops import mean, softplus
-from ..tensor import Tensor, grad
+from ..tensor import Tensor, enable_grad, grad
 from .arnoldi import ArnoldiResult, arnoldi
 
 MAX_PARAMS = 250_000
@@ -74,7 +76,8 @@ def flat_vjp(fields: Sequence[Tensor | None], params: Sequence[Tensor]
             wi = Tensor(w[offsets[i]:offsets[i + 1]].reshape(shapes[i]).astype(f.dtype))
             term = (f * wi).sum()
             dot = term if dot is None else dot + term
-        gs = grad(dot, list(params), retain_graph=True, allow_unused=True)
+        with enable_grad():
+            gs = grad(dot, list(params), retain_graph=True, allow_unused=True)
         for i, g in enumerate(gs):
             if g is not None:
                 out[offsets[i]:offsets[i + 1]] = np.asarray(g.numpy(), np.float64).reshape(-1)
@@ -104,12 +107,21 @@ class GameField:
         self.d_params = list(D.parameters())
         self.g_params = list(G.parameters())
         self.params = self.d_params + self.g_params
+        # Spectral norm keeps the checkpoint's u, v (no power iteration: that is optimizer
+        # state, outside the graph); other buffers go back to the checkpoint's values before
+        # every evaluation. So v is a function of the parameters alone and J its exact Jacobian.
+        for m in (*G.modules(), *D.modules()):
+            if any(k.endswith("_u") and k[:-2] + "_orig" in m._parameters for k in m._buffers):
+                m.train(False)
+        self._buffers = [(b, b.data.copy()) for m in (G, D) for b in m.buffers()]
 
     def objectives(self) -> tuple[Tensor, Tensor]:
         """(L_D, L_G) on the fixed batches, with the graph to every parameter. Mirrors
         ``Trainer._d_step``/``_g_step``, except that the fake batch is not detached (v_D
         depends on theta) and one fake batch serves both players."""
         cfg, src = self.cfg, self.source
+        for b, value in self._buffers:
+            b.data[...] = value
         saved = mgrandom.get_rng_state()
         mgrandom.manual_seed(int(cfg.get("seed", 0)))  # same penalty draws on every call
         try:
@@ -142,11 +154,12 @@ class GameField:
 
     def field(self, create_graph: bool = True) -> list[Tensor | None]:
         """v = -(grad_phi L_D, grad_theta L_G), one tensor (or None: zero) per parameter."""
-        d_obj, g_obj = self.objectives()
-        gd = grad(d_obj, self.d_params, create_graph=create_graph, retain_graph=True,
-                  allow_unused=True)
-        gg = grad(g_obj, self.g_params, create_graph=create_graph, retain_graph=True,
-                  allow_unused=True)
+        with enable_grad():  # the field is made of gradients, even inside mg.no_grad()
+            d_obj, g_obj = self.objectives()
+            gd = grad(d_obj, self.d_params, create_graph=create_graph, retain_graph=True,
+                      allow_unused=True)
+            gg = grad(g_obj, self.g_params, create_graph=create_graph, retain_graph=True,
+                      allow_unused=True)
         return [None if g is None else -g for g in [*gd, *gg]]
 
     def field_vector(self) -> np.ndarray:
