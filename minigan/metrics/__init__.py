@@ -1,5 +1,5 @@
 """Quality and mode-collapse metrics."""
 
-from . import modes
+from . import classifier, images, modes, stacked
 
-__all__ = ["modes"]
+__all__ = ["classifier", "images", "modes", "stacked"]
