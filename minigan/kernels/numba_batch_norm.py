@@ -13,7 +13,7 @@ from numba import njit, prange
 from .batch_norm import _axes_shape, check_channel_args
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _stats(x, mean, var):
     N, C, L = x.shape
     cnt = N * L
@@ -31,7 +31,7 @@ def _stats(x, mean, var):
         var[c] = max(ss / cnt - dm * dm, 0.0)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _affine(x, mean, invstd, w, b, y):
     N, C, L = x.shape
     for r in prange(N * C):
@@ -41,7 +41,7 @@ def _affine(x, mean, invstd, w, b, y):
             y[n, c, k] = (x[n, c, k] - m) * s * wc + bc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _grad_stats(gy, x, mean, gb, gxm):
     N, C, L = x.shape
     for c in prange(C):
@@ -57,7 +57,7 @@ def _grad_stats(gy, x, mean, gb, gxm):
         gxm[c] = sx
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _grad_x(gy, x, mean, invstd, w, gb, gw, gx):
     N, C, L = x.shape
     cnt = N * L

@@ -12,7 +12,7 @@ from numba import njit, prange
 from .gan_loss import code
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _softplus_sigmoid(s):
     e = np.exp(-abs(s))
     sp = max(s, 0.0) + np.log1p(e)
@@ -20,7 +20,7 @@ def _softplus_sigmoid(s):
     return sp, sg
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _term(c, x):
     # In float64 throughout, so every branch returns the same types; rounded once on store.
     x = np.float64(x)
@@ -44,7 +44,7 @@ def _term(c, x):
     return sign * x, sign
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _loss(c, x, g):
     n = x.shape[0]
     total = 0.0

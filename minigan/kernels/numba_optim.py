@@ -45,8 +45,10 @@ def _sgd_body(p, g, buf, has_buf, fresh, nesterov, decay, wd, lr, mom, damp):
         p[i] = p[i] - lr * gi
 
 
-_adam = (njit(cache=True)(_adam_body), njit(cache=True, parallel=True)(_adam_body))
-_sgd = (njit(cache=True)(_sgd_body), njit(cache=True, parallel=True)(_sgd_body))
+_adam = (njit(cache=True, error_model="numpy")(_adam_body),
+         njit(cache=True, parallel=True, error_model="numpy")(_adam_body))
+_sgd = (njit(cache=True, error_model="numpy")(_sgd_body),
+        njit(cache=True, parallel=True, error_model="numpy")(_sgd_body))
 
 
 def _flat(a: Any) -> Any:

@@ -14,7 +14,7 @@ from .spectral_norm import _check
 _BLOCK = 512
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _wt_u(w, u, out):
     m, n = w.shape
     for b in prange((n + _BLOCK - 1) // _BLOCK):
@@ -28,7 +28,7 @@ def _wt_u(w, u, out):
         out[j0:j1] = acc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _w_v(w, v, out):
     m, n = w.shape
     for i in prange(m):
@@ -38,14 +38,14 @@ def _w_v(w, v, out):
         out[i] = s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _normalized(src, eps, dst):
     denom = max(np.sqrt(np.sum(src * src)), eps)
     for i in range(src.shape[0]):
         dst[i] = src[i] / denom
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _power(w, u0, n_iter, eps, u, v):
     m, n = w.shape
     tn, tm = np.empty(n), np.empty(m)
@@ -61,7 +61,7 @@ def _power(w, u0, n_iter, eps, u, v):
     return s
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _divide(w, sigma, out):
     m, n = w.shape
     for i in prange(m):
@@ -69,7 +69,7 @@ def _divide(w, sigma, out):
             out[i, j] = w[i, j] / sigma
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _backward(g, w, u, v, sigma, out):
     m, n = w.shape
     gw = 0.0
