@@ -5,9 +5,10 @@ After m steps, Q = [q_1 .. q_m] is an orthonormal basis of the Krylov space
 span{q_1, A q_1, ..., A^(m-1) q_1} and H = Q^T A Q is upper Hessenberg with
 A Q_m = Q_m H_m + h_(m+1,m) q_(m+1) e_m^T. The eigenvalues of H_m (Ritz values) approximate
 A's extreme eigenvalues, the largest in magnitude first; for a Ritz pair (lambda, y) with
-||y|| = 1 the residual ||A x - lambda x|| of x = Q_m y is |h_(m+1,m)| |y_m| (in exact arithmetic;
-reported no smaller than the rounding level eps ||H||), which is reported so that an unconverged value is never mistaken for a converged one. When the Krylov
-space becomes invariant (h_(m+1,m) = 0), the Ritz values are exact eigenvalues of A.
+||y|| = 1 the residual ||A x - lambda x|| of x = Q_m y is |h_(m+1,m)| |y_m| in exact arithmetic.
+It is reported (never below the rounding level eps ||H||) so that an unconverged value is never
+mistaken for a converged one. When the Krylov space becomes invariant (h_(m+1,m) = 0), the Ritz
+values are exact eigenvalues of A.
 
 Orthogonalization is classical Gram-Schmidt applied twice ("twice is enough", Giraud et al.
 2005), which keeps Q orthonormal to rounding error at the cost of one more pass.
