@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as mgrandom
-from ..diagnostics import telemetry
+from ..diagnostics import diagnosis, telemetry
 from ..ops import softplus
 from ..ops import mean as _mean
 from ..optim import Adam
@@ -305,6 +305,8 @@ class Trainer:
             "checkpoint": str(final_ckpt),
         }
         G.train()
+        summary["diagnosis"] = diagnosis.diagnose(
+            diagnosis.read_rows(self.out / "metrics.jsonl"), summary["metrics"])
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
