@@ -201,6 +201,10 @@ def load_field(run_dir: str | pathlib.Path, checkpoint_name: str | None = None,
     run_dir = pathlib.Path(run_dir)
     path = _checkpoint_path(run_dir, checkpoint_name)
     state = checkpoint.load(path)
+    missing = [k for k in ("config", "model_config", "G", "D", "step") if k not in state]
+    if missing:
+        raise JacobianStudyError(f"checkpoint {str(path)!r} lacks {', '.join(missing)}; "
+                                 "is it a checkpoint of `minigan train`?")
     cfg, mcfg = state["config"], state["model_config"]
     if cfg["model"] not in UNCONDITIONAL:
         raise JacobianStudyError(f"model {cfg['model']!r} is conditional; the Jacobian study "
@@ -239,8 +243,9 @@ def eigen_rows(res: ArnoldiResult, n_d: int) -> list[dict]:
         mass = np.abs(vec) ** 2
         size = abs(lam)
         rows.append({"re": float(lam.real), "im": float(lam.imag), "abs": float(size),
+                     # None for Re = 0 exactly (pure rotation; JSON has no infinity)
                      "rotation": float(abs(lam.imag) / abs(lam.real)) if lam.real != 0
-                     else float("inf"),
+                     else None,
                      "rel_residual": float(resid / size) if size > 0 else float(resid),
                      "d_share": float(mass[:n_d].sum() / mass.sum())})
     return rows
@@ -251,7 +256,8 @@ def markdown_table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, 1):
         lines.append(f"| {i} | {r['re']:+.4e} | {r['im']:+.4e} | {r['abs']:.4e} | "
-                     f"{r['rotation']:.3g} | {r['rel_residual']:.1e} | {r['d_share']:.2f} |")
+                     f"{'inf' if r['rotation'] is None else format(r['rotation'], '.3g')} | "
+                     f"{r['rel_residual']:.1e} | {r['d_share']:.2f} |")
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ from minigan.cli import main
 from minigan.gan import config
 from minigan.gan.trainer import Trainer
 from minigan.study import dirac, jacobian
-from minigan.study.arnoldi import arnoldi
+from minigan.study.arnoldi import ArnoldiResult, arnoldi
 
 
 def dense_from_vjp(vjp, n):
@@ -192,3 +192,23 @@ def test_refusals_name_the_problem(tmp_path, capsys):
         jacobian.load_field(run, max_params=10)
     assert main(["study", "jacobian", str(run), "--k", "0"]) == 2
     assert "--k" in capsys.readouterr().err
+
+
+def test_pure_rotation_rows_and_foreign_checkpoints(tmp_path):
+    from minigan.gan import checkpoint
+
+    # The Dirac-GAN at its equilibrium: eigenvalues exactly +-i/2, left eigenvectors spread
+    # evenly over theta and psi (J is a scaled rotation).
+    res = arnoldi(_dirac_field("gan", 0.0, 0.0), 2, 2)
+    rows = jacobian.eigen_rows(res, n_d=1)
+    np.testing.assert_allclose([r["re"] for r in rows], [0, 0], atol=1e-15)
+    np.testing.assert_allclose([r["im"] for r in rows], [0.5, -0.5], rtol=1e-15)
+    assert all(r["d_share"] == pytest.approx(0.5) for r in rows)
+    # Re = 0 exactly: the rotation ratio is None in JSON, "inf" in the table.
+    exact = ArnoldiResult(np.array([0.5j, -0.5j]), np.zeros(2), np.eye(2, dtype=complex), 2, True)
+    rows = jacobian.eigen_rows(exact, n_d=1)
+    assert [r["rotation"] for r in rows] == [None, None] and [r["d_share"] for r in rows] == [1, 0]
+    assert "| inf |" in jacobian.markdown_table(rows)
+    checkpoint.save(tmp_path / "checkpoints" / "final.npz", {"step": 3, "G": {}})
+    with pytest.raises(jacobian.JacobianStudyError, match="lacks config, model_config, D"):
+        jacobian.load_field(tmp_path)
