@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .study.commands import add_commands as add_study
 
     add_study(sub)
+
+    from .diagnostics.commands import add_commands as add_plot
+
+    add_plot(sub)
     return parser
 
 
