@@ -37,8 +37,10 @@ oscillating (needs ``OSC_MIN_ROWS`` = 30 rows)
     random walks in under 1% of traces, and a sinusoid of amplitude 3x the noise's std in over
     90%.
 healthy
-    None of the above fired and something could be checked. With nothing to check (no rows and
-    no mode report) the verdict is ``unknown``.
+    None of the above fired and something could be checked. (A mode report whose high-quality
+    fraction is below ``LOW_QUALITY`` (50%) adds a note -- most samples are off the modes, the
+    run has not converged -- but no label: that is not one of the failures diagnosed here.)
+    With nothing to check (no rows and no mode report) the verdict is ``unknown``.
 
 The verdict is the first label in the order exploding, mode-collapsed, discriminator-winning,
 oscillating: a run that blew up is reported as that before what its samples look like, and the
@@ -62,6 +64,7 @@ GRAD_GROWTH = 1e3
 GRAD_GROWTH_FLOOR = 1e2
 LOGIT_EXPLODE = 1e4
 COVER_FRACTION = 0.5
+LOW_QUALITY = 0.5
 LOGIT_CONFIDENT = 3.0
 G_LOSS_SATURATED = 0.05
 D_LOSS_AT_MIN = 0.05
@@ -301,6 +304,10 @@ def diagnose(rows: list[dict], final_metrics: dict | None = None,
     evidence = _exploding(rows, error)
     if "modes_covered" in m and "n_modes" in m:
         evidence += _mode_collapsed(m)
+        hq = m.get("high_quality")
+        if hq is not None and hq < LOW_QUALITY:
+            notes.append(f"high quality {100 * hq:.1f}% < {100 * LOW_QUALITY:.0f}%: most samples "
+                         "are off the modes (not converged?)")
     else:
         notes.append("mode collapse not checked: no mode report in the final metrics")
     if rows and not any("grad_norm_G" in r for r in rows):

@@ -140,6 +140,12 @@ def test_mode_collapse_thresholds(covered, kl, collapsed):
     assert ("mode-collapsed" in diagnose(rows_from(), m)["labels"]) == collapsed
 
 
+def test_low_quality_is_a_note_not_a_label():
+    d = diagnose(rows_from(), {**GOOD, "high_quality": 0.038, "reverse_kl": 0.61})
+    assert d["verdict"] == "healthy" and any("3.8% < 50%" in n for n in d["notes"])
+    assert not any("high quality" in n for n in diagnose(rows_from(), GOOD)["notes"])
+
+
 def test_sinusoidal_loss_is_oscillating_with_its_period():
     n, every, period_steps = 100, 10, 200  # 5 cycles over 1,000 steps
     t = np.arange(n)
