@@ -63,7 +63,7 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    study = sub.add_parser("study", help="studies of GAN training dynamics (dirac, jacobian)",
+    study = sub.add_parser("study", help="GAN training dynamics: dirac, jacobian, sweep",
                            description="Studies of GAN training dynamics.")
     ss = study.add_subparsers(dest="study_command", metavar="STUDY")
     study.set_defaults(func=lambda a: (study.print_help(sys.stderr), 2)[1])
@@ -93,3 +93,7 @@ def add_commands(sub: Any) -> None:
     jac.add_argument("--krylov", type=int, default=60, help="Arnoldi Krylov dimension (60)")
     jac.add_argument("--no-plot", action="store_true", help="skip the PNG")
     jac.set_defaults(func=cmd_jacobian)
+
+    from .sweep import add_sweep_parser
+
+    add_sweep_parser(ss)
