@@ -91,7 +91,8 @@ def psd_sqrt(a: np.ndarray) -> np.ndarray:
     A = V diag(w) V^T  ->  A^(1/2) = V diag(sqrt(w)) V^T. Eigenvalues that rounding made
     slightly negative are taken as 0."""
     w, v = np.linalg.eigh(_sym(a, "a"))
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    r = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    return (r + r.T) / 2  # exactly symmetric, as the product's rounding is not
 
 
 def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
