@@ -8,7 +8,7 @@ A small CNN on 28x28 digits in [-1, 1]:
     dropout -> linear -> 10 logits
 
 trained with minigan's own autograd and Adam (cosine learning-rate decay, random shifts of up
-to ``shift`` pixels) on the 4,000-digit train split of the offline MNIST digits
+to ``shift`` pixels, rotations, zooms) on the 4,000-digit train split of the offline MNIST digits
 (:func:`minigan.data.digits.load_digits`), and scored on the 1,000-digit test split.
 
 Training happens once: the weights go to ``$MINIGAN_CACHE_DIR`` (default ``~/.cache/minigan``)
@@ -43,7 +43,8 @@ FORMAT = "minigan-digit-classifier-1"
 # The recipe is everything that decides the weights; its hash names the cache file.
 DEFAULT_RECIPE: dict[str, Any] = {
     "channels": [32, 64], "hidden": 128, "dropout": 0.25,
-    "epochs": 16, "batch_size": 64, "lr": 2e-3, "shift": 2, "seed": 0,
+    "epochs": 16, "batch_size": 64, "lr": 2e-3, "shift": 2.0, "rotate": 10.0,
+    "scale": 0.1, "seed": 0,
     "train_limit": None,  # train on a random n of the train digits (quick test recipes)
 }
 
@@ -116,17 +117,49 @@ class DigitClassifier(nn.Module):
         return float((self.predict_proba(images).argmax(1) == np.asarray(labels)).mean())
 
 
-def _shifted(x: np.ndarray, shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Each image moved by a random (dy, dx) in [-shift, shift]^2, background (-1) filling in."""
-    if shift == 0:
+def _augment(x: np.ndarray, shift: float, rotate: float, scale: float,
+             rng: np.random.Generator) -> np.ndarray:
+    """Each image under its own random affine map: rotation by up to ``rotate`` degrees and
+    zoom by a factor in [1 - scale, 1 + scale] about the centre, then a shift of up to
+    ``shift`` pixels per axis (see :func:`affine`)."""
+    if not (shift or rotate or scale):
         return x
-    n, _, h, w = x.shape
-    pad = np.pad(x, ((0, 0), (0, 0), (shift, shift), (shift, shift)), constant_values=-1.0)
-    dy, dx = rng.integers(0, 2 * shift + 1, (2, n))
-    out = np.empty_like(x)
-    for i in range(n):
-        out[i] = pad[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-    return out
+    n = len(x)
+    ty, tx = rng.uniform(-shift, shift, (2, n))
+    return affine(x, rng.uniform(-rotate, rotate, n), rng.uniform(1 - scale, 1 + scale, n),
+                  ty, tx)
+
+
+def affine(x: np.ndarray, degrees: np.ndarray, zoom: np.ndarray, ty: np.ndarray,
+           tx: np.ndarray) -> np.ndarray:
+    """Images (n, c, h, w) each rotated by ``degrees[i]`` and zoomed by ``zoom[i]`` about the
+    centre, then shifted by (ty[i], tx[i]) pixels: output pixel p reads the input at
+    A^-1 (p - c - t) + c, bilinearly interpolated, with background (-1) outside."""
+    n, c, h, w = x.shape
+    ang = np.deg2rad(np.asarray(degrees, np.float64))[:, None, None]
+    zoom = np.asarray(zoom, np.float64)[:, None, None]
+    ty = np.asarray(ty, np.float64)[:, None, None]
+    tx = np.asarray(tx, np.float64)[:, None, None]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    dy, dx = yy - cy - ty, xx - cx - tx
+    cos, sin = np.cos(ang), np.sin(ang)
+    sy = (cos * dy - sin * dx) / zoom + cy + 1  # +1: coordinates in the padded image
+    sx = (sin * dy + cos * dx) / zoom + cx + 1
+    pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1.0)
+    y0, x0 = np.floor(sy), np.floor(sx)
+    wy, wx = (sy - y0)[:, None], (sx - x0)[:, None]
+    b = np.arange(n)[:, None, None]
+
+    def at(yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
+        # Indices clipped into the padded image land on its -1 border: background.
+        yi = np.clip(yi, 0, h + 1).astype(np.intp)
+        xi = np.clip(xi, 0, w + 1).astype(np.intp)
+        return pad[b, :, yi, xi].transpose(0, 3, 1, 2)  # (n, h, w, c) -> (n, c, h, w)
+
+    out = ((1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x0 + 1))
+           + wy * ((1 - wx) * at(y0 + 1, x0) + wx * at(y0 + 1, x0 + 1)))
+    return out.astype(x.dtype)
 
 
 def train_classifier(recipe: dict | None = None,
@@ -159,7 +192,7 @@ def train_classifier(recipe: dict | None = None,
                 opt.param_groups[0]["lr"] = r["lr"] * 0.5 * (1 + math.cos(math.pi * it / total))
                 it += 1
                 idx = order[i:i + bs]
-                x = Tensor(_shifted(images[idx], r["shift"], rng))
+                x = Tensor(_augment(images[idx], r["shift"], r["rotate"], r["scale"], rng))
                 loss = cross_entropy(net(x), Tensor(labels[idx]))
                 opt.zero_grad()
                 loss.backward()

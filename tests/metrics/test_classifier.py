@@ -108,3 +108,24 @@ def test_default_recipe_reaches_98_percent(tmp_path):
     # The real classifier (a couple of minutes on 2 cores): the issue expects >= 98% held out.
     net = clf.get_classifier(directory=tmp_path)
     assert net.test_accuracy >= 0.98
+
+
+def test_affine_augmentation_exact_cases():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (3, 2, 6, 6)).astype(np.float32)
+    # Integer shifts move pixels exactly, background -1 filling in.
+    y = clf.affine(x, [0, 0, 0], [1, 1, 1], [1, 0, -2], [0, 2, 0])
+    want = np.full_like(x, -1)
+    want[0, :, 1:] = x[0, :, :-1]
+    want[1, :, :, 2:] = x[1, :, :, :-2]
+    want[2, :, :-2] = x[2, :, 2:]
+    np.testing.assert_array_equal(y, want)
+    # A quarter turn about the centre is np.rot90 (up to cos(pi/2) ~ 6e-17).
+    r = clf.affine(x, [90] * 3, [1] * 3, [0] * 3, [0] * 3)
+    np.testing.assert_allclose(r, np.rot90(x, -1, axes=(2, 3)), rtol=0, atol=1e-6)
+    # Zoom 2 about the centre of a 4x4 ramp reads the input at (p - 1.5) / 2 + 1.5.
+    ramp = np.tile(np.arange(4, dtype=np.float32), (1, 1, 4, 1))  # value = column
+    z = clf.affine(ramp, [0], [2.0], [0], [0])
+    np.testing.assert_allclose(z[0, 0, 0], (np.arange(4) - 1.5) / 2 + 1.5, rtol=1e-6)
+    # No augmentation: the very same array back.
+    assert clf._augment(x, 0, 0, 0, rng) is x
