@@ -94,10 +94,10 @@ def evaluate_samples(kind: str, x: np.ndarray, cfg: dict, classifier: Any = None
     f_real = classifier.embed(real)
     # Precision/recall radii depend on how dense a set is: compare equal-size sets.
     m = min(len(f_real), len(f_fake))
+    pr = images.precision_recall(f_real[:m], f_fake[:m])
     return {**images.class_coverage(p_fake).as_dict(),
             "frechet_distance": images.frechet_distance(f_fake, f_real),
-            **{k: v for k, v in images.precision_recall(f_real[:m], f_fake[:m]).as_dict()
-               .items()},
+            "precision": pr.precision, "recall": pr.recall, "pr_k": pr.k, "pr_samples": m,
             "n_real": len(real), **info}
 
 
@@ -106,7 +106,8 @@ _LABELS = {
     "reverse_kl": "reverse KL", "classes_covered": "digit classes covered",
     "confident": "confident fraction", "kl_uniform": "KL(p || uniform)",
     "frechet_distance": "Fréchet distance (classifier features)", "precision": "precision",
-    "recall": "recall", "n_samples": "samples", "n_real": "real test digits",
+    "recall": "recall", "pr_samples": "precision/recall: samples per set",
+    "n_samples": "samples", "n_real": "real test digits",
     "classifier_test_accuracy": "classifier held-out accuracy",
 }
 

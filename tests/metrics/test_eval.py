@@ -82,7 +82,7 @@ def test_eval_digits_run(tmp_path, tiny_classifier, capsys):
     fr = tiny_classifier.embed(real)
     assert m["frechet_distance"] == pytest.approx(images.frechet_distance(f, fr), rel=1e-9)
     pr = images.precision_recall(fr[:300], f)
-    assert (m["precision"], m["recall"]) == (pr.precision, pr.recall)
+    assert (m["precision"], m["recall"], m["pr_samples"]) == (pr.precision, pr.recall, 300)
     cov = images.class_coverage(p)
     assert (m["classes_covered"], m["kl_uniform"]) == (cov.classes_covered, cov.kl_uniform)
 
