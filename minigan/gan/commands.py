@@ -81,6 +81,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         summary = trainer.run(resume=args.resume, should_stop=lambda: stop["requested"])
     except TrainingError as e:
+        # Diagnose what was recorded before the stop: exploding gradients usually show first.
+        from ..diagnostics import diagnosis
+
+        found = diagnosis.diagnose(diagnosis.read_rows(out / "metrics.jsonl"), None,
+                                   error=str(e))
+        (out / "diagnosis.json").write_text(json.dumps(found, indent=2) + "\n")
+        print(diagnosis.format_diagnosis(found), file=sys.stderr)
         return _fail("train", f"{e}; stopped. The last good checkpoint is untouched in "
                      f"{out / 'checkpoints'}", code=1)
     except checkpoint.CheckpointError as e:
@@ -98,6 +105,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"modes covered {m['modes_covered']}/{m['n_modes']}, high quality "
               f"{100 * m['high_quality']:.1f}%, reverse KL {m['reverse_kl']:.3f} "
               f"({m['n_samples']} samples)")
+    if "diagnosis" in summary:
+        from ..diagnostics import diagnosis
+
+        print(diagnosis.format_diagnosis(summary["diagnosis"]))
     print(f"samples:  {summary['pictures']['samples']}")
     print(f"curves:   {summary['pictures']['loss_curves']}")
     print(f"summary:  {out / 'summary.json'}")

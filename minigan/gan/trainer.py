@@ -26,7 +26,7 @@ from ..diagnostics import diagnosis, telemetry
 from ..ops import softplus
 from ..ops import mean as _mean
 from ..optim import Adam
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor, array_module, no_grad
 from . import checkpoint, config, losses, penalties, plots
 from .data_source import make_source
 from .progress import Progress
@@ -153,7 +153,9 @@ class Trainer:
         if not math.isfinite(float(loss.data)):
             raise TrainingError(f"step {self.step + 1}: {what} is {float(loss.data)}")
         for name, p in module.named_parameters():
-            if p.grad is not None and not math.isfinite(float((p.grad.data ** 2).sum())):
+            # isfinite per element: a sum or square of large finite values could overflow.
+            if p.grad is not None and not bool(array_module(p.grad.data).isfinite(
+                    p.grad.data).all()):
                 raise TrainingError(f"step {self.step + 1}: the gradient of "
                                     f"{type(module).__name__}.{name} is not finite ({what})")
 
