@@ -52,6 +52,11 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
     print(f"{doc['checkpoint']} (step {doc['step']}, loss {doc['loss']}, D {n['D']:,} + "
           f"G {n['G']:,} parameters, Krylov dimension {doc['krylov_dim']})")
     print(jacobian.markdown_table(doc["leading"]))
+    fast = doc["fastest_rotation"]
+    if fast is not None:
+        print(f"fastest rotation among converged Ritz values: {fast['re']:+.4e} "
+              f"{fast['im']:+.4e}i (|Im|/|Re| "
+              f"{'inf' if fast['rotation'] is None else format(fast['rotation'], '.3g')})")
     worst = max(r["rel_residual"] for r in doc["leading"])
     if worst > 1e-3:
         print(f"note: relative residuals up to {worst:.1e}: some values are not converged; "

@@ -45,6 +45,7 @@ from .arnoldi import ArnoldiResult, arnoldi
 
 MAX_PARAMS = 250_000
 UNCONDITIONAL = ("mlp", "dcgan", "sngan-resnet")
+CONVERGED_RESIDUAL = 1e-6  # a Ritz value with ||J^T x - lambda x|| < 1e-6 |lambda| is trusted
 
 
 class JacobianStudyError(ValueError):
@@ -278,7 +279,11 @@ def run_study(run_dir: str | pathlib.Path, k: int = 6, checkpoint_name: str | No
     doc = {**info, "field": "v = -(grad_phi L_D, grad_theta L_G); J = dv/d(phi, theta)",
            "method": "Arnoldi on J^T w = grad <v, w> (double backprop), float64",
            "krylov_dim": res.krylov_dim, "invariant_subspace": res.invariant,
-           "leading": rows[:k], "ritz_values": [[r["re"], r["im"]] for r in rows]}
+           "leading": rows[:k], "ritz": rows}
+    # The leading values of a trained D are often its own (real) curvature; the fastest
+    # rotation among the converged Ritz values is reported beside them.
+    converged = [r for r in rows if r["rel_residual"] < CONVERGED_RESIDUAL]
+    doc["fastest_rotation"] = max(converged, key=lambda r: abs(r["im"])) if converged else None
     (run_dir / "jacobian.json").write_text(json.dumps(doc, indent=2) + "\n")
     if plot:
         from .plots import eigenvalue_scatter

@@ -171,10 +171,14 @@ def test_cli_writes_eigenvalues_json_and_plot(tmp_path, capsys):
     lead = np.array([complex(r["re"], r["im"]) for r in doc["leading"]])
     assert np.all(np.diff(np.abs(lead)) <= 1e-12 * np.abs(lead).max())
     # Complex eigenvalues of a real matrix come in conjugate pairs.
-    ritz = np.array([complex(*z) for z in doc["ritz_values"]])
+    assert doc["ritz"][:4] == doc["leading"] and len(doc["ritz"]) == doc["krylov_dim"]
+    ritz = np.array([complex(r["re"], r["im"]) for r in doc["ritz"]])
     for z in ritz[np.abs(ritz.imag) > 1e-9 * np.abs(ritz).max()]:
         assert np.abs(ritz - z.conjugate()).min() < 1e-9 * np.abs(ritz).max()
     assert all(0 <= r["d_share"] <= 1 for r in doc["leading"])
+    trusted = [r for r in doc["ritz"] if r["rel_residual"] < jacobian.CONVERGED_RESIDUAL]
+    assert doc["fastest_rotation"] == max(trusted, key=lambda r: abs(r["im"]))
+    assert "fastest rotation" in printed
     assert (run / "jacobian.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Same answer from the library call (deterministic field, seeded start vector).
     again = jacobian.run_study(run, k=4, plot=False)
