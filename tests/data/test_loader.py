@@ -135,3 +135,20 @@ def test_cuda_batches_match_cpu():
                                   itertools.islice(gpu.forever(), 7)):
         assert xg.device == "cuda" and type(xg.data).__module__.startswith("cupy")
         assert np.array_equal(xg.numpy(), xc.numpy()) and np.array_equal(yg.numpy(), yc.numpy())
+
+
+def test_stacked_digits_dataset_by_name():
+    import numpy as np
+
+    from minigan.data import load
+    from minigan.data.digits import load_digits
+
+    d = load("stacked-digits", n=50, seed=1)
+    assert d.images.shape == (50, 3, 28, 28) and d.images.dtype == np.float32
+    assert d.labels.min() >= 0 and d.labels.max() < 1000
+    # Each channel is a real digit whose class is the matching digit of the mode.
+    digits = load_digits("train")
+    first = d.images[0]
+    for c, place in enumerate((1, 10, 100)):
+        match = np.flatnonzero((digits.images[:, 0] == first[c]).all(axis=(1, 2)))
+        assert len(match) and (d.labels[0] // place) % 10 in digits.labels[match]
