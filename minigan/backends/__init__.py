@@ -9,7 +9,8 @@ Nothing here imports numba or cupy, or loads a compiled module, until a function
 importing minigan must stay fast, compile nothing, and work on a machine that has none of them.
 The backend in use and the thread count are process-wide settings.
 
-Environment: ``MINIGAN_BACKEND`` picks the initial backend (default ``numpy``);
+Environment: ``MINIGAN_BACKEND`` picks the initial backend (default: the first available of
+:data:`DEFAULT_CPU_ORDER`, i.e. ``native`` when minigan._C is built, else ``numpy``);
 ``MINIGAN_NUM_THREADS`` the CPU thread count (default: ``OMP_NUM_THREADS``, else the CPUs this
 process may run on).
 """
@@ -30,9 +31,14 @@ CPU_BACKENDS = ("numpy", "numba", "native")
 CUDA_BACKENDS = ("cupy", "numba_cuda", "cuda")
 ALL_BACKENDS = CPU_BACKENDS + CUDA_BACKENDS
 DEVICE = {**dict.fromkeys(CPU_BACKENDS, "cpu"), **dict.fromkeys(CUDA_BACKENDS, "cuda")}
+# The default CPU backend, fastest first, by measurement (benchmarks/bench_step.py
+# --choose-default: one dcgan-mnist step, 2-core machine; native 1.13-1.29x the NumPy reference,
+# numba close behind but with JIT compile time on first use). numpy is always available.
+DEFAULT_CPU_ORDER = ("native", "numpy")
 
 __all__ = [
-    "ALL_BACKENDS", "CPU_BACKENDS", "CUDA_BACKENDS", "DEVICE", "available", "cuda_module",
+    "ALL_BACKENDS", "CPU_BACKENDS", "CUDA_BACKENDS", "DEFAULT_CPU_ORDER", "DEVICE", "available",
+    "cuda_module",
     "current", "get_array_module", "import_error", "native", "num_threads", "quiet_openmp",
     "require_cupy",
     "set_num_threads",
@@ -189,11 +195,15 @@ def _checked(name: str, source: str = "") -> str:
 
 
 def current() -> str:
-    """The backend in use: the last :func:`use`, else ``MINIGAN_BACKEND``, else ``numpy``."""
+    """The backend in use: the last :func:`use`, else ``MINIGAN_BACKEND``, else the first
+    available of :data:`DEFAULT_CPU_ORDER`."""
     global _current
     if _current is None:
         env = os.environ.get("MINIGAN_BACKEND", "").strip()
-        _current = _checked(env, source="MINIGAN_BACKEND") if env else "numpy"
+        if env:
+            _current = _checked(env, source="MINIGAN_BACKEND")
+        else:
+            _current = next(b for b in DEFAULT_CPU_ORDER if unavailable_reason(b) is None)
     return _current
 
 
