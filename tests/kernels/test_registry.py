@@ -28,4 +28,20 @@ def test_bad_names_are_clear():
         registry.provide("nope", "native", "x:y")
     with pytest.raises(ValueError, match="backend"):
         registry.provide("conv2d_forward", "fortran", "x:y")
-    assert backends.current() == "numpy"
+    assert backends.current() in backends.DEFAULT_CPU_ORDER  # nothing above switched backend
+
+
+def test_default_cpu_backend_is_the_measured_fastest_available():
+    """Without use() or MINIGAN_BACKEND the first available of DEFAULT_CPU_ORDER is in use."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MINIGAN_BACKEND"}
+    code = "import minigan.backends as b; print(b.current(), b.available())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    current = out.stdout.split()[0]
+    want = next(b for b in backends.DEFAULT_CPU_ORDER if b in backends.available())
+    assert current == want
+    assert backends.DEFAULT_CPU_ORDER[-1] == "numpy"  # always available: a default always exists
