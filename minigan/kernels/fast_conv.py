@@ -14,10 +14,12 @@ What differs from the reference (same maths, same results up to rounding):
   leading dimension), written straight into the output with ``out=``, instead of a 3-D batched
   matmul that needs the grouped copy.
 
-The GEMM orientation does not matter here: with OpenBLAS every (R, K) x (K, Co) arrangement of
-the D's second layer ran within 5% of the others (2 threads, quiet machine). What does matter is
-a busy core: OpenBLAS's threads then stall each other (seen: 4 ms -> 88 ms), hence the thread
-control in :mod:`minigan.backends`.
+The weight gradient is computed as ``(cols^T @ rows)^T``, not ``rows^T @ cols``: the same
+product, but with OpenBLAS on 2 threads the second form of the D's second layer sometimes runs
+at 84-96 ms instead of 4-8 ms (seen in 5 separate processes on this 2-core machine under load,
+numpy reference included); the first form was 4-8 ms in every one of those runs, and in quiet
+runs the two are equal. Other slow-downs under load come from threads waiting for each other,
+hence the thread control in :mod:`minigan.backends`.
 """
 
 from __future__ import annotations
@@ -115,11 +117,12 @@ def make_conv(im2col: Callable, col2im: Callable) -> dict[str, Callable]:
         rows = _rows(gy)
         cols = im2col(np.ascontiguousarray(x), kh, kw, stride, padding, dilation)
         K = Cg * kh * kw
-        gw = np.empty((Co, K), dtype=x.dtype)
+        gwT = np.empty((K, Co), dtype=x.dtype)
         for g in range(G):
-            np.matmul(rows[:, g * Og:(g + 1) * Og].T, cols[:, g * K:(g + 1) * K],
-                      out=gw[g * Og:(g + 1) * Og])
-        return gw.reshape(w_shape)
+            # (cols_g^T @ rows_g)^T: see the module docstring for why this orientation.
+            np.matmul(cols[:, g * K:(g + 1) * K].T, rows[:, g * Og:(g + 1) * Og],
+                      out=gwT[:, g * Og:(g + 1) * Og])
+        return np.ascontiguousarray(gwT.T).reshape(w_shape)
 
     return {"conv2d_forward": conv2d_forward, "conv2d_backward_data": conv2d_backward_data,
             "conv2d_backward_weight": conv2d_backward_weight}
