@@ -14,12 +14,13 @@ What differs from the reference (same maths, same results up to rounding):
   leading dimension), written straight into the output with ``out=``, instead of a 3-D batched
   matmul that needs the grouped copy.
 
-The weight gradient is computed as ``(cols^T @ rows)^T``, not ``rows^T @ cols``: the same
-product, but with OpenBLAS on 2 threads the second form of the D's second layer sometimes runs
-at 84-96 ms instead of 4-8 ms (seen in 5 separate processes on this 2-core machine under load,
-numpy reference included); the first form was 4-8 ms in every one of those runs, and in quiet
-runs the two are equal. Other slow-downs under load come from threads waiting for each other,
-hence the thread control in :mod:`minigan.backends`.
+The weight gradient gw (Co, K) = rows^T @ cols is computed in whichever orientation puts the
+larger of Co and K first (as gw^T = cols^T @ rows when K > Co). With OpenBLAS on 2 threads a
+long-reduction product with a short first dimension sometimes runs ~10-60x slower (84-96 ms
+instead of 4-8 ms for the D's second layer with Co = 128 first; 320 ms instead of ~1.5 ms for its
+first layer with K = 16 first), seen in many processes on this 2-core machine under load; the
+orientation with the longer first dimension was fast in every one of those runs, and in quiet
+runs the two are equal. (An empirical rule about one BLAS; re-check it with another.)
 """
 
 from __future__ import annotations
@@ -117,12 +118,17 @@ def make_conv(im2col: Callable, col2im: Callable) -> dict[str, Callable]:
         rows = _rows(gy)
         cols = im2col(np.ascontiguousarray(x), kh, kw, stride, padding, dilation)
         K = Cg * kh * kw
-        gwT = np.empty((K, Co), dtype=x.dtype)
+        gw = np.empty((Co, K), dtype=x.dtype)
+        gwT = np.empty((K, Co), dtype=x.dtype) if K > Co else None
         for g in range(G):
-            # (cols_g^T @ rows_g)^T: see the module docstring for why this orientation.
-            np.matmul(cols[:, g * K:(g + 1) * K].T, rows[:, g * Og:(g + 1) * Og],
-                      out=gwT[:, g * Og:(g + 1) * Og])
-        return np.ascontiguousarray(gwT.T).reshape(w_shape)
+            r, c = rows[:, g * Og:(g + 1) * Og], cols[:, g * K:(g + 1) * K]
+            if gwT is None:
+                np.matmul(r.T, c, out=gw[g * Og:(g + 1) * Og])
+            else:  # the longer dimension first: see the module docstring
+                np.matmul(c.T, r, out=gwT[:, g * Og:(g + 1) * Og])
+        if gwT is not None:
+            gw[...] = gwT.T
+        return gw.reshape(w_shape)
 
     return {"conv2d_forward": conv2d_forward, "conv2d_backward_data": conv2d_backward_data,
             "conv2d_backward_weight": conv2d_backward_weight}
