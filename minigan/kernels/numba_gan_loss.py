@@ -6,10 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 from numba import njit, prange
 
+from .. import backends
 from .gan_loss import code
+
+backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
+numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 
 @njit(cache=True, inline="always", error_model="numpy")

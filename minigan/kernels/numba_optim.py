@@ -9,10 +9,15 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numba
 import numpy as np
 from numba import njit, prange
 
+from .. import backends
 from .optim_kernels import adam_update, check_group, sgd_update, steps_list
+
+backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
+numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 _PARALLEL_MIN = 1 << 15
 
