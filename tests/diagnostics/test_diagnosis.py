@@ -88,7 +88,7 @@ def test_a_much_stronger_discriminator_wins(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_huge_learning_rate_explodes_before_the_nan_stop(tmp_path):
-    rows, summary, err = train(tmp_path, lr_g=1e3, lr_d=1e3, r1_gamma=0, log_every=1, steps=30)
+    rows, summary, err = train(tmp_path, lr_g=1e5, lr_d=1e5, r1_gamma=0, log_every=1, steps=30)
     assert summary is None and err is not None
     stop = int(err.split("step ")[1].split(":")[0])
     assert rows and rows[-1]["step"] < stop
