@@ -1,7 +1,7 @@
 // Adam and SGD updates: OpenMP across chunks, SIMD within one (an AVX2 clone where the CPU has
-// it). Each element is read and written once; the arithmetic is the reference's, in T, step by
-// step and lane by lane (IEEE +, *, /, sqrt; no FMA contraction under -std=c++17), so results
-// match NumPy's to the last bit on the usual x86-64 builds.
+// it; no AVX-512 clone, whose FMA GCC would contract into: see simd.h). Each element is read and
+// written once; the arithmetic is the reference's, in T, step by step and lane by lane (IEEE +,
+// *, /, sqrt, no FMA), so results match NumPy's to the last bit (checked on x86-64 with GCC 12).
 #include "adam.h"
 
 #include <cmath>
@@ -49,11 +49,11 @@ MG_INLINE void adam_dispatch(T* p, const T* g, T* m, T* v, T* vmax, bool decay, 
     }
 }
 
-MG_TARGET_CLONES void adam_f32(float* p, const float* g, float* m, float* v, float* vmax,
+MG_TARGET_CLONES_NO_FMA void adam_f32(float* p, const float* g, float* m, float* v, float* vmax,
                                bool decay, int64_t b, int64_t e, const AdamCoef<float>& c) {
     adam_dispatch(p, g, m, v, vmax, decay, b, e, c);
 }
-MG_TARGET_CLONES void adam_f64(double* p, const double* g, double* m, double* v, double* vmax,
+MG_TARGET_CLONES_NO_FMA void adam_f64(double* p, const double* g, double* m, double* v, double* vmax,
                                bool decay, int64_t b, int64_t e, const AdamCoef<double>& c) {
     adam_dispatch(p, g, m, v, vmax, decay, b, e, c);
 }
@@ -88,12 +88,12 @@ MG_INLINE void sgd_chunk(T* __restrict p, const T* __restrict g, T* __restrict b
     }
 }
 
-MG_TARGET_CLONES void sgd_f32(float* p, const float* g, float* buf, int64_t b, int64_t e,
+MG_TARGET_CLONES_NO_FMA void sgd_f32(float* p, const float* g, float* buf, int64_t b, int64_t e,
                               const SgdCoef<float>& c) {
     if (buf) sgd_chunk<float, true>(p, g, buf, b, e, c);
     else sgd_chunk<float, false>(p, g, buf, b, e, c);
 }
-MG_TARGET_CLONES void sgd_f64(double* p, const double* g, double* buf, int64_t b, int64_t e,
+MG_TARGET_CLONES_NO_FMA void sgd_f64(double* p, const double* g, double* buf, int64_t b, int64_t e,
                               const SgdCoef<double>& c) {
     if (buf) sgd_chunk<double, true>(p, g, buf, b, e, c);
     else sgd_chunk<double, false>(p, g, buf, b, e, c);

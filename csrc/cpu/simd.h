@@ -1,4 +1,4 @@
-// Helpers for loops that must vectorize: a run-time dispatched AVX2 clone of a hot function
+// Helpers for loops that must vectorize: run-time dispatched AVX-512/AVX2 clones of a hot function
 // (one portable binary, no -march=native), and exp / log1p written as plain arithmetic so the
 // compiler can vectorize them (the libm calls are scalar without -ffast-math).
 #pragma once
@@ -12,9 +12,16 @@
 // GCC/Clang build the function twice and pick one at load time (ifunc). A function so marked
 // must not contain an OpenMP parallel region (the outlined body would not be cloned): it is
 // called on a chunk from inside one.
-#define MG_TARGET_CLONES __attribute__((target_clones("avx2", "default")))
+// AVX-512F is worth its own clone: the GAN-loss loop runs 2.8x faster than with AVX2 on the
+// development machine (float lanes and the float -> double reduction double in width).
+#define MG_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// Without the AVX-512 clone, whose ISA includes FMA: GCC contracts a * b + c into one rounding
+// there, and the optimizer updates must round step by step like NumPy (bitwise equal results).
+// Those loops are memory-bound; AVX2 loses nothing.
+#define MG_TARGET_CLONES_NO_FMA __attribute__((target_clones("avx2", "default")))
 #else
 #define MG_TARGET_CLONES
+#define MG_TARGET_CLONES_NO_FMA
 #endif
 #define MG_INLINE inline __attribute__((always_inline))
 
