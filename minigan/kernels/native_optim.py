@@ -8,31 +8,23 @@ parameter takes the reference rule instead."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from .. import backends
-from .optim_kernels import adam_update, check_group, sgd_update, steps_list
-
-
-def _inplace_ok(*arrays: Any) -> bool:
-    return all(a is None or (a.flags.c_contiguous and a.flags.writeable) for a in arrays)
+from .optim_kernels import (adam_update, check_adam_group, check_group, inplace_ok,
+                            sgd_update)
 
 
 def adam_step(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs: Sequence,
               max_exp_avg_sqs: Sequence | None, step: int | Sequence[int], lr: float,
               beta1: float, beta2: float, eps: float, weight_decay: float,
               amsgrad: bool) -> None:
-    if amsgrad != (max_exp_avg_sqs is not None):
-        raise ValueError("max_exp_avg_sqs: expected a list of arrays with amsgrad=True, None "
-                         "without")
-    check_group(params, grads=grads, exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs,
-                max_exp_avg_sqs=max_exp_avg_sqs)
-    steps = steps_list(step, len(params))
+    steps = check_adam_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step,
+                             amsgrad)
     vmax = max_exp_avg_sqs if amsgrad else [None] * len(params)
     fast = [i for i in range(len(params))
-            if _inplace_ok(params[i], exp_avgs[i], exp_avg_sqs[i], vmax[i])]
+            if inplace_ok(params[i], exp_avgs[i], exp_avg_sqs[i], vmax[i])]
     hyper = dict(lr=float(lr), beta1=float(beta1), beta2=float(beta2), eps=float(eps),
                  weight_decay=float(weight_decay))
     backends.native().adam_step(
@@ -51,7 +43,7 @@ def sgd_step(params: Sequence, grads: Sequence, momentum_buffers: Sequence, lr: 
     bufs = list(momentum_buffers) if momentum != 0 else [None] * len(params)
     fresh = [momentum != 0 and b is None for b in bufs]
     bufs = [np.empty_like(p) if f else b for p, b, f in zip(params, bufs, fresh)]
-    fast = [i for i in range(len(params)) if _inplace_ok(params[i], bufs[i])]
+    fast = [i for i in range(len(params)) if inplace_ok(params[i], bufs[i])]
     backends.native().sgd_step(
         [params[i] for i in fast], [np.ascontiguousarray(grads[i]) for i in fast],
         [bufs[i] for i in fast], [fresh[i] for i in fast], **hyper)

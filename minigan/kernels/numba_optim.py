@@ -14,7 +14,8 @@ import numpy as np
 from numba import njit, prange
 
 from .. import backends
-from .optim_kernels import adam_update, check_group, sgd_update, steps_list
+from .optim_kernels import (adam_update, check_adam_group, check_group, inplace_ok,
+                            sgd_update)
 
 backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
 numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
@@ -61,25 +62,17 @@ def _flat(a: Any) -> Any:
     return a.reshape(-1)
 
 
-def _inplace_ok(*arrays: Any) -> bool:
-    return all(a is None or (a.flags.c_contiguous and a.flags.writeable) for a in arrays)
-
-
 def adam_step(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs: Sequence,
               max_exp_avg_sqs: Sequence | None, step: int | Sequence[int], lr: float,
               beta1: float, beta2: float, eps: float, weight_decay: float,
               amsgrad: bool) -> None:
-    if amsgrad != (max_exp_avg_sqs is not None):
-        raise ValueError("max_exp_avg_sqs: expected a list of arrays with amsgrad=True, None "
-                         "without")
-    check_group(params, grads=grads, exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs,
-                max_exp_avg_sqs=max_exp_avg_sqs)
-    steps = steps_list(step, len(params))
+    steps = check_adam_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step,
+                             amsgrad)
     lr, beta1, beta2 = float(lr), float(beta1), float(beta2)
     eps, weight_decay = float(eps), float(weight_decay)
     for i, p in enumerate(params):
         vmax = max_exp_avg_sqs[i] if amsgrad else None
-        if not _inplace_ok(p, exp_avgs[i], exp_avg_sqs[i], vmax):
+        if not inplace_ok(p, exp_avgs[i], exp_avg_sqs[i], vmax):
             adam_update(p, grads[i], exp_avgs[i], exp_avg_sqs[i], vmax, steps[i], lr=lr,
                         beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
             continue
@@ -100,7 +93,7 @@ def sgd_step(params: Sequence, grads: Sequence, momentum_buffers: Sequence, lr: 
     for p, g, b in zip(params, grads, momentum_buffers):
         fresh = momentum != 0 and b is None
         buf = np.empty_like(p) if fresh else (b if momentum != 0 else None)
-        if not _inplace_ok(p, buf):
+        if not inplace_ok(p, buf):
             out.append(sgd_update(p, g, None if fresh else buf, lr=lr, momentum=momentum,
                                   dampening=dampening, nesterov=nesterov,
                                   weight_decay=weight_decay))

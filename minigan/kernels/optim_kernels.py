@@ -91,6 +91,24 @@ def check_group(params: Sequence, **lists: Sequence | None) -> None:
                                  f"(params[{i}]'s), got {a.shape} {a.dtype}")
 
 
+def check_adam_group(params: Sequence, grads: Sequence, exp_avgs: Sequence,
+                     exp_avg_sqs: Sequence, max_exp_avg_sqs: Sequence | None,
+                     step: int | Sequence[int], amsgrad: bool) -> list[int]:
+    """The argument checks every ``adam_step`` implementation shares; returns the steps as one
+    int per parameter."""
+    if amsgrad != (max_exp_avg_sqs is not None):
+        raise ValueError("max_exp_avg_sqs: expected a list of arrays with amsgrad=True, None "
+                         "without")
+    check_group(params, grads=grads, exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs,
+                max_exp_avg_sqs=max_exp_avg_sqs)
+    return steps_list(step, len(params))
+
+
+def inplace_ok(*arrays: Any) -> bool:
+    """True when every array (None allowed) can be updated in place by a compiled kernel."""
+    return all(a is None or (a.flags.c_contiguous and a.flags.writeable) for a in arrays)
+
+
 def steps_list(step: int | Sequence[int], n: int) -> list[int]:
     """``step`` as one int per parameter (an int is shared by all); each >= 1."""
     steps = [step] * n if isinstance(step, (int, np.integer)) else list(step)
@@ -109,12 +127,8 @@ def adam_step(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs
               amsgrad: bool) -> None:
     """``adam_update`` on every parameter of a group, in place. ``step``: the step number (from
     1) shared by all, or one per parameter; ``max_exp_avg_sqs`` is needed iff ``amsgrad``."""
-    if amsgrad != (max_exp_avg_sqs is not None):
-        raise ValueError("max_exp_avg_sqs: expected a list of arrays with amsgrad=True, None "
-                         "without")
-    check_group(params, grads=grads, exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs,
-                max_exp_avg_sqs=max_exp_avg_sqs)
-    steps = steps_list(step, len(params))
+    steps = check_adam_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step,
+                             amsgrad)
     for i, p in enumerate(params):
         adam_update(p, grads[i], exp_avgs[i], exp_avg_sqs[i],
                     max_exp_avg_sqs[i] if amsgrad else None, steps[i], lr=float(lr),
