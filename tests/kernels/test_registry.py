@@ -31,7 +31,7 @@ def test_bad_names_are_clear():
     assert backends.current() in backends.DEFAULT_CPU_ORDER  # nothing above switched backend
 
 
-def test_default_cpu_backend_is_the_measured_fastest_available():
+def test_default_cpu_backend_is_the_measured_fastest_available(tmp_path):
     """Without use() or MINIGAN_BACKEND the first available of DEFAULT_CPU_ORDER is in use."""
     import os
     import subprocess
@@ -39,7 +39,10 @@ def test_default_cpu_backend_is_the_measured_fastest_available():
 
     env = {k: v for k, v in os.environ.items() if k != "MINIGAN_BACKEND"}
     code = "import minigan.backends as b; print(b.current(), b.available())"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    # cwd outside the checkout: `python -c` puts the cwd first on sys.path, and the source tree
+    # (without the compiled _C) would shadow the installed package.
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     current = out.stdout.split()[0]
     want = next(b for b in backends.DEFAULT_CPU_ORDER if b in backends.available())
