@@ -19,7 +19,7 @@ def test_unknown_names_and_options_list_the_valid_ones():
         load("npz:")
     with pytest.raises(TypeError, match="name"):
         load(3)
-    assert set(DATASETS) == {"digits", "mnist-idx", "fashion-mnist-idx", "kmnist-idx",
+    assert set(DATASETS) == {"digits", "mnist-idx", "fashion-mnist-idx", "kmnist-idx", "stacked-digits",
                              "cifar10", "folder", "npz"}
 
 
