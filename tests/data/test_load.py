@@ -19,8 +19,8 @@ def test_unknown_names_and_options_list_the_valid_ones():
         load("npz:")
     with pytest.raises(TypeError, match="name"):
         load(3)
-    assert set(DATASETS) == {"digits", "mnist-idx", "fashion-mnist-idx", "kmnist-idx", "stacked-digits",
-                             "cifar10", "folder", "npz"}
+    assert set(DATASETS) == {"digits", "mnist-idx", "fashion-mnist-idx", "kmnist-idx",
+                             "stacked-digits", "cifar10", "folder", "npz"}
 
 
 def test_dispatch_reaches_each_reader(tmp_path, write_idx, mnist_like):
