@@ -210,7 +210,7 @@ class Trainer:
                 "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "rng": mgrandom.get_rng_state(), "source": self.source.state_dict(),
-                "fixed_z": [a if isinstance(a, np.ndarray) else a for a in self.fixed_z]}
+                "fixed_z": list(self.fixed_z)}
 
     def load_state(self, st: dict) -> None:
         try:
