@@ -115,3 +115,18 @@ def test_sample_writes_arrays_and_pictures(tmp_path):
 def test_list_presets(capsys):
     assert main(["train", "--list-presets"]) == 0
     assert "grid25" in capsys.readouterr().out
+
+
+def test_ema_warms_up_and_then_averages(tmp_path):
+    t = Trainer(tiny_cfg(ema=0.9), tmp_path, progress=False)
+    params = list(t.G.parameters())
+    ema = list(t.G_ema.parameters())
+    before = [e.numpy().copy() for e in ema]
+    t.train_step()  # step 0: decay min(0.9, 1/10) = 0.1
+    for b, e, p in zip(before, ema, params):
+        np.testing.assert_allclose(e.numpy(), 0.1 * b + 0.9 * p.numpy(), rtol=1e-6, atol=1e-7)
+    t.step = 1000  # late: the configured decay
+    before = [e.numpy().copy() for e in ema]
+    t.train_step()
+    for b, e, p in zip(before, ema, params):
+        np.testing.assert_allclose(e.numpy(), 0.9 * b + 0.1 * p.numpy(), rtol=1e-6, atol=1e-7)
