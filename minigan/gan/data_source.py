@@ -217,7 +217,10 @@ class ImageSource:
         return generate_from(G, {**self.cfg, "n_classes": self.n_classes}, fixed)
 
     def plot(self, path: pathlib.Path, x: np.ndarray, title: str) -> None:
-        nrow = self.n_classes if self.kind in ("cond", "acgan") and self.n_classes <= 16 else None
+        # One class (or InfoGAN categorical code) per column, matching fixed_latent's labels.
+        k = {"cond": self.n_classes, "acgan": self.n_classes,
+             "infogan": self.cfg["n_cat"]}.get(self.kind, 0)
+        nrow = k if 1 < k <= 16 else None
         plots.save_image_grid(path, x, nrow=nrow)
 
     def evaluate(self, G: Any, n: int) -> dict:
