@@ -339,8 +339,11 @@ def _jsonable(obj: Any) -> Any:
 
 
 def format_diagnosis(d: dict) -> str:
-    """One line for the verdict, then one per piece of evidence."""
+    """One line for the verdict, then one per piece of evidence, then the notes that qualify a
+    verdict (a "healthy" run whose samples are mostly off the modes says so)."""
     head = f"diagnosis: {d['verdict']}"
     if len(d["labels"]) > 1:
         head += f" (also: {', '.join(d['labels'][1:])})"
-    return "\n".join([head, *(f"  - {e['label']}: {e['text']}" for e in d["evidence"])])
+    notes = [n for n in d.get("notes", []) if "not checked" not in n]
+    return "\n".join([head, *(f"  - {e['label']}: {e['text']}" for e in d["evidence"]),
+                      *(f"  note: {n}" for n in notes)])

@@ -253,3 +253,13 @@ def test_read_rows_skips_a_torn_last_line_only(tmp_path):
     p.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
     with pytest.raises(ValueError, match="line 2"):
         read_rows(p)
+
+
+def test_formatted_diagnosis_shows_the_low_quality_note():
+    from minigan.diagnostics.diagnosis import format_diagnosis
+
+    text = format_diagnosis(diagnose([], {"modes_covered": 20, "n_modes": 25,
+                                          "high_quality": 0.02, "reverse_kl": 0.3,
+                                          "n_samples": 2500}))
+    assert text.splitlines()[0].startswith("diagnosis: ")
+    assert "note: high quality 2.0% < 50%" in text and "not checked" not in text
