@@ -48,6 +48,14 @@ def check_channel_args(x: Any, **params: Any) -> None:
             raise TypeError(f"{name}: expected dtype {x.dtype} (x's), got {p.dtype}")
 
 
+def update_running_stats(running_mean: Any, running_var: Any, mean: Any, var: Any, n: int,
+                         momentum: float) -> None:
+    """In place: r <- (1 - momentum) r + momentum * batch statistic, with the variance made
+    unbiased (n / (n - 1)) as PyTorch does."""
+    running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+    running_var[...] = (1 - momentum) * running_var + momentum * (n / (n - 1)) * var
+
+
 def batch_norm_forward(x: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any,
                        training: bool, momentum: float, eps: float) -> tuple:
     """y = (x - mean) / sqrt(var + eps) * weight + bias per channel; see the module docstring.
@@ -67,8 +75,7 @@ def batch_norm_forward(x: Any, weight: Any, bias: Any, running_mean: Any, runnin
         d = x - mean.reshape(bshape)
         var = (d * d).mean(axis=axes)
         if running_mean is not None:
-            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
-            running_var[...] = (1 - momentum) * running_var + momentum * (n / (n - 1)) * var
+            update_running_stats(running_mean, running_var, mean, var, n, momentum)
     else:
         if running_mean is None:
             raise ValueError("running_mean: evaluation mode needs the running statistics")

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import backends
-from .batch_norm import _axes_shape, check_channel_args
+from .batch_norm import _axes_shape, check_channel_args, update_running_stats
 
 backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
 numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
@@ -102,8 +102,7 @@ def batch_norm_forward(x: Any, weight: Any, bias: Any, running_mean: Any, runnin
         _stats(x3, mean64, var64)
         mean, var = mean64.astype(dt), var64.astype(dt)
         if running_mean is not None:
-            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
-            running_var[...] = (1 - momentum) * running_var + momentum * (n / (n - 1)) * var
+            update_running_stats(running_mean, running_var, mean, var, n, momentum)
     else:
         if running_mean is None:
             raise ValueError("running_mean: evaluation mode needs the running statistics")
