@@ -285,18 +285,20 @@ def _run(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bo
     # With targets (mg.grad), only walk edges that lead to one of them.
     target_ids = {id(t) for t in targets} if targets is not None else None
     needed: dict[int, bool] = {}
+
+    def leads(t: Tensor | None) -> bool:
+        """t is a target, or its node has a path to one (nodes come in dependency order)."""
+        return t is not None and (id(t) in target_ids or (
+            t._node is not None and needed.get(id(t._node), False)))
+
     if targets is not None:
         for node in order:
-            needed[id(node)] = any(
-                t is not None and (id(t) in target_ids or needed.get(id(t._node), False))
-                for t in node.inputs)
+            needed[id(node)] = any(leads(t) for t in node.inputs)
 
     def wanted(t: Tensor | None) -> bool:
         if t is None or not t.requires_grad:
             return False
-        if target_ids is None:
-            return True
-        return id(t) in target_ids or (t._node is not None and needed.get(id(t._node), False))
+        return target_ids is None or leads(t)
 
     grads: dict[int, list] = {}
     leaf: dict[int, list] = {}  # id -> [tensor, grad]
