@@ -113,6 +113,9 @@ for _name, _fn in (("batch_norm_forward", batch_norm_forward),
     registry.define("batch_norm", _name, _fn)
     registry.provide(_name, "native", f"minigan.kernels.native_batch_norm:{_name}")
     registry.provide(_name, "numba", f"minigan.kernels.numba_batch_norm:{_name}")
+    registry.provide(_name, "cupy", f"minigan.kernels.cupy_batch_norm:{_name}")
+    registry.provide(_name, "numba_cuda", f"minigan.kernels.numba_cuda_batch_norm:{_name}")
+    registry.provide(_name, "cuda", f"minigan.kernels.cuda_batch_norm:{_name}")
 
 
 # ---- parity rows ------------------------------------------------------------------------------

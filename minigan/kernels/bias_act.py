@@ -107,6 +107,9 @@ registry.define("bias_act", "bias_act", bias_act)
 registry.define("bias_act", "bias_act_backward", bias_act_backward)
 for _name in ("bias_act", "bias_act_backward"):
     registry.provide(_name, "numba", f"minigan.kernels.numba_bias_act:{_name}")
+    registry.provide(_name, "cupy", f"minigan.kernels.cupy_bias_act:{_name}")
+    registry.provide(_name, "numba_cuda", f"minigan.kernels.numba_cuda_bias_act:{_name}")
+    registry.provide(_name, "cuda", f"minigan.kernels.cuda_bias_act:{_name}")
     registry.provide(_name, "native", f"minigan.kernels.native_bias_act:{_name}")
 
 

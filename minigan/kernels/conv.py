@@ -232,6 +232,9 @@ for _name, _fn in REFERENCE.items():
 
 for _name in REFERENCE:
     registry.provide(_name, "numba", f"minigan.kernels.numba_conv:{_name}")
+    registry.provide(_name, "cupy", f"minigan.kernels.cupy_conv:{_name}")
+    registry.provide(_name, "numba_cuda", f"minigan.kernels.numba_cuda_conv:{_name}")
+    registry.provide(_name, "cuda", f"minigan.kernels.cuda_conv:{_name}")
     registry.provide(_name, "native", f"minigan.kernels.native_conv:{_name}")
 
 

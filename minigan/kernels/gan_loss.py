@@ -102,8 +102,9 @@ def fused_gan_loss(kind: str, side: str, logits: Any, out_grad: Any = None) -> t
 
 
 registry.define("gan_loss", "fused_gan_loss", fused_gan_loss)
-registry.provide("fused_gan_loss", "native", "minigan.kernels.native_gan_loss:fused_gan_loss")
-registry.provide("fused_gan_loss", "numba", "minigan.kernels.numba_gan_loss:fused_gan_loss")
+for _backend in ("native", "numba", "cupy", "numba_cuda", "cuda"):
+    registry.provide("fused_gan_loss", _backend,
+                     f"minigan.kernels.{_backend}_gan_loss:fused_gan_loss")
 
 
 # ---- parity rows ------------------------------------------------------------------------------

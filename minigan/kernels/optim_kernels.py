@@ -151,6 +151,9 @@ for _name, _fn in (("adam_step", adam_step), ("sgd_step", sgd_step)):
     registry.define("optim", _name, _fn)
     registry.provide(_name, "native", f"minigan.kernels.native_optim:{_name}")
     registry.provide(_name, "numba", f"minigan.kernels.numba_optim:{_name}")
+    registry.provide(_name, "cupy", f"minigan.kernels.cupy_optim:{_name}")
+    registry.provide(_name, "numba_cuda", f"minigan.kernels.numba_cuda_optim:{_name}")
+    registry.provide(_name, "cuda", f"minigan.kernels.cuda_optim:{_name}")
 
 
 # ---- parity rows ------------------------------------------------------------------------------

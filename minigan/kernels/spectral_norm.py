@@ -83,6 +83,9 @@ for _name, _fn in (("spectral_norm_power_iteration", spectral_norm_power_iterati
     registry.define("spectral_norm", _name, _fn)
     registry.provide(_name, "native", f"minigan.kernels.native_spectral_norm:{_name}")
     registry.provide(_name, "numba", f"minigan.kernels.numba_spectral_norm:{_name}")
+    registry.provide(_name, "cupy", f"minigan.kernels.cupy_spectral_norm:{_name}")
+    registry.provide(_name, "numba_cuda", f"minigan.kernels.numba_cuda_spectral_norm:{_name}")
+    registry.provide(_name, "cuda", f"minigan.kernels.cuda_spectral_norm:{_name}")
 
 
 # ---- parity rows ------------------------------------------------------------------------------
