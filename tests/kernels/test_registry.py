@@ -6,8 +6,10 @@ from minigan.kernels import conv, registry
 
 def test_reference_is_the_cpu_default_and_cuda_fallback():
     assert registry.get("conv2d_forward", "cpu", backend="numpy") is conv.conv2d_forward
-    # No cupy entry for conv2d yet: CUDA falls back to the xp-generic reference.
-    assert registry.get("im2col", "cuda", backend="cupy") is conv.im2col
+    # A kernel with no CUDA entry at all falls back to its xp-generic reference on cuda.
+    registry.define("test_family", "test_cuda_fallback", lambda x: ("ref", x))
+    assert registry.get("test_cuda_fallback", "cuda", backend="cupy")(2) == ("ref", 2)
+    assert registry.get("test_cuda_fallback", "cuda", backend="cuda")(3) == ("ref", 3)
     assert "conv2d_forward" in registry.kernels()["conv"]
 
 
