@@ -19,6 +19,8 @@ using minigan::ConvGeometry;
 
 // Spectral norm, fused GAN losses, batch norm, Adam/SGD: bindings_cpu_train.cpp.
 void bind_train_kernels(py::module_& m);
+// float32 AVX-512 convolution GEMMs: bindings_cpu_conv.cpp.
+void bind_conv_kernels(py::module_& m);
 
 namespace {
 
@@ -184,6 +186,7 @@ PYBIND11_MODULE(_C, m) {
     register_exceptions();
     m.doc() = "minigan C++ CPU kernels (OpenMP). Arrays must be C-contiguous float32/float64.";
 
+    bind_conv_kernels(m);
     m.def("im2col", &im2col, py::arg("x"), py::arg("kh"), py::arg("kw"), py::arg("stride"),
           py::arg("padding"), py::arg("dilation"), py::kw_only(), py::arg("out") = py::none(),
           R"doc(Unfold image patches into rows: x (N, C, H, W) -> cols (N*OH*OW, C*kh*kw).

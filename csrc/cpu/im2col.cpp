@@ -3,9 +3,20 @@
 
 #include <algorithm>
 
+#include "conv_gemm.h"
 #include "parallel.h"
 
 namespace minigan::cpu {
+
+// Here, in a file compiled for the baseline ISA, so that asking is safe on any x86-64 CPU.
+bool cpu_has_avx512() {
+#if defined(__GNUC__) && defined(__x86_64__) && MINIGAN_HAVE_AVX512_CONV
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}
 
 // One output row per (n, oh, ow); rows are independent, so (n, oh) is split across threads and
 // each thread writes whole contiguous rows of cols (no sharing, no false sharing to speak of).

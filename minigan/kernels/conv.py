@@ -168,13 +168,20 @@ def conv2d_forward(x: Any, w: Any, stride: Pair, padding: Pair, dilation: Pair,
 def _gy_rows(gy: Any, x_shape: tuple, w_shape: tuple, stride: Pair, padding: Pair,
              dilation: Pair) -> Any:
     """gy (N, O, OH, OW) checked against the geometry, as rows (N*OH*OW, O) matching cols."""
+    check_grad_output(gy, x_shape, w_shape, stride, padding, dilation)
+    N, Co, OH, OW = gy.shape
+    return gy.transpose(0, 2, 3, 1).reshape(N * OH * OW, Co)
+
+
+def check_grad_output(gy: Any, x_shape: tuple, w_shape: tuple, stride: Pair, padding: Pair,
+                      dilation: Pair) -> None:
+    """ValueError unless gy is 4-D with the output shape of conv(x_shape, w_shape)."""
     _check_4d("grad_output", gy)
     N, Co = x_shape[0], w_shape[0]
     OH, OW = _out_hw(x_shape, w_shape[2], w_shape[3], stride, padding, dilation)
     if tuple(gy.shape) != (N, Co, OH, OW):
         raise ValueError(f"grad_output: expected shape {(N, Co, OH, OW)} for input {tuple(x_shape)}"
                          f" and weight {tuple(w_shape)}, got {tuple(gy.shape)}")
-    return gy.transpose(0, 2, 3, 1).reshape(N * OH * OW, Co)
 
 
 def conv2d_backward_data(gy: Any, w: Any, x_shape: tuple, stride: Pair, padding: Pair,
@@ -249,6 +256,11 @@ _GEOMETRIES = [
     ((2, 4, 6, 6), (4, 1, 3, 3), (2, 1), (1, 1), (1, 1), 4),
     ((2, 5, 4, 3), (7, 5, 1, 1), (1, 1), (0, 0), (1, 1), 1),
     ((2, 3, 5, 5), (2, 3, 5, 5), (1, 1), (0, 0), (1, 1), 1),
+    # Shapes that cross the block sizes of native's AVX-512 GEMMs (csrc/cpu/conv_gemm.cpp):
+    # C*kh*kw = 153 > 128 (two K blocks), 21 filters (not a multiple of 8), column panels of 48
+    # that straddle two images; then 1122 output positions (several column blocks of 480).
+    ((5, 17, 11, 13), (21, 17, 3, 3), (2, 2), (1, 1), (1, 1), 1),
+    ((3, 9, 20, 21), (10, 9, 3, 3), (1, 1), (2, 1), (1, 2), 1),
 ]
 # The dcgan-mnist layers, batch 64: D.conv1, D.conv2, and the G's two transposed convolutions
 # (their forward is conv2d_backward_data of the conv they transpose).

@@ -1,0 +1,129 @@
+// Bindings of the float32 AVX-512 convolution GEMMs (cpu/conv_gemm.h); registered on minigan._C
+// by bindings_cpu.cpp. Only argument checks live here. Signatures follow the NumPy reference
+// (minigan/kernels/conv.py) with groups = 1; float64 and other CPUs use im2col + BLAS instead
+// (minigan/kernels/native_conv.py decides), so these raise rather than fall back.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <limits>
+
+#include "cpu/conv_gemm.h"
+#include "cpu/parallel.h"
+#include "pyargs.h"
+
+namespace py = pybind11;
+using namespace minigan::pyargs;
+using minigan::cpu::ConvShape;
+
+namespace {
+
+// The kernels index with int32 (AVX-512 gathers): every array they touch must be smaller.
+void check_int32(const char* name, int64_t elements) {
+    MG_CHECK_ARG(elements < std::numeric_limits<int32_t>::max(), name,
+                 "expected fewer than 2**31 elements for the AVX-512 conv kernels, got ",
+                 elements);
+}
+
+py::array f32_arg(const py::object& obj, const char* name, int ndim, const char* dims) {
+    py::array a = numpy_arg(obj, name);
+    MG_CHECK_TYPE(float_dtype(a, name) == Float::f32, name,
+                  "expected dtype float32 (the AVX-512 conv kernels are float32 only), got ",
+                  std::string(py::str(a.dtype())));
+    check_numpy_layout(a, name, ndim, dims);
+    return a;
+}
+
+void check_cpu() {
+    if (!minigan::cpu::cpu_has_avx512())
+        throw std::runtime_error("conv2d (AVX-512): this CPU lacks AVX-512 F/BW/DQ/VL");
+}
+
+// Geometry of x (N, C, H, W) and w (O, C, kh, kw), validated like the reference.
+ConvShape conv_shape(const std::array<int64_t, 4>& x, const std::array<int64_t, 4>& w,
+                     const py::handle& stride, const py::handle& padding,
+                     const py::handle& dilation) {
+    MG_CHECK_ARG(w[1] == x[1], "weight", "expected ", x[1], " input channels (groups = 1), got ",
+                 w[1]);
+    const auto st = pair_arg(stride, "stride"), pd = pair_arg(padding, "padding"),
+               dl = pair_arg(dilation, "dilation");
+    const auto g = minigan::make_conv_geometry(x[0], x[1], x[2], x[3], w[2], w[3], st[0], st[1],
+                                               pd[0], pd[1], dl[0], dl[1]);
+    ConvShape s{x[0], x[1], x[2], x[3], w[0], w[2], w[3], st[0], st[1], pd[0], pd[1], dl[0],
+                dl[1], g.OH, g.OW};
+    check_int32("x", s.N * s.C * s.H * s.W);
+    check_int32("grad_output", s.N * s.O * s.OH * s.OW);
+    check_int32("weight", s.O * s.C * s.kh * s.kw);
+    return s;
+}
+
+std::array<int64_t, 4> shape4(const py::array& a) {
+    return {a.shape(0), a.shape(1), a.shape(2), a.shape(3)};
+}
+
+py::array forward(const py::object& x_obj, const py::object& w_obj, const py::object& stride,
+                  const py::object& padding, const py::object& dilation) {
+    py::array x = f32_arg(x_obj, "x", 4, "(N, C, H, W)");
+    py::array w = f32_arg(w_obj, "weight", 4, "(O, C, kh, kw)");
+    const ConvShape s = conv_shape(shape4(x), shape4(w), stride, padding, dilation);
+    check_cpu();
+    py::array_t<float> y({s.N, s.O, s.OH, s.OW});
+    const float* xp = static_cast<const float*>(x.data());
+    const float* wp = static_cast<const float*>(w.data());
+    float* yp = y.mutable_data();
+    py::gil_scoped_release nogil;
+    minigan::cpu::conv2d_forward_avx512(xp, wp, yp, s, minigan::cpu::num_threads());
+    return y;
+}
+
+py::array backward_weight(const py::object& gy_obj, const py::object& x_obj,
+                          const py::object& w_shape, const py::object& stride,
+                          const py::object& padding, const py::object& dilation) {
+    py::array gy = f32_arg(gy_obj, "grad_output", 4, "(N, O, OH, OW)");
+    py::array x = f32_arg(x_obj, "x", 4, "(N, C, H, W)");
+    const auto ws = shape4_arg(w_shape, "w_shape");
+    const ConvShape s = conv_shape(shape4(x), ws, stride, padding, dilation);
+    check_shape(gy, "grad_output", {s.N, s.O, s.OH, s.OW});
+    check_cpu();
+    py::array_t<float> gw({ws[0], ws[1], ws[2], ws[3]});
+    const float* gp = static_cast<const float*>(gy.data());
+    const float* xp = static_cast<const float*>(x.data());
+    float* out = gw.mutable_data();
+    py::gil_scoped_release nogil;
+    minigan::cpu::conv2d_backward_weight_avx512(gp, xp, out, s, minigan::cpu::num_threads());
+    return gw;
+}
+
+py::array backward_data(const py::object& gy_obj, const py::object& w_obj,
+                        const py::object& x_shape, const py::object& stride,
+                        const py::object& padding, const py::object& dilation) {
+    py::array gy = f32_arg(gy_obj, "grad_output", 4, "(N, O, OH, OW)");
+    py::array w = f32_arg(w_obj, "weight", 4, "(O, C, kh, kw)");
+    const auto xs = shape4_arg(x_shape, "x_shape");
+    const ConvShape s = conv_shape(xs, shape4(w), stride, padding, dilation);
+    check_shape(gy, "grad_output", {s.N, s.O, s.OH, s.OW});
+    check_cpu();
+    py::array_t<float> dx({xs[0], xs[1], xs[2], xs[3]});
+    const float* gp = static_cast<const float*>(gy.data());
+    const float* wp = static_cast<const float*>(w.data());
+    float* out = dx.mutable_data();
+    py::gil_scoped_release nogil;
+    minigan::cpu::conv2d_backward_data_avx512(gp, wp, out, s, minigan::cpu::num_threads());
+    return dx;
+}
+
+}  // namespace
+
+void bind_conv_kernels(py::module_& m) {
+    m.def("has_avx512", &minigan::cpu::cpu_has_avx512,
+          "True when this CPU runs the AVX-512 (F/BW/DQ/VL) convolution kernels.");
+    m.def("conv2d_forward_f32", &forward, py::arg("x"), py::arg("weight"), py::arg("stride"),
+          py::arg("padding"), py::arg("dilation"),
+          R"doc(y = conv2d(x, weight), groups 1, float32, AVX-512: a GEMM whose column panels are
+gathered straight from x (no im2col buffer). Same result as the reference up to rounding.)doc");
+    m.def("conv2d_backward_weight_f32", &backward_weight, py::arg("grad_output"), py::arg("x"),
+          py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+          "Weight gradient of conv2d (groups 1, float32, AVX-512).");
+    m.def("conv2d_backward_data_f32", &backward_data, py::arg("grad_output"), py::arg("weight"),
+          py::arg("x_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+          "Input gradient of conv2d (groups 1, float32, AVX-512).");
+}

@@ -1,0 +1,43 @@
+// float32 convolutions as GEMMs whose operands are packed straight from the images: no im2col
+// buffer is ever written to memory (AVX-512; conv_gemm.cpp).
+//
+// Why: with im2col + BLAS, the D's second DCGAN layer (64x64x14x14 -> 128, 4x4/2) spends a third
+// of its time writing and re-reading a 12.8 MB column matrix, and the BLAS this project ships
+// (OpenBLAS running its AVX2 kernels here) reaches ~235 GFLOP/s on 2 cores. Packing the GEMM's
+// panels directly from x with masked AVX-512 gathers keeps every operand in L1/L2, and an
+// AVX-512 8x48 micro-kernel does the arithmetic.
+//
+// Semantics are the NumPy reference's (minigan/kernels/conv.py), groups = 1, any stride,
+// padding and dilation:
+//   forward:         y[n, o, oh, ow]  = sum_k w[o, k] * col[k, (n, oh, ow)]
+//   backward_weight: gw[o, k]         = sum_(n,oh,ow) gy[n, o, oh, ow] * col[k, (n, oh, ow)]
+//   backward_data:   dx = col2im(w^T gy), the adjoint of forward in x
+// where col[(c, i, j), (n, oh, ow)] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside).
+//
+// The caller (bindings_cpu.cpp) checks shapes, dtypes and contiguity, that every flat index fits
+// in int32 (the gathers use 32-bit indices), and that the CPU has AVX-512 (cpu_has_avx512) before
+// calling; these functions check nothing. All outputs are overwritten.
+#pragma once
+
+#include <cstdint>
+
+namespace minigan::cpu {
+
+struct ConvShape {
+    int64_t N, C, H, W;   // input
+    int64_t O;            // output channels
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t OH, OW;
+};
+
+// True when this CPU runs AVX-512 F/BW/DQ/VL code (defined in a file compiled without AVX-512).
+bool cpu_has_avx512();
+
+void conv2d_forward_avx512(const float* x, const float* w, float* y, const ConvShape& s,
+                           int threads);
+void conv2d_backward_weight_avx512(const float* gy, const float* x, float* gw,
+                                   const ConvShape& s, int threads);
+void conv2d_backward_data_avx512(const float* gy, const float* w, float* dx, const ConvShape& s,
+                                 int threads);
+
+}  // namespace minigan::cpu
