@@ -29,8 +29,10 @@ class PiecewiseLinear(Function):
 
     @staticmethod
     def forward(ctx, x, act, slope):
-        # Flat, so that any shape (0-d included) is one channel of the kernel's (outer, C, inner).
-        y = _kernel("bias_act", x)(x.reshape(-1), None, act, slope, 0).reshape(x.shape)
+        # As (1, size) with channel axis 0: any shape (0-d included) is then one channel, one
+        # contiguous run for the kernel's (outer, C, inner) loops (a flat array on axis 0 would
+        # be `size` channels of one element each: 20x slower in native).
+        y = _kernel("bias_act", x)(x.reshape(1, -1), None, act, slope, 0).reshape(x.shape)
         ctx.act, ctx.slope = act, slope
         ctx.save_for_backward(y)
         return y
@@ -49,8 +51,8 @@ class PiecewiseLinearGrad(Function):
     def forward(ctx, g, y, act, slope):
         ctx.act, ctx.slope = act, slope
         ctx.save_for_backward(y)
-        gx, _ = _kernel("bias_act_backward", g)(g.reshape(-1), y.reshape(-1), act, slope, 0,
-                                                need_bias=False)
+        gx, _ = _kernel("bias_act_backward", g)(g.reshape(1, -1), y.reshape(1, -1), act, slope,
+                                                0, need_bias=False)
         return gx.reshape(y.shape)
 
     @staticmethod
