@@ -49,6 +49,21 @@ def array_module(x: Any) -> Any:
     return np
 
 
+def host_values(*values: Any) -> list[float]:
+    """Scalars (Python numbers, 0-d or size-1 NumPy/CuPy arrays) as Python floats, with ONE
+    device-to-host copy for all the CuPy ones: each ``float()`` of a device scalar would be a
+    copy and a synchronization of its own."""
+    out: list[Any] = list(values)
+    dev = [i for i, v in enumerate(values) if type(v).__module__.startswith("cupy")]
+    if dev:
+        import cupy
+
+        host = cupy.stack([values[i].astype(cupy.float64).reshape(()) for i in dev]).get()
+        for j, i in enumerate(dev):
+            out[i] = host[j]
+    return [float(v) for v in out]
+
+
 def _device_of(arr: Any) -> str:
     return "cuda" if type(arr).__module__.startswith("cupy") else "cpu"
 
@@ -436,6 +451,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     xp = _xp_for(device)
     if isinstance(data, Tensor):
         data = data.data
+    if device == "cpu" and _device_of(data) == "cuda":
+        data = data.get()  # NumPy refuses an implicit device-to-host copy; this one is asked for
     if dtype is None and not hasattr(data, "dtype"):
         arr = np.asarray(data)
         dtype = DEFAULT_DTYPE if arr.dtype.kind == "f" else arr.dtype

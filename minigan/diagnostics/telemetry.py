@@ -12,15 +12,19 @@ from typing import Any
 
 import numpy as np
 
-
-def _host(a: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
+from ..tensor import array_module, host_values
 
 
 def grad_norms(module: Any) -> dict[str, float]:
     """||grad||_2 of every parameter that has a gradient, by PyTorch-style name."""
-    return {name: float(math.sqrt(float((p.grad.data.astype(np.float64) ** 2).sum())))
-            for name, p in module.named_parameters() if p.grad is not None}
+    names, squares = [], []
+    for name, p in module.named_parameters():
+        if p.grad is not None:
+            g = p.grad.data.astype(np.float64)
+            names.append(name)
+            squares.append((g ** 2).sum())
+    # Reduced where the gradients live; on a GPU all values come back in one copy.
+    return {name: float(math.sqrt(v)) for name, v in zip(names, host_values(*squares))}
 
 
 def total_norm(norms: dict[str, float]) -> float:
@@ -30,15 +34,17 @@ def total_norm(norms: dict[str, float]) -> float:
 
 def weight_norms(module: Any) -> dict[str, float]:
     """Frobenius norm of every weight (parameters with 2 or more dims)."""
-    return {name: float(np.linalg.norm(_host(p.data).astype(np.float64)))
-            for name, p in module.named_parameters() if p.ndim >= 2}
+    named = [(name, p.data) for name, p in module.named_parameters() if p.ndim >= 2]
+    norms = [array_module(w).linalg.norm(w.astype(np.float64)) for _, w in named]
+    return {name: v for (name, _), v in zip(named, host_values(*norms))}
 
 
 class SpectralTracker:
-    """sigma_max of each weight reshaped to (out, rest), by power iteration on a persistent u."""
+    """sigma_max of each weight reshaped to (out, rest), by power iteration on a persistent u
+    (kept on the weight's device, so a GPU run copies only the final values to the host)."""
 
     def __init__(self, seed: int = 0) -> None:
-        self.u: dict[str, np.ndarray] = {}
+        self.u: dict[str, Any] = {}
         self.rng = np.random.default_rng(seed)
 
     def update(self, module: Any, iterations: int = 1) -> dict[str, float]:
@@ -46,22 +52,24 @@ class SpectralTracker:
         for name, p in module.named_parameters():
             if p.ndim < 2:
                 continue
-            w = _host(p.data).astype(np.float64)
+            xp = array_module(p.data)
+            w = p.data.astype(np.float64)
             # ConvTranspose weights are (in, out, kh, kw): their operator's rows are dim 1.
             if "ConvTranspose" in self._owner(module, name):
-                w = np.swapaxes(w, 0, 1)
+                w = xp.swapaxes(w, 0, 1)
             w = w.reshape(w.shape[0], -1)
             u = self.u.get(name)
             if u is None or u.shape[0] != w.shape[0]:
                 u = self.rng.standard_normal(w.shape[0])
+            u = xp.asarray(u)
             for _ in range(iterations):
                 v = w.T @ u
-                v /= max(np.linalg.norm(v), 1e-12)
+                v /= xp.maximum(xp.linalg.norm(v), 1e-12)
                 u = w @ v
-                u /= max(np.linalg.norm(u), 1e-12)
+                u /= xp.maximum(xp.linalg.norm(u), 1e-12)
             self.u[name] = u
-            out[name] = float(u @ w @ v)
-        return out
+            out[name] = u @ w @ v
+        return dict(zip(out, host_values(*out.values())))
 
     @staticmethod
     def _owner(module: Any, name: str) -> str:

@@ -29,6 +29,30 @@ def _default_out(preset: str) -> pathlib.Path:
     return pathlib.Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _device(device: str | None, backend: str | None) -> str:
+    """The device of ``--device``, else the device of ``--backend`` (cupy, numba_cuda and cuda
+    run on "cuda"), else "cpu"; a backend of the other device is refused, naming both. On
+    "cuda", CuPy, the driver and a GPU are checked here, so a missing one is one clear error."""
+    from .. import backends
+
+    wanted = None if backend is None else backends.DEVICE.get(
+        backend.strip().lower().replace("-", "_"))
+    device = device or wanted or "cpu"
+    if wanted is not None and wanted != device:
+        raise ValueError(f"--backend {backend} runs on {wanted!r}, not on --device {device}; "
+                         f"choose a {device} backend ({', '.join(_device_backends(device))}) "
+                         f"or --device {wanted}")
+    if device == "cuda":
+        backends.require_cupy()
+    return device
+
+
+def _device_backends(device: str) -> list[str]:
+    from .. import backends
+
+    return [b for b in backends.ALL_BACKENDS if backends.DEVICE[b] == device]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import backends
 
@@ -60,13 +84,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             if (out / "config.toml").exists() or (out / "checkpoints").exists():
                 return _fail("train", f"output directory {str(out)!r} already holds a run; "
                              "pass --resume to continue it or choose another --out")
+        device = _device(args.device, args.backend)
         if args.backend:
             backends.use(args.backend)
         from .trainer import Trainer, TrainingError
 
         out.mkdir(parents=True, exist_ok=True)
-        trainer = Trainer(cfg, out, progress=not args.quiet)
+        trainer = Trainer(cfg, out, progress=not args.quiet, device=device)
     except (config.ConfigError, checkpoint.CheckpointError, ValueError) as e:
+        return _fail("train", str(e))
+    except RuntimeError as e:  # --device cuda without CuPy, a driver or a GPU: one line
         return _fail("train", str(e))
 
     stop = {"requested": False}
@@ -156,6 +183,8 @@ def add_commands(sub: Any) -> None:
     train.add_argument("--out", help="run directory (default runs/<preset>-<time>)")
     train.add_argument("--steps", type=int, help="number of generator steps")
     train.add_argument("--seed", type=int, help="random seed")
+    train.add_argument("--device", choices=["cpu", "cuda"],
+                       help="where tensors live (default: the --backend's device, else cpu)")
     train.add_argument("--backend", help="kernel backend (see `minigan info`)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--list-presets", action="store_true", help="list presets and exit")

@@ -22,9 +22,14 @@ import numpy as np
 from .. import random as mgrandom
 from ..data import toy
 from ..metrics.modes import mode_report
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor, no_grad, tensor
 from . import plots
 from .config import ConfigError
+
+
+def _on(device: str, a: np.ndarray) -> Tensor:
+    """A host array as a tensor on ``device`` (an asynchronous upload on "cuda": no sync)."""
+    return Tensor(a) if device == "cpu" else tensor(a, device=device)
 
 
 def _pack(x: Tensor, m: int) -> Tensor:
@@ -40,8 +45,9 @@ class ToySource:
 
     is_image = False
 
-    def __init__(self, cfg: dict) -> None:
+    def __init__(self, cfg: dict, device: str = "cpu") -> None:
         self.cfg = cfg
+        self.device = device
         self.name = cfg["dataset"]
         self.mixture = toy.mixture(self.name) if self.name != "spiral" else None
         # A generator of its own (not minigan's): data order is independent of model draws.
@@ -56,10 +62,11 @@ class ToySource:
         return self.mixture.sample(n, rng)
 
     def real_batch(self, n: int) -> tuple[Tensor, None]:
-        return Tensor(self._sample(n, self.rng)), None
+        # Drawn on the host from the source's own generator: the same data on every device.
+        return _on(self.device, self._sample(n, self.rng)), None
 
     def _z(self, n: int) -> Tensor:
-        return mgrandom.randn(n, self.cfg["z_dim"])
+        return mgrandom.randn(n, self.cfg["z_dim"], device=self.device)
 
     def generate(self, G: Any, n: int) -> tuple[Tensor, None]:
         return G(self._z(n)), None
@@ -78,7 +85,7 @@ class ToySource:
         return [rng.standard_normal((n, self.cfg["z_dim"])).astype(np.float32)]
 
     def generate_from(self, G: Any, fixed: list) -> Tensor:
-        return G(Tensor(fixed[0]))
+        return G(_on(self.device, fixed[0]))
 
     def plot(self, path: pathlib.Path, x: np.ndarray, title: str) -> None:
         means = self.mixture.means if self.mixture is not None else None
@@ -88,7 +95,7 @@ class ToySource:
     def evaluate(self, G: Any, n: int) -> dict:
         """Mode coverage (VEEGAN/PacGAN protocol) of n samples drawn with a fixed seed."""
         rng = np.random.default_rng([self.cfg["seed"], 4])
-        z = Tensor(rng.standard_normal((n, self.cfg["z_dim"])).astype(np.float32))
+        z = _on(self.device, rng.standard_normal((n, self.cfg["z_dim"])).astype(np.float32))
         with no_grad():
             x = G(z).numpy()
         if self.mixture is None:
@@ -122,17 +129,18 @@ def fixed_latent(cfg: dict, n: int, rng: np.random.Generator) -> list:
     return [z]
 
 
-def generate_from(G: Any, cfg: dict, fixed: list) -> Tensor:
-    """G's samples for latents made by :func:`fixed_latent`."""
+def generate_from(G: Any, cfg: dict, fixed: list, device: str = "cpu") -> Tensor:
+    """G's samples for latents made by :func:`fixed_latent` (G's parameters on ``device``)."""
     kind = KIND[cfg["model"]]
-    z = Tensor(fixed[0])
+    z = _on(device, fixed[0])
     if kind in ("cond", "acgan"):
-        return G(z, Tensor(fixed[1]))
+        return G(z, _on(device, fixed[1]))
     if kind == "infogan":
         from .models.infogan import infogan_latent
 
-        cont = None if fixed[2] is None else Tensor(fixed[2])
-        return G(infogan_latent(z, fixed[1], cont, cfg["n_cat"]))
+        cont = None if fixed[2] is None else _on(device, fixed[2])
+        cat = None if fixed[1] is None else _on(device, fixed[1])
+        return G(infogan_latent(z, cat, cont, cfg["n_cat"]))
     return G(z)
 
 
@@ -141,10 +149,11 @@ class ImageSource:
 
     is_image = True
 
-    def __init__(self, cfg: dict) -> None:
+    def __init__(self, cfg: dict, device: str = "cpu") -> None:
         from ..data import DataLoader, load
 
         self.cfg = cfg
+        self.device = device
         self.kind = KIND[cfg["model"]]
         if self.kind == "plain" and cfg["model"] == "mlp":
             raise ConfigError("model: 'mlp' is for 2-D data; use dcgan, sngan-resnet, cgan, "
@@ -157,7 +166,9 @@ class ImageSource:
         n_classes = int(self.labels.max()) + 1 if self.labels is not None else 0
         self.n_classes = max(n_classes, cfg["n_classes"])
         arrays = [self.images] + ([self.labels] if self.kind in ("cond", "acgan") else [])
-        self.loader = DataLoader(*arrays, batch_size=cfg["batch_size"], seed=cfg["seed"])
+        # On "cuda" the whole dataset is copied to the GPU once; batches are gathered there.
+        self.loader = DataLoader(*arrays, batch_size=cfg["batch_size"], seed=cfg["seed"],
+                                 device=device)
 
     def model_keys(self) -> dict:
         _, c, h, w = self.images.shape
@@ -170,14 +181,14 @@ class ImageSource:
         return (batch[0], batch[1]) if isinstance(batch, tuple) else (batch, None)
 
     def generate(self, G: Any, n: int) -> tuple[Tensor, Any]:
-        cfg = self.cfg
+        cfg, dev = self.cfg, self.device
         if self.kind in ("cond", "acgan"):
-            y = mgrandom.randint(0, self.n_classes, (n,))
-            return G(mgrandom.randn(n, cfg["z_dim"]), y), y
+            y = mgrandom.randint(0, self.n_classes, (n,), device=dev)
+            return G(mgrandom.randn(n, cfg["z_dim"], device=dev), y), y
         if self.kind == "infogan":
-            latent, cat, cont = G.sample_latent(n)
+            latent, cat, cont = G.sample_latent(n, device=dev)
             return G(latent), (cat, cont)
-        return G(mgrandom.randn(n, cfg["z_dim"])), None
+        return G(mgrandom.randn(n, cfg["z_dim"], device=dev)), None
 
     def call_d(self, D: Any, x: Tensor, cond: Any) -> Any:
         if self.kind == "cond":
@@ -214,7 +225,7 @@ class ImageSource:
         return fixed_latent(cfg, n, np.random.default_rng([self.cfg["seed"], 3]))
 
     def generate_from(self, G: Any, fixed: list) -> Tensor:
-        return generate_from(G, {**self.cfg, "n_classes": self.n_classes}, fixed)
+        return generate_from(G, {**self.cfg, "n_classes": self.n_classes}, fixed, self.device)
 
     def plot(self, path: pathlib.Path, x: np.ndarray, title: str) -> None:
         # One class (or InfoGAN categorical code) per column, matching fixed_latent's labels.
@@ -232,7 +243,7 @@ class ImageSource:
         with no_grad():
             for start in range(0, n, 256):
                 fixed = fixed_latent(cfg, min(256, n - start), rng)
-                xs.append(generate_from(G, cfg, fixed).numpy())
+                xs.append(generate_from(G, cfg, fixed, self.device).numpy())
         x = np.concatenate(xs)[:n]
         return {"n_samples": int(len(x)), "mean": float(x.mean()), "std": float(x.std()),
                 "data_mean": float(self.images.mean()), "data_std": float(self.images.std())}
@@ -244,11 +255,12 @@ class ImageSource:
         self.loader.load_state_dict(st)
 
 
-def make_source(cfg: dict) -> Any:
+def make_source(cfg: dict, device: str = "cpu") -> Any:
+    """The data source of ``cfg``; its batches and latents live on ``device``."""
     name = cfg["dataset"]
     if name in toy.MIXTURES or name == "spiral":
         if cfg["model"] != "mlp":
             raise ConfigError(f"model: 2-D dataset {name!r} needs model 'mlp', got "
                               f"{cfg['model']!r}")
-        return ToySource(cfg)
-    return ImageSource(cfg)
+        return ToySource(cfg, device)
+    return ImageSource(cfg, device)

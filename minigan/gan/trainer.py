@@ -7,6 +7,13 @@ bitwise like an uninterrupted run on the same backend.
 
 Run directory: ``config.toml``, ``metrics.jsonl``, ``samples/``, ``checkpoints/latest.npz``
 (and ``final.npz``), ``loss_curves.png``, ``summary.json``, ``G.safetensors``/``D.safetensors``.
+
+On ``device="cuda"`` the models, optimizer state, data set and latents live on the GPU (models
+are built and initialised on the CPU first, so one seed gives the same initial weights on both
+devices). A step waits for the GPU only where it must: once after each backward to check that
+the loss and gradients are finite (one reduction per gradient, one copy for all flags), and once
+to copy that step's metrics (all scalars together); telemetry at log steps adds one copy each.
+Latents come from the GPU's own generator, so a CUDA run does not reproduce a CPU run's noise.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from ..diagnostics import diagnosis, telemetry
 from ..ops import softplus
 from ..ops import mean as _mean
 from ..optim import Adam
-from ..tensor import Tensor, array_module, no_grad
+from ..tensor import Tensor, array_module, host_values, no_grad
 from . import checkpoint, config, losses, penalties, plots
 from .data_source import make_source
 from .progress import Progress
@@ -36,20 +43,37 @@ class TrainingError(RuntimeError):
     """Training stopped (NaN/Inf); the message names the step and the tensor."""
 
 
+def _host_record(rec: dict) -> dict:
+    """A step's metrics (device scalars or numbers) as Python floats, in one copy on a GPU."""
+    return dict(zip(rec, host_values(*rec.values())))
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
 def _flat_logits(out: Any) -> Tensor:
     out = out[0] if isinstance(out, tuple) else out
     return out.reshape(-1)
 
 
 class Trainer:
-    def __init__(self, cfg: dict, out_dir: str | pathlib.Path, progress: bool = True) -> None:
+    def __init__(self, cfg: dict, out_dir: str | pathlib.Path, progress: bool = True,
+                 device: str = "cpu") -> None:
         from . import models
 
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+        if device == "cuda":
+            from ..backends import require_cupy
+
+            require_cupy()  # one RuntimeError naming what is missing, before any work
         self.cfg = cfg
+        self.device = device
         self.out = pathlib.Path(out_dir)
         self.progress_enabled = progress
         mgrandom.manual_seed(cfg["seed"])
-        self.source = make_source(cfg)
+        self.source = make_source(cfg, device)
         # The config plus what the data decides (channels, image size, classes): enough to
         # rebuild the models from a checkpoint without the data (``minigan sample``).
         if cfg["d_bn"] not in ("auto", "on", "off"):
@@ -58,6 +82,9 @@ class Trainer:
         self.model_cfg = {**cfg, **self.source.model_keys(),
                           "d_bn": None if cfg["d_bn"] == "auto" else cfg["d_bn"] == "on"}
         self.G, self.D = models.build(cfg["model"], self.model_cfg)
+        if device != "cpu":
+            self.G.to(device)
+            self.D.to(device)
         self.G_ema = copy.deepcopy(self.G) if cfg["ema"] > 0 else None
         betas = (cfg["beta1"], cfg["beta2"])
         self.opt_g = Adam(self.G.parameters(), lr=cfg["lr_g"], betas=betas)
@@ -124,10 +151,11 @@ class Trainer:
         if self.clip:
             penalties.clip_weights(self.D.parameters(), self.clip)
         rd, fd = r.data, f.data
-        return {"d_loss": float(d_loss.data),
-                "penalty": 0.0 if penalty is None else float(penalty.data),
-                "d_real": float(rd.mean()), "d_fake": float(fd.mean()),
-                "d_real_std": float(rd.std()), "d_fake_std": float(fd.std())}
+        # Device scalars: train_step copies them to the host together.
+        return {"d_loss": d_loss.data,
+                "penalty": 0.0 if penalty is None else penalty.data,
+                "d_real": rd.mean(), "d_fake": fd.mean(),
+                "d_real_std": rd.std(), "d_fake_std": fd.std()}
 
     def _g_step(self) -> dict:
         cfg, src = self.cfg, self.source
@@ -147,15 +175,20 @@ class Trainer:
         if self._recording:
             self._telemetry["grad_norms_G"] = telemetry.grad_norms(self.G)
         self.opt_g.step()
-        return {"g_loss": float(g_loss.data)}
+        return {"g_loss": g_loss.data}
 
     def _check(self, what: str, loss: Tensor, module: Any) -> None:
-        if not math.isfinite(float(loss.data)):
-            raise TrainingError(f"step {self.step + 1}: {what} is {float(loss.data)}")
-        for name, p in module.named_parameters():
-            # isfinite per element: a sum or square of large finite values could overflow.
-            if p.grad is not None and not bool(array_module(p.grad.data).isfinite(
-                    p.grad.data).all()):
+        xp = array_module(loss.data)
+        grads = [(name, p.grad.data) for name, p in module.named_parameters()
+                 if p.grad is not None]
+        # isfinite per element: a sum or square of large finite values could overflow. All
+        # flags are reduced where they live and come back in one copy.
+        flags = host_values(xp.isfinite(loss.data).all(),
+                            *(array_module(g).isfinite(g).all() for _, g in grads))
+        if not flags[0]:
+            raise TrainingError(f"step {self.step + 1}: {what} is {host_values(loss.data)[0]}")
+        for (name, _), ok in zip(grads, flags[1:]):
+            if not ok:
                 raise TrainingError(f"step {self.step + 1}: the gradient of "
                                     f"{type(module).__name__}.{name} is not finite ({what})")
 
@@ -188,6 +221,7 @@ class Trainer:
         for _ in range(self.cfg["n_critic"]):
             rec = self._d_step()
         rec.update(self._g_step())
+        rec = _host_record(rec)
         self._update_ema()
         self.step += 1
         if self._recording:
@@ -306,7 +340,7 @@ class Trainer:
             "train_seconds": round(seconds, 2), "final_losses": self.last,
             "metrics": self.source.evaluate(G, self.cfg["eval_samples"]),
             "pictures": {"samples": str(samples), "loss_curves": str(curves)},
-            "checkpoint": str(final_ckpt),
+            "checkpoint": str(final_ckpt), "device": self.device,
         }
         G.train()
         summary["diagnosis"] = diagnosis.diagnose(
@@ -316,4 +350,4 @@ class Trainer:
 
     @staticmethod
     def _export(module: Any) -> dict:
-        return {k: np.asarray(v) for k, v in module.state_dict().items()}
+        return {k: _host(v) for k, v in module.state_dict().items()}

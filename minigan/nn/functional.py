@@ -19,7 +19,7 @@ from ..ops.matmul import linear
 from ..ops.norm import batch_norm, layer_norm
 from ..ops.shape import getitem
 from ..ops.shape import pad as _np_pad
-from ..tensor import Tensor, array_module
+from ..tensor import Tensor, array_module, host_values
 
 __all__ = [
     "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d",
@@ -106,7 +106,8 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices: expected integer indices, got dtype {idx.dtype}")
     n = weight.shape[0]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        raise ValueError(f"indices: expected values in [0, {n}), got range "
-                         f"[{int(idx.min())}, {int(idx.max())}]")
+    if idx.size:
+        lo, hi = (int(v) for v in host_values(idx.min(), idx.max()))  # one copy on a GPU
+        if lo < 0 or hi >= n:
+            raise ValueError(f"indices: expected values in [0, {n}), got range [{lo}, {hi}]")
     return getitem(weight, idx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tensor import Tensor, array_module
+from ..tensor import Tensor, array_module, host_values
 from .activation import softplus
 from .elementwise import const, exp, log
 from .reduce import mean
@@ -105,9 +105,11 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
         raise ValueError(f"target: expected shape {want} for logits of shape {logits.shape}, "
                          f"got {idx.shape}")
     c = logits.shape[1]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= c):
-        raise ValueError(f"target: class indices must lie in [0, {c}), got range "
-                         f"[{int(idx.min())}, {int(idx.max())}]")
+    if idx.size:
+        lo, hi = (int(v) for v in host_values(idx.min(), idx.max()))  # one copy on a GPU
+        if lo < 0 or hi >= c:
+            raise ValueError(f"target: class indices must lie in [0, {c}), got range "
+                             f"[{lo}, {hi}]")
     # Move the class axis last and flatten the rest: a plain (M, C) gather.
     z = logits
     if logits.ndim > 2:
