@@ -1,24 +1,36 @@
-// minigan._cuda: the CUDA C++ kernels. Only bindings and argument checks live here; kernels and
-// launchers are in cuda/<family>.cu.
+// minigan._cuda: the CUDA C++ kernels. Only bindings and argument checks live here (and in
+// bindings_cuda_train.cpp); kernels and launchers are in cuda/<family>.cu.
 //
 // The CUDA runtime is linked statically and loads the driver (libcuda) only on the first CUDA
 // call, so this module imports on a machine with no GPU and no driver; device_count() and
 // runtime_info() then report that as values instead of raising.
 //
-//   device_count() -> int
-//   runtime_info() -> {"status", "driver", "driver_version", "runtime_version", "error",
-//                      "devices", "compiled_archs"}
+// Every kernel entry takes arrays exposing __cuda_array_interface__ (CuPy arrays), C-contiguous
+// float32/float64 of one dtype, and outputs as keyword arguments: this module has no allocator
+// (CuPy's memory pool owns device memory). stream is a cudaStream_t as an int (e.g.
+// cupy.cuda.get_current_stream().ptr; 0 is the default stream). Arguments are checked in full
+// before any CUDA call, and every error names the kernel and the argument. Launches are
+// asynchronous: nothing synchronises.
+//
+//   device_count() -> int;  runtime_info() -> dict
 //   im2col(x, kh, kw, stride, padding, dilation, *, out, stream=0) -> out
-// x and out expose __cuda_array_interface__ (e.g. CuPy arrays); out is required because this
-// module has no allocator of its own (CuPy's memory pool should own device memory).
+//   col2im(cols, x_shape, kh, kw, stride, padding, dilation, *, out, stream=0) -> out
+//   conv2d_forward(x, w, stride, padding, dilation, groups, *, out, stream=0) -> out
+//   conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups, *, out, stream=0)
+//   conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, *, out,
+//                          workspace=None, splits=1, stream=0) -> out
+//   conv_max_weight_splits(x_shape, w_shape, stride, padding, dilation) -> int
+//   + the training kernels of bindings_cuda_train.cpp and bindings_cuda_optim.cpp
 #include <cuda_runtime_api.h>
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
+#include "cuda/conv.h"
 #include "cuda/im2col.h"
-#include "pyargs.h"
+#include "cuda/pyargs_cuda.h"
 
 #ifndef MINIGAN_CUDA_ARCHS
 #define MINIGAN_CUDA_ARCHS "unknown"
@@ -27,6 +39,10 @@
 namespace py = pybind11;
 using namespace minigan::pyargs;
 using minigan::ConvGeometry;
+using minigan::cuda::ConvShape;
+
+void bind_cuda_train(py::module_& m);  // bindings_cuda_train.cpp
+void bind_cuda_optim(py::module_& m);  // bindings_cuda_optim.cpp
 
 namespace {
 
@@ -87,128 +103,202 @@ py::dict runtime_info() {
     return info;
 }
 
-struct DeviceArray {
-    void* ptr = nullptr;
-    bool readonly = false;
-    Float dtype = Float::f32;
-    std::vector<int64_t> shape;
-    int64_t nbytes = 0;
-};
-
-// Reads and checks __cuda_array_interface__ (v2/v3): float32/float64, C-contiguous, no mask.
-DeviceArray cuda_array_arg(const py::handle& obj, const char* name, int ndim, const char* dims) {
-    MG_CHECK_TYPE(py::hasattr(obj, "__cuda_array_interface__"), name,
-                  "expected a CUDA array exposing __cuda_array_interface__ (e.g. a "
-                  "cupy.ndarray), got ",
-                  type_name(obj));
-    py::object cai_obj = obj.attr("__cuda_array_interface__");
-    MG_CHECK_TYPE(py::isinstance<py::dict>(cai_obj), name,
-                  "__cuda_array_interface__ must be a dict, got ", type_name(cai_obj));
-    auto cai = py::reinterpret_borrow<py::dict>(cai_obj);
-    for (const char* key : {"shape", "typestr", "data"})
-        MG_CHECK_ARG(cai.contains(key), name, "__cuda_array_interface__ has no '", key, "'");
-
-    DeviceArray a;
-    const auto typestr = py::str(cai["typestr"]).cast<std::string>();
-    MG_CHECK_TYPE(typestr == "<f4" || typestr == "<f8", name,
-                  "expected dtype float32 or float64 (typestr '<f4' or '<f8'), got '", typestr,
-                  "'");
-    a.dtype = typestr == "<f4" ? Float::f32 : Float::f64;
-    const int64_t itemsize = a.dtype == Float::f32 ? 4 : 8;
-
-    for (auto d : py::reinterpret_borrow<py::sequence>(py::object(cai["shape"])))
-        a.shape.push_back(int_arg(d, name));
-    MG_CHECK_ARG(static_cast<int>(a.shape.size()) == ndim, name, "expected a ", ndim,
-                 "-d array ", dims, ", got shape ", shape_str(a.shape));
-
-    int64_t numel = 1;
-    for (auto s : a.shape) numel *= s;
-    a.nbytes = numel * itemsize;
-    if (cai.contains("strides") && !cai["strides"].is_none() && numel > 0) {
-        auto strides = py::reinterpret_borrow<py::sequence>(py::object(cai["strides"]));
-        int64_t expected = itemsize;
-        for (int d = ndim - 1; d >= 0; --d) {
-            const int64_t s = int_arg(strides[d], name);
-            MG_CHECK_ARG(a.shape[d] == 1 || s == expected, name,
-                         "expected a C-contiguous array; pass cupy.ascontiguousarray(", name,
-                         ")");
-            expected *= a.shape[d];
-        }
-    }
-    MG_CHECK_ARG(!cai.contains("mask") || cai["mask"].is_none(), name,
-                 "masked arrays are not supported");
-    py::object data_obj = cai["data"];
-    MG_CHECK_TYPE(py::isinstance<py::tuple>(data_obj), name,
-                  "__cuda_array_interface__['data'] must be a tuple (ptr, readonly)");
-    auto data = py::reinterpret_borrow<py::tuple>(data_obj);
-    MG_CHECK_ARG(data.size() == 2, name,
-                 "__cuda_array_interface__['data'] must be (ptr, readonly)");
-    a.ptr = reinterpret_cast<void*>(data[0].cast<std::uintptr_t>());
-    a.readonly = data[1].cast<bool>();
-    return a;
+ConvGeometry geometry(const std::array<int64_t, 4>& x, int64_t kh, int64_t kw,
+                      const py::object& stride, const py::object& padding,
+                      const py::object& dilation) {
+    const auto st = pair_arg(stride, "stride"), pd = pair_arg(padding, "padding"),
+               dl = pair_arg(dilation, "dilation");
+    return minigan::make_conv_geometry(x[0], x[1], x[2], x[3], kh, kw, st[0], st[1], pd[0],
+                                       pd[1], dl[0], dl[1]);
 }
 
-// The pointer must be device (or managed) memory on the current device: the kernel would fault
-// on host memory, and on another device it would read through peer access or crash.
-void check_device_pointer(const DeviceArray& a, const char* name) {
-    if (a.nbytes == 0) return;
-    cudaPointerAttributes attr{};
-    const cudaError_t err = cudaPointerGetAttributes(&attr, a.ptr);
-    cudaGetLastError();
-    MG_CHECK_ARG(err == cudaSuccess &&
-                     (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged),
-                 name, "data pointer is not CUDA device memory");
-    int current = 0;
-    cudaGetDevice(&current);
-    MG_CHECK_ARG(attr.device == current, name, "lives on device ", attr.device,
-                 " but the current device is ", current);
+std::array<int64_t, 4> shape4(const DeviceArray& a) {
+    return {a.shape[0], a.shape[1], a.shape[2], a.shape[3]};
+}
+
+// Checks the weight shape (Co, C/G, kh, kw) against x's C channels and groups.
+ConvShape conv_shape(const std::array<int64_t, 4>& x, const std::array<int64_t, 4>& w,
+                     const py::object& stride, const py::object& padding,
+                     const py::object& dilation, const py::object& groups_obj) {
+    const int64_t groups = int_arg(groups_obj, "groups");
+    MG_CHECK_ARG(groups >= 1, "groups", "expected a positive int, got ", groups);
+    MG_CHECK_ARG(w[0] >= 0 && w[1] >= 0, "weight", "negative dimension in shape");
+    MG_CHECK_ARG(x[1] == w[1] * groups, "weight", "input has ", x[1], " channels but weight (",
+                 w[0], ", ", w[1], ", ", w[2], ", ", w[3], ") with groups=", groups, " expects ",
+                 w[1] * groups, " (= weight.shape[1] * groups)");
+    MG_CHECK_ARG(w[0] % groups == 0, "weight", w[0], " output channels are not divisible by "
+                 "groups=", groups);
+    return ConvShape{geometry(x, w[2], w[3], stride, padding, dilation), w[0], groups};
 }
 
 py::object im2col(const py::object& x_obj, const py::object& kh, const py::object& kw,
                   const py::object& stride, const py::object& padding,
                   const py::object& dilation, const py::object& out_obj,
                   const py::object& stream_obj) {
+    MG_BINDING_TRY
     const DeviceArray x = cuda_array_arg(x_obj, "x", 4, "(N, C, H, W)");
-    const auto st = pair_arg(stride, "stride"), pd = pair_arg(padding, "padding"),
-               dl = pair_arg(dilation, "dilation");
-    const ConvGeometry g = minigan::make_conv_geometry(
-        x.shape[0], x.shape[1], x.shape[2], x.shape[3], int_arg(kh, "kh"), int_arg(kw, "kw"),
-        st[0], st[1], pd[0], pd[1], dl[0], dl[1]);
+    const ConvGeometry g =
+        geometry(shape4(x), int_arg(kh, "kh"), int_arg(kw, "kw"), stride, padding, dilation);
     const DeviceArray out = cuda_array_arg(out_obj, "out", 2, "(N*OH*OW, C*kh*kw)");
-    MG_CHECK_TYPE(out.dtype == x.dtype, "out", "expected dtype ", float_name(x.dtype),
-                  " to match x, got ", float_name(out.dtype));
-    const std::vector<int64_t> want{g.rows(), g.cols()};
-    MG_CHECK_ARG(out.shape == want, "out", "expected shape ", shape_str(want), ", got ",
-                 shape_str(out.shape));
-    MG_CHECK_ARG(!out.readonly, "out", "expected a writeable array");
-    const auto xp = reinterpret_cast<std::uintptr_t>(x.ptr);
-    const auto op = reinterpret_cast<std::uintptr_t>(out.ptr);
-    MG_CHECK_ARG(x.nbytes == 0 || out.nbytes == 0 || op + out.nbytes <= xp ||
-                     xp + x.nbytes <= op,
-                 "out", "must not share memory with x");
-    const auto stream = reinterpret_cast<cudaStream_t>(
-        static_cast<std::uintptr_t>(int_arg(stream_obj, "stream")));
-
-    if (g.rows() * g.cols() == 0) return out_obj;
-    const int n = device_count();
-    MG_CHECK(n > 0, "im2col: no CUDA device available (",
-             py::str(runtime_info()["status"]).cast<std::string>(), ")");
-    check_device_pointer(x, "x");
-    check_device_pointer(out, "out");
-
-    cudaError_t err;
-    {
+    expect_dtype(out, "out", x.dtype, "x");
+    expect_shape(out, "out", {g.rows(), g.cols()});
+    expect_output(out, "out", {{&x, "x"}});
+    const cudaStream_t stream = stream_arg(stream_obj);
+    if (out.numel == 0) return out_obj;
+    check_devices("im2col", {{&x, "x"}, {&out, "out"}});
+    cudaError_t err = cudaSuccess;
+    dispatch(x.dtype, [&](auto t) {
+        using T = decltype(t);
         py::gil_scoped_release nogil;
-        if (x.dtype == Float::f32)
-            err = minigan::cuda::im2col<float>(static_cast<const float*>(x.ptr),
-                                               static_cast<float*>(out.ptr), g, stream);
-        else
-            err = minigan::cuda::im2col<double>(static_cast<const double*>(x.ptr),
-                                                static_cast<double*>(out.ptr), g, stream);
-    }
+        err = minigan::cuda::im2col<T>(static_cast<const T*>(x.ptr), static_cast<T*>(out.ptr), g,
+                                       stream);
+    });
     MG_CHECK(err == cudaSuccess, "im2col_kernel launch failed: ", cudaGetErrorName(err), ": ",
              cudaGetErrorString(err));
     return out_obj;
+    MG_BINDING_CATCH("im2col")
+}
+
+py::object col2im(const py::object& cols_obj, const py::object& x_shape, const py::object& kh,
+                  const py::object& kw, const py::object& stride, const py::object& padding,
+                  const py::object& dilation, const py::object& out_obj,
+                  const py::object& stream_obj) {
+    MG_BINDING_TRY
+    const DeviceArray cols = cuda_array_arg(cols_obj, "cols", 2, "(N*OH*OW, C*kh*kw)");
+    const auto xs = shape4_arg(x_shape, "x_shape");
+    const ConvGeometry g =
+        geometry(xs, int_arg(kh, "kh"), int_arg(kw, "kw"), stride, padding, dilation);
+    expect_shape(cols, "cols", {g.rows(), g.cols()});
+    const DeviceArray out = cuda_array_arg(out_obj, "out", 4, "(N, C, H, W)");
+    expect_dtype(out, "out", cols.dtype, "cols");
+    expect_shape(out, "out", {xs[0], xs[1], xs[2], xs[3]});
+    expect_output(out, "out", {{&cols, "cols"}});
+    const cudaStream_t stream = stream_arg(stream_obj);
+    if (out.numel == 0) return out_obj;
+    check_devices("col2im", {{&cols, "cols"}, {&out, "out"}});
+    cudaError_t err = cudaSuccess;
+    dispatch(cols.dtype, [&](auto t) {
+        using T = decltype(t);
+        py::gil_scoped_release nogil;
+        err = minigan::cuda::col2im<T>(static_cast<const T*>(cols.ptr), static_cast<T*>(out.ptr),
+                                       g, stream);
+    });
+    MG_CHECK(err == cudaSuccess, "col2im_kernel launch failed: ", cudaGetErrorName(err), ": ",
+             cudaGetErrorString(err));
+    return out_obj;
+    MG_BINDING_CATCH("col2im")
+}
+
+py::object conv2d_forward(const py::object& x_obj, const py::object& w_obj,
+                          const py::object& stride, const py::object& padding,
+                          const py::object& dilation, const py::object& groups,
+                          const py::object& out_obj, const py::object& stream_obj) {
+    MG_BINDING_TRY
+    const DeviceArray x = cuda_array_arg(x_obj, "x", 4, "(N, C, H, W)");
+    const DeviceArray w = cuda_array_arg(w_obj, "weight", 4, "(Co, C/groups, kh, kw)");
+    expect_dtype(w, "weight", x.dtype, "x");
+    const ConvShape s = conv_shape(shape4(x), shape4(w), stride, padding, dilation, groups);
+    const DeviceArray out = cuda_array_arg(out_obj, "out", 4, "(N, Co, OH, OW)");
+    expect_dtype(out, "out", x.dtype, "x");
+    expect_shape(out, "out", {s.g.N, s.Co, s.g.OH, s.g.OW});
+    expect_output(out, "out", {{&x, "x"}, {&w, "weight"}});
+    const cudaStream_t stream = stream_arg(stream_obj);
+    if (out.numel == 0) return out_obj;
+    check_devices("conv2d_forward", {{&x, "x"}, {&w, "weight"}, {&out, "out"}});
+    dispatch(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        py::gil_scoped_release nogil;
+        minigan::cuda::conv2d_forward<T>(static_cast<const T*>(x.ptr),
+                                         static_cast<const T*>(w.ptr), static_cast<T*>(out.ptr),
+                                         s, stream);
+    });
+    return out_obj;
+    MG_BINDING_CATCH("conv2d_forward")
+}
+
+py::object conv2d_backward_data(const py::object& gy_obj, const py::object& w_obj,
+                                const py::object& x_shape, const py::object& stride,
+                                const py::object& padding, const py::object& dilation,
+                                const py::object& groups, const py::object& out_obj,
+                                const py::object& stream_obj) {
+    MG_BINDING_TRY
+    const DeviceArray gy = cuda_array_arg(gy_obj, "grad_output", 4, "(N, Co, OH, OW)");
+    const DeviceArray w = cuda_array_arg(w_obj, "weight", 4, "(Co, C/groups, kh, kw)");
+    expect_dtype(w, "weight", gy.dtype, "grad_output");
+    const auto xs = shape4_arg(x_shape, "x_shape");
+    const ConvShape s = conv_shape(xs, shape4(w), stride, padding, dilation, groups);
+    expect_shape(gy, "grad_output", {s.g.N, s.Co, s.g.OH, s.g.OW});
+    const DeviceArray out = cuda_array_arg(out_obj, "out", 4, "(N, C, H, W)");
+    expect_dtype(out, "out", gy.dtype, "grad_output");
+    expect_shape(out, "out", {xs[0], xs[1], xs[2], xs[3]});
+    expect_output(out, "out", {{&gy, "grad_output"}, {&w, "weight"}});
+    const cudaStream_t stream = stream_arg(stream_obj);
+    if (out.numel == 0) return out_obj;
+    check_devices("conv2d_backward_data", {{&gy, "grad_output"}, {&w, "weight"}, {&out, "out"}});
+    dispatch(gy.dtype, [&](auto t) {
+        using T = decltype(t);
+        py::gil_scoped_release nogil;
+        minigan::cuda::conv2d_backward_data<T>(static_cast<const T*>(gy.ptr),
+                                               static_cast<const T*>(w.ptr),
+                                               static_cast<T*>(out.ptr), s, stream);
+    });
+    return out_obj;
+    MG_BINDING_CATCH("conv2d_backward_data")
+}
+
+py::object conv2d_backward_weight(const py::object& gy_obj, const py::object& x_obj,
+                                  const py::object& w_shape, const py::object& stride,
+                                  const py::object& padding, const py::object& dilation,
+                                  const py::object& groups, const py::object& out_obj,
+                                  const py::object& ws_obj, const py::object& splits_obj,
+                                  const py::object& stream_obj) {
+    MG_BINDING_TRY
+    const DeviceArray gy = cuda_array_arg(gy_obj, "grad_output", 4, "(N, Co, OH, OW)");
+    const DeviceArray x = cuda_array_arg(x_obj, "x", 4, "(N, C, H, W)");
+    expect_dtype(x, "x", gy.dtype, "grad_output");
+    const auto ws = shape4_arg(w_shape, "w_shape");
+    const ConvShape s = conv_shape(shape4(x), ws, stride, padding, dilation, groups);
+    expect_shape(gy, "grad_output", {s.g.N, s.Co, s.g.OH, s.g.OW});
+    const DeviceArray out = cuda_array_arg(out_obj, "out", 4, "(Co, C/groups, kh, kw)");
+    expect_dtype(out, "out", gy.dtype, "grad_output");
+    expect_shape(out, "out", {ws[0], ws[1], ws[2], ws[3]});
+    expect_output(out, "out", {{&gy, "grad_output"}, {&x, "x"}});
+    const int64_t splits = int_arg(splits_obj, "splits");
+    const int64_t max_splits = minigan::cuda::conv_max_weight_splits(s);
+    MG_CHECK_ARG(splits >= 1 && splits <= max_splits, "splits", "expected an int in [1, ",
+                 max_splits, "] (one split per 64 of the N*OH*OW products), got ", splits);
+    DeviceArray work;
+    if (splits > 1) {
+        MG_CHECK_ARG(!ws_obj.is_none(), "workspace", "splits=", splits,
+                     " needs a workspace of shape (splits, *w_shape)");
+        work = cuda_array_arg(ws_obj, "workspace", 5, "(splits, Co, C/groups, kh, kw)");
+        expect_dtype(work, "workspace", gy.dtype, "grad_output");
+        expect_shape(work, "workspace", {splits, ws[0], ws[1], ws[2], ws[3]});
+        expect_output(work, "workspace", {{&gy, "grad_output"}, {&x, "x"}, {&out, "out"}});
+    }
+    const cudaStream_t stream = stream_arg(stream_obj);
+    if (out.numel == 0) return out_obj;
+    check_devices("conv2d_backward_weight",
+                  {{&gy, "grad_output"}, {&x, "x"}, {&out, "out"}, {&work, "workspace"}});
+    dispatch(gy.dtype, [&](auto t) {
+        using T = decltype(t);
+        py::gil_scoped_release nogil;
+        minigan::cuda::conv2d_backward_weight<T>(
+            static_cast<const T*>(gy.ptr), static_cast<const T*>(x.ptr), static_cast<T*>(out.ptr),
+            static_cast<T*>(work.ptr), static_cast<int>(splits), s, stream);
+    });
+    return out_obj;
+    MG_BINDING_CATCH("conv2d_backward_weight")
+}
+
+int64_t conv_max_weight_splits(const py::object& x_shape, const py::object& w_shape,
+                               const py::object& stride, const py::object& padding,
+                               const py::object& dilation, const py::object& groups) {
+    MG_BINDING_TRY
+    const ConvShape s = conv_shape(shape4_arg(x_shape, "x_shape"), shape4_arg(w_shape, "w_shape"),
+                                   stride, padding, dilation, groups);
+    return minigan::cuda::conv_max_weight_splits(s);
+    MG_BINDING_CATCH("conv_max_weight_splits")
 }
 
 }  // namespace
@@ -224,10 +314,35 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("im2col", &im2col, py::arg("x"), py::arg("kh"), py::arg("kw"), py::arg("stride"),
           py::arg("padding"), py::arg("dilation"), py::kw_only(), py::arg("out"),
           py::arg("stream") = 0,
-          R"doc(im2col on the GPU; same semantics as minigan._C.im2col.
-
-x: CUDA array (N, C, H, W), out: CUDA array (N*OH*OW, C*kh*kw) of x's dtype, both
-C-contiguous float32/float64 on the current device. stream: a cudaStream_t as an int
-(e.g. cupy.cuda.get_current_stream().ptr); 0 is the default stream. Enqueues the kernel
-without synchronising and returns out.)doc");
+          "im2col on the GPU (semantics of minigan.kernels.conv.im2col) into out "
+          "(N*OH*OW, C*kh*kw); returns out.");
+    m.def("col2im", &col2im, py::arg("cols"), py::arg("x_shape"), py::arg("kh"), py::arg("kw"),
+          py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::kw_only(),
+          py::arg("out"), py::arg("stream") = 0,
+          "col2im on the GPU (the adjoint of im2col; a gather, no atomics) into out "
+          "(N, C, H, W); returns out.");
+    m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("weight"), py::arg("stride"),
+          py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::kw_only(),
+          py::arg("out"), py::arg("stream") = 0,
+          "y = conv2d(x, weight) by implicit GEMM (no im2col buffer) into out "
+          "(N, Co, OH, OW); returns out.");
+    m.def("conv2d_backward_data", &conv2d_backward_data, py::arg("grad_output"),
+          py::arg("weight"), py::arg("x_shape"), py::arg("stride"), py::arg("padding"),
+          py::arg("dilation"), py::arg("groups"), py::kw_only(), py::arg("out"),
+          py::arg("stream") = 0,
+          "gx = the data gradient of conv2d (also the transposed convolution of grad_output) "
+          "into out (N, C, H, W); returns out.");
+    m.def("conv2d_backward_weight", &conv2d_backward_weight, py::arg("grad_output"), py::arg("x"),
+          py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+          py::arg("groups"), py::kw_only(), py::arg("out"), py::arg("workspace") = py::none(),
+          py::arg("splits") = 1, py::arg("stream") = 0,
+          "gw = the weight gradient of conv2d into out (Co, C/G, kh, kw); the N*OH*OW "
+          "reduction split `splits` ways through workspace (splits, *w_shape), summed in a "
+          "fixed order. Returns out.");
+    m.def("conv_max_weight_splits", &conv_max_weight_splits, py::arg("x_shape"),
+          py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+          py::arg("groups") = 1,
+          "The largest `splits` conv2d_backward_weight accepts for this geometry.");
+    bind_cuda_train(m);
+    bind_cuda_optim(m);
 }

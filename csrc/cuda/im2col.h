@@ -13,4 +13,10 @@ namespace minigan::cuda {
 template <typename T>
 cudaError_t im2col(const T* x, T* cols, const ConvGeometry& g, cudaStream_t stream);
 
+// Enqueues col2im, the adjoint of im2col: x (C-contiguous N, C, H, W) receives the sum of the
+// cols entries im2col would have copied from each pixel. Every x element is written (a gather,
+// no atomics, so no zero-fill is needed and the result is deterministic).
+template <typename T>
+cudaError_t col2im(const T* cols, T* x, const ConvGeometry& g, cudaStream_t stream);
+
 }  // namespace minigan::cuda

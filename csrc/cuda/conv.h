@@ -1,0 +1,42 @@
+// Convolution on the GPU as implicit GEMM: launchers for the kernels in conv.cu. Same semantics
+// as minigan/kernels/conv.py (NCHW, weight (O, C/G, kh, kw), stride/padding/dilation/groups).
+// Plain C++ (no CUDA syntax), so the pybind11 bindings compile with the host compiler.
+//
+// All pointers are device pointers to C-contiguous arrays; every array must have fewer than
+// 2^31 elements (asserted: the kernels index with int32). Launches are asynchronous on
+// `stream`; a launch error throws std::runtime_error naming the kernel.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "../common.h"
+
+namespace minigan::cuda {
+
+// Output channels and groups beside the input geometry (g.C is all input channels).
+struct ConvShape {
+    ConvGeometry g;
+    int64_t Co, groups;
+};
+
+// y (N, Co, OH, OW) = conv(x (N, C, H, W), w (Co, C/G, kh, kw)).
+template <typename T>
+void conv2d_forward(const T* x, const T* w, T* y, const ConvShape& s, cudaStream_t stream);
+
+// gx (N, C, H, W) = the adjoint of the forward in x applied to gy (N, Co, OH, OW).
+template <typename T>
+void conv2d_backward_data(const T* gy, const T* w, T* gx, const ConvShape& s,
+                          cudaStream_t stream);
+
+// gw (Co, C/G, kh, kw) = the adjoint of the forward in w applied to gy. The reduction over
+// N*OH*OW is split `splits` ways for parallelism (the weight gradient is a small output with a
+// long reduction); with splits > 1, `workspace` holds splits * gw.size elements and the partial
+// products are summed in a fixed order by a second kernel (deterministic, no atomics).
+template <typename T>
+void conv2d_backward_weight(const T* gy, const T* x, T* gw, T* workspace, int splits,
+                            const ConvShape& s, cudaStream_t stream);
+
+// The largest useful `splits` for conv2d_backward_weight: one chunk per 4 k-tiles at least.
+int64_t conv_max_weight_splits(const ConvShape& s);
+
+}  // namespace minigan::cuda
