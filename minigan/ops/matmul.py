@@ -6,30 +6,44 @@ from ..function import Function
 from ..tensor import Tensor
 from .elementwise import reduce_grad
 from .reduce import sum as _sum
-from .shape import reshape, transpose
+from .shape import reshape
 
 
-def _mT(t: Tensor) -> Tensor:
-    return transpose(t, -1, -2) if t.ndim > 2 else transpose(t)
+def _mT(a):
+    """The array with its last two axes swapped (a view)."""
+    return a.swapaxes(-1, -2)
 
 
 class MatMul(Function):
-    """C = A @ B over the last two axes; dA = dC @ B^T, dB = A^T @ dC (summed over broadcast)."""
+    """C = op(A) @ op(B) over the last two axes, op = transpose when ``ta`` / ``tb``.
+
+    The flags let backward form dC @ B^T and A^T @ dC as one op each (the transposes are
+    views inside forward), instead of a recorded transpose plus a product: half the ops per
+    matmul backward. With op(A) = A: dA = dC @ op(B)^T; with op(A) = A^T: dA = op(B) @ dC^T;
+    likewise dB = op(A)^T @ dC, or dC^T @ op(A) when op(B) = B^T. Gradients are summed over
+    broadcast leading axes."""
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, ta=False, tb=False):
         ctx.shapes = (a.shape, b.shape)
         ctx.dtypes = (a.dtype, b.dtype)
+        ctx.flags = (ta, tb)
         ctx.save_for_backward(a, b)
-        return a @ b
+        return (_mT(a) if ta else a) @ (_mT(b) if tb else b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        na, nb = ctx.needs_input_grad
-        ga = reduce_grad(matmul(g, _mT(b)), ctx.shapes[0], ctx.dtypes[0]) if na else None
-        gb = reduce_grad(matmul(_mT(a), g), ctx.shapes[1], ctx.dtypes[1]) if nb else None
-        return ga, gb
+        na, nb = ctx.needs_input_grad[:2]
+        ta, tb = ctx.flags
+        ga = gb = None
+        if na:
+            ga = MatMul.apply(b, g, tb, True) if ta else MatMul.apply(g, b, False, not tb)
+            ga = reduce_grad(ga, ctx.shapes[0], ctx.dtypes[0])
+        if nb:
+            gb = MatMul.apply(g, a, True, ta) if tb else MatMul.apply(a, g, not ta, False)
+            gb = reduce_grad(gb, ctx.shapes[1], ctx.dtypes[1])
+        return ga, gb, None, None
 
 
 class Linear(Function):
@@ -50,7 +64,7 @@ class Linear(Function):
         gx = matmul(g, w) if nx else None
         g2 = reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g
         x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
-        gw = matmul(transpose(g2), x2) if nw else None
+        gw = MatMul.apply(g2, x2, True, False) if nw else None
         gb = _sum(g2, 0) if nb else None
         return gx, gw, gb
 
