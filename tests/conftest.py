@@ -28,16 +28,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def _no_gpu_reason() -> str | None:
-    """None when CuPy imports and sees at least one GPU, else why not."""
-    if importlib.util.find_spec("cupy") is None:
+    """None when CuPy imports and sees at least one GPU, else why not: the sentence of
+    ``minigan.backends.unavailable_reason`` (what `minigan info` and the errors say too)."""
+    if importlib.util.find_spec("cupy") is None:  # without importing minigan's CUDA probe
         return "CuPy is not installed (pip install '.[cuda]')"
-    try:
-        import cupy
+    from minigan import backends
 
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CuPy raises CUDARuntimeError without a driver, ImportError if broken
-        return f"CuPy cannot reach a GPU ({type(exc).__name__}: {exc})"
-    return None if count > 0 else "CuPy sees 0 devices"
+    return backends.unavailable_reason("cupy")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
