@@ -18,7 +18,7 @@ CPU = [b for b in backends.available() if backends.DEVICE[b] == "cpu"]
 
 @pytest.mark.parametrize("backend", CPU)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("slope", [0.0, 0.2])
+@pytest.mark.parametrize("slope", [0.0, 0.2, -0.1])
 @pytest.mark.parametrize("size", [activation._SMALL // 2, activation._SMALL * 3 + 5])
 def test_relu_paths_match_closed_form(backend, dtype, slope, size):
     rng = np.random.default_rng(size)
