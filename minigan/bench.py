@@ -11,6 +11,10 @@ backend, and the same model in PyTorch CPU in the same process when PyTorch is i
 ratio (minigan / torch: below 1 means minigan is faster). The model code lives in
 :mod:`minigan.bench_models` so the training-parity tests run it too.
 
+With ``--device cuda`` both run on the GPU instead (CUDA backends, CUDA-event timing, L2
+flushed between kernel calls, rates as a fraction of the GPU's peak, PyTorch CUDA beside the
+step): see :mod:`minigan.bench_gpu`.
+
 Speed is never asserted anywhere: these are measurements, noisy on a shared machine.
 """
 
@@ -272,7 +276,10 @@ def add_command(sub: Any) -> None:
                            description=__doc__.split("\n\n")[1])
     what = bench.add_subparsers(dest="what", metavar="{kernels,step}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--backends", help="comma-separated CPU backends (default: all here)")
+    common.add_argument("--backends",
+                        help="comma-separated backends of the device (default: all here)")
+    common.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cpu (default) or cuda: the GPU backends, timed with CUDA events")
     common.add_argument("--json", metavar="FILE", help="also write every number to FILE")
     common.add_argument("--repeats", type=int, help="timed runs per measurement")
     common.add_argument("--warmup", type=int, default=2, help="untimed runs first")
@@ -298,6 +305,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args = _DEFAULT[0].parse_args([])
         args.what = "kernels"
     what = args.what
+    if args.device == "cuda":
+        return _cmd_bench_cuda(args)
     if what == "kernels":
         report = bench_kernels(args.backends, args.repeats or 10, args.warmup, args.dtype,
                                args.only, not args.small, not args.quiet)
@@ -306,6 +315,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         report = bench_step(args.preset, args.backends, args.repeats or 5, args.warmup,
                             args.batch, not args.no_torch, not args.quiet)
         text = format_step(report)
+    return _finish(args, report, text)
+
+
+def _finish(args: argparse.Namespace, report: dict[str, Any], text: str) -> int:
     report["machine"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(text)
     if args.json:
@@ -313,3 +326,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
             json.dump(report, f, indent=2)
         print(f"wrote {args.json}")
     return 0
+
+
+def _cmd_bench_cuda(args: argparse.Namespace) -> int:
+    from . import bench_gpu
+
+    try:
+        backends.require_cupy()
+        if args.what == "kernels":
+            report = bench_gpu.bench_kernels(args.backends, args.repeats or 10, args.warmup,
+                                             args.dtype, args.only, not args.small,
+                                             not args.quiet)
+            text = bench_gpu.format_kernels(report)
+        else:
+            report = bench_gpu.bench_step(args.preset, args.backends, args.repeats or 5,
+                                          args.warmup, args.batch, not args.no_torch,
+                                          not args.quiet)
+            text = bench_gpu.format_step(report)
+    except (RuntimeError, ValueError) as exc:  # no CuPy/driver/GPU, or a bad --backends
+        print(f"minigan bench: error: {exc}", file=sys.stderr)
+        return 2
+    return _finish(args, report, text)
