@@ -123,12 +123,22 @@ class Launch:
     def __call__(self, kernel: Any, grid: Any, block: Any, *args: Any) -> None:
         """Launch ``kernel[grid, block]`` on the current stream with ``args`` (arrays among them
         converted with :meth:`dev`)."""
-        args = tuple(self.dev(a) if hasattr(a, "__cuda_array_interface__")
-                     or isinstance(a, np.ndarray) else a for a in args)
-        if self.stream is None:
-            kernel[grid, block](*args)
-        else:
+        if self.stream is not None:
+            args = tuple(self.dev(a) if hasattr(a, "__cuda_array_interface__") else a
+                         for a in args)
             kernel[grid, block, self.stream](*args)
+            return
+        # The simulator copies each NumPy argument to its fake device and back, and cannot copy
+        # a strided view; a GPU reads strided CuPy arrays in place. Hand it contiguous copies
+        # and write them back (that is a no-op for the arrays the kernel only reads).
+        strided = [(i, a) for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.ndim
+                   and not (a.flags.c_contiguous or a.flags.f_contiguous)]
+        args = list(args)
+        for i, a in strided:
+            args[i] = np.ascontiguousarray(a)
+        kernel[grid, block](*args)
+        for i, a in strided:
+            a[...] = args[i]
 
 
 @functools.cache
