@@ -68,6 +68,7 @@ def collect_info() -> dict[str, Any]:
             "path": getattr(C, "__file__", None),
             "error": backends.import_error("minigan._C"),
             "build": C.build_info() if C is not None else None,
+            "avx512_conv": bool(C.has_avx512()) if C is not None else False,
         },
         "cuda": {
             "built": cu is not None,
@@ -121,7 +122,10 @@ def _format_info(info: dict[str, Any]) -> str:
     if native["built"]:
         b = native["build"]
         openmp = f"OpenMP {b['openmp']}" if b["openmp"] else "no OpenMP"
-        rows.append(("native (_C)", f"built, {openmp}, {b['compiler']}  ({native['path']})"))
+        conv = ("AVX-512 float32 conv GEMMs" if native["avx512_conv"]
+                else "conv via im2col + BLAS (no AVX-512 here)")
+        rows.append(("native (_C)",
+                     f"built, {openmp}, {conv}, {b['compiler']}  ({native['path']})"))
     else:
         rows.append(("native (_C)", f"not built: {native['error']}"))
     if cuda["built"]:
