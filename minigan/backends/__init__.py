@@ -49,6 +49,7 @@ __all__ = [
 _modules: dict[str, ModuleType | None] = {}
 _import_errors: dict[str, str] = {}
 _gpu_reason_cache: list[str | None] = []  # empty until probed; then [reason or None]
+_numba_cuda_cache: dict[str, str | None] = {}  # "numba_cuda" -> reason or None, once probed
 _current: str | None = None  # resolved from MINIGAN_BACKEND on first use
 _threads: int | None = None  # resolved from the environment on first use
 
@@ -133,6 +134,27 @@ def _gpu_reason() -> str | None:
     return _gpu_reason_cache[0]
 
 
+def _numba_cuda_reason() -> str | None:
+    """None when Numba's CUDA target sees a GPU and can compile for it, else why not. Probed
+    once (imports Numba); asked only once CuPy has found a GPU."""
+    if "numba_cuda" not in _numba_cuda_cache:
+        reason: str | None = None
+        try:
+            from numba import cuda
+            from numba.cuda.cudadrv import nvvm
+
+            if not cuda.is_available():
+                reason = "Numba's CUDA target finds no GPU (numba.cuda.is_available() is False)"
+            elif not nvvm.is_available():
+                # The numba_cuda kernels compile on first use, which needs libNVVM.
+                reason = ("Numba's CUDA target finds no libNVVM to compile with (pip install "
+                          "'numba-cuda[cu13]', or set CUDA_HOME to a CUDA toolkit)")
+        except Exception as exc:  # a broken numba/numba-cuda install must not break minigan
+            reason = f"numba.cuda failed ({type(exc).__name__}: {exc})"
+        _numba_cuda_cache["numba_cuda"] = reason
+    return _numba_cuda_cache["numba_cuda"]
+
+
 def require_cupy() -> ModuleType:
     """CuPy, for a tensor on ``device="cuda"``; a RuntimeError naming what is missing (CuPy,
     the driver or a GPU) when it cannot be used."""
@@ -161,8 +183,10 @@ def unavailable_reason(name: str) -> str | None:
         raise ValueError(f"unknown backend {name!r}; known: {', '.join(ALL_BACKENDS)}")
     if (gpu := _gpu_reason()) is not None:
         return gpu
-    if name == "numba_cuda" and not _installed("numba"):
-        return "numba is not installed (pip install 'minigan[cuda]')"
+    if name == "numba_cuda":
+        if not _installed("numba"):
+            return "numba is not installed (pip install 'minigan[cuda]')"
+        return _numba_cuda_reason()
     if name == "cuda" and cuda_module() is None:
         return f"minigan._cuda is not built ({_import_errors.get('minigan._cuda')})"
     return None
