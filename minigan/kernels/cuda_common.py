@@ -32,7 +32,9 @@ def as_device(name: str, a: Any) -> Any:
     if not isinstance(a, cupy.ndarray):
         raise TypeError(f"{name}: expected a cupy.ndarray on the GPU (the cuda backend), got "
                         f"{type(a).__module__}.{type(a).__name__}")
-    return cupy.ascontiguousarray(a)
+    out = cupy.ascontiguousarray(a)
+    # NumPy's ascontiguousarray turns a 0-d array into a 1-d one; keep the caller's shape.
+    return out if out.shape == a.shape else out.reshape(a.shape)
 
 
 def partials() -> Any:

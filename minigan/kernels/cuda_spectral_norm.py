@@ -50,8 +50,9 @@ def spectral_norm_backward(g2d: Any, w2d: Any, u: Any, v: Any, sigma: Any) -> An
     _check(w2d, u=u, v=v)
     if g2d.shape != w2d.shape:
         raise ValueError(f"g2d: expected shape {w2d.shape} (w2d's), got {g2d.shape}")
-    # A Python float or 0-d array of either device; a 0-d CuPy array of w2d's dtype is used as is.
-    sigma = cupy.ascontiguousarray(cupy.asarray(sigma, dtype=w2d.dtype).reshape(()))
+    # A Python float or 0-d array of either device; a 0-d CuPy array of w2d's dtype is used as
+    # is (a 0-d array is always contiguous).
+    sigma = cupy.asarray(sigma, dtype=w2d.dtype).reshape(())
     out = cupy.empty_like(w2d)
     cuda.sn_backward(g2d, w2d, u, v, sigma, out=out, partials=partials(), stream=stream())
     return out
