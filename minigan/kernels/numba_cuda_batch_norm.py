@@ -70,7 +70,9 @@ def _kernels(dtype_name: str, BLOCK: int) -> dict:
                 s1 += p1[c, s]
                 s2 += p2[c, s]
             m = f64(x[0, c, 0]) + s1 / n
-            var = max((s2 - s1 * s1 / n) / n, 0.0)
+            var = (s2 - s1 * s1 / n) / n
+            if var < 0.0:  # rounding, for a constant channel
+                var = 0.0
             mean[c] = m
             invstd[c] = 1.0 / math.sqrt(var + eps)
             if has_running:

@@ -9,6 +9,9 @@ MAX_BLOCKS) values in a fixed order and writes the mean, so the loss is determin
 The terms are computed in the logits' dtype, as the reference does, with the stable forms of
 its docstring: softplus(x) = max(x, 0) + log1p(exp(-|x|)) and sigmoid(x) = exp(min(x, 0)) /
 (1 + exp(-|x|)) exponentiate only non-positive numbers, so |x| = 1e4 is fine in float32.
+
+No builtin max/min in the kernels: the CUDA target of some Numba versions fails to compile
+their varargs overload; ``zero if h < zero else h`` also keeps NaN, as np.maximum does.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def _kernels(dtype_name: str, BLOCK: int) -> tuple:
     @cuda.jit(device=True)
     def softplus_sigmoid(s):
         e = math.exp(-abs(s))
-        sp = max(s, zero) + math.log1p(e)
+        sp = (zero if s < zero else s) + math.log1p(e)
         sg = (one if s >= zero else e) / (one + e)
         return sp, sg
 
@@ -56,9 +59,11 @@ def _kernels(dtype_name: str, BLOCK: int) -> tuple:
             d = x if side == 1 else x - one
             return half * d * d, d
         if kind == 4 and side == 0:
-            return max(one - x, zero), (-one if x < one else zero)
+            h = one - x
+            return (zero if h < zero else h), (-one if x < one else zero)
         if kind == 4 and side == 1:
-            return max(one + x, zero), (one if x > -one else zero)
+            h = one + x
+            return (zero if h < zero else h), (one if x > -one else zero)
         sign = one if (kind == 3 and side == 1) else -one
         return sign * x, sign
 

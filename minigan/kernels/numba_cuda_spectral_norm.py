@@ -85,7 +85,8 @@ def _kernels(dtype_name: str, BLOCK: int) -> dict:
             acc += t[i] * t[i]
         sh[tid] = acc
         ss = tree_sum(sh, tid)
-        denom = max(math.sqrt(ss), eps)
+        norm = math.sqrt(ss)
+        denom = norm if norm > eps else eps  # (builtin max: see numba_cuda_gan_loss.py)
         for i in range(tid, t.shape[0], BLOCK):
             dst[i] = t[i] / denom
         if want_sigma and tid == 0:

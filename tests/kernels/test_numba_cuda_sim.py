@@ -65,3 +65,62 @@ def test_numpy_arrays_are_refused_outside_the_simulator():
 
     with pytest.raises(TypeError, match="logits: the numba_cuda kernels take CuPy arrays"):
         numba_cuda_gan_loss.fused_gan_loss("ns", "g", np.zeros(3, dtype=np.float32))
+
+
+class _CompileOnly:
+    """Stands in for numba_cuda_common.Launch: each launch compiles its kernel to PTX for the
+    argument types instead of running it (NumPy arrays type like contiguous CuPy ones)."""
+
+    compiled: dict = {}
+
+    def __init__(self, **arrays):
+        self.xp, self.stream = np, None
+
+    def dev(self, a):
+        return a
+
+    def __call__(self, kernel, grid, block, *args):
+        import numba
+        from numba import cuda
+
+        sig = tuple(numba.typeof(a) for a in args)
+        key = (kernel.py_func.__qualname__, id(kernel), sig)
+        if key not in self.compiled:
+            self.compiled[key] = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))[0]
+
+
+def test_every_kernel_compiles_to_ptx(monkeypatch):
+    """Numba's real CUDA compiler (typing, lowering, NVVM), which the simulator skips, on every
+    kernel the small parity rows launch, float32 and float64. Needs libNVVM, not a GPU."""
+    numba = pytest.importorskip("numba")
+    if numba.config.ENABLE_CUDASIM:
+        pytest.skip("this process runs under the simulator")
+    from numba.cuda.cudadrv import nvvm
+
+    if not nvvm.is_available():
+        pytest.skip("libNVVM not found: Numba cannot compile CUDA kernels here")
+    from numba.cuda import dispatcher
+
+    from minigan.kernels import numba_cuda_common, registry, table
+
+    if not hasattr(dispatcher, "get_current_device"):
+        pytest.skip("this Numba compiles device functions differently (no get_current_device)")
+
+    class _Device:  # compute capability asked for when device functions compile; no GPU here
+        compute_capability = (9, 0)
+
+    monkeypatch.setattr(dispatcher, "get_current_device", lambda: _Device())
+    monkeypatch.setattr(numba_cuda_common, "Launch", _CompileOnly)
+    modules = [importlib.import_module(f"minigan.kernels.numba_cuda_{f}") for f in MODULES]
+    try:
+        for case in table.rows():
+            impl = registry.get(case.kernel, "cuda", backend="numba_cuda")
+            for dtype in (np.float32, np.float64):
+                case.run(impl, *case.arguments(dtype))
+    finally:
+        for mod in modules:  # kernels built in this test were never meant to launch
+            mod._kernels.cache_clear()
+    names = {key[0].split(".")[-1] for key in _CompileOnly.compiled}
+    assert {"kernel", "im2col_k", "col2im_k", "terms", "stats", "grad_sums", "wt_u", "w_v",
+            "adam", "sgd"} <= names
+    assert all(".entry" in ptx for ptx in _CompileOnly.compiled.values())
