@@ -1,13 +1,14 @@
-"""What every ``numba_cuda`` kernel module shares: the lazy import of ``numba.cuda``, argument
-checks, the launch context of one call (array module, stream), and the shared-memory tree
-reduction.
+"""What every ``numba_cuda`` kernel module shares: argument checks, the launch context of one
+call (array module, stream), launch sizes, and the shared-memory tree reduction.
 
 Arrays. On a GPU the kernels take CuPy arrays: each is handed to Numba through
 ``__cuda_array_interface__`` with ``sync=False`` (Numba would otherwise synchronize the stream
 CuPy exports with every array, a hidden host stall per launch), and every launch goes on CuPy's
-current stream, so the kernels order with the CuPy work around them. Under Numba's CUDA
-simulator (``NUMBA_ENABLE_CUDASIM=1``, used by CI, which has no GPU) they take NumPy arrays;
-outputs are allocated with the array module of the inputs in both cases.
+current stream, so the kernels order with the CuPy work around them. (Numba launches on its
+current device, device 0 unless ``numba.cuda.select_device`` chose another: it must be the one
+holding the arrays.) Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, used by CI,
+which has no GPU) they take NumPy arrays. Outputs are allocated with the array module of the
+inputs in both cases.
 
 Compilation. Each family builds its kernels in a function cached per dtype
 (``functools.cache``): the first call compiles, later calls reuse. Importing these modules
