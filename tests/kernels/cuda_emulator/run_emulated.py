@@ -1,0 +1,185 @@
+"""Run the CUDA kernels of csrc/cuda/ on the CPU, through the real bindings and the real
+``cuda`` backend wrappers, against the NumPy references: ``python run_emulated.py BUILD_DIR``.
+
+1. Copies csrc/ into BUILD_DIR, rewriting each ``kernel<<<grid, block, smem, stream>>>(args)``
+   launch into ``emu_launch(grid, block, kernel, args)`` (include/cuda_runtime_api.h), and
+   shrinking two grid sizes so emulation stays fast (the grid-stride loops then really loop).
+2. Compiles minigan._cuda with g++ -std=c++20 against that stand-in runtime.
+3. Drives it through minigan/kernels/cuda_*.py with a NumPy-backed ``cupy`` (fake_cupy/), over
+   every test-sized row of the parity table and a few larger convolutions (several tiles,
+   split-K, groups, dilation, an empty batch), in float32 and float64.
+
+Exit status 0 when every comparison passes. Runs in its own process: the fake cupy must never
+meet the real one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CSRC = HERE.parents[2] / "csrc"
+
+# Exact source strings replaced for emulation; each must be found (else the test is stale).
+SHRINK = {
+    "constexpr int kReducePartials = 1024;": "constexpr int kReducePartials = 4;",
+    "int64_t cap = int64_t{1} << 16": "int64_t cap = 8",
+    "int64_t{1} << 16)": "int64_t{8})",
+}
+LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;]*?>)?)\s*<<<(.*?)>>>\s*\((.*?)\);", re.S)
+
+
+def _split_top(s: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in s:
+        if ch in "(<[":
+            depth += 1
+        elif ch in ")>]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [*parts, cur.strip()]
+
+
+def _convert(text: str, found: set) -> str:
+    def launch(m: re.Match) -> str:
+        grid, block = _split_top(m.group(2))[:2]
+        return f"emu_launch(dim3({grid}), dim3({block}), {m.group(1)}, {m.group(3)});"
+
+    text = LAUNCH.sub(launch, text)
+    # A template's argument is not deduced through the emulated shuffle's signature.
+    text = text.replace("__shfl_xor_sync(0xffffffffu, v, off)",
+                        "__shfl_xor_sync<A>(0xffffffffu, v, off)")
+    for old, new in SHRINK.items():
+        if old in text:
+            found.add(old)
+            text = text.replace(old, new)
+    return text
+
+
+def build(out: Path) -> Path:
+    src = out / "src"
+    (src / "cuda").mkdir(parents=True, exist_ok=True)
+    found: set = set()
+    for f in [CSRC / "common.h", CSRC / "pyargs.h", *CSRC.glob("bindings_cuda*.cpp")]:
+        (src / f.name).write_text(f.read_text())
+    for f in sorted((CSRC / "cuda").iterdir()):
+        name = f.name[:-3] + ".cpp" if f.suffix == ".cu" else f.name
+        (src / "cuda" / name).write_text(_convert(f.read_text(), found))
+    missing = set(SHRINK) - found
+    if missing:
+        raise SystemExit(f"run_emulated.py is stale: not found in csrc/cuda: {sorted(missing)}")
+    import pybind11
+
+    so = out / ("_cuda" + sysconfig.get_config_var("EXT_SUFFIX"))
+    cmd = ["g++", "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread",
+           f"-I{HERE / 'include'}", f"-I{src}", f"-I{pybind11.get_include()}",
+           f"-I{sysconfig.get_paths()['include']}", "-DMINIGAN_CUDA_ARCHS=\"emulated\"",
+           *map(str, sorted(src.glob("bindings_cuda*.cpp"))),
+           *map(str, sorted((src / "cuda").glob("*.cpp"))), "-o", str(so)]
+    subprocess.run(cmd, check=True)
+    return so
+
+
+def _to_device(o, cupy):
+    if isinstance(o, np.ndarray):
+        return cupy.asarray(o.copy())
+    if isinstance(o, (tuple, list)):
+        return type(o)(_to_device(x, cupy) for x in o)
+    return o
+
+
+def _upcast(o, dtype):
+    if isinstance(o, np.ndarray) and o.dtype == dtype:
+        return o.astype(np.float64)
+    if isinstance(o, (tuple, list)):
+        return type(o)(_upcast(x, dtype) for x in o)
+    return o
+
+
+CONV = [  # x, w, stride, padding, dilation, groups
+    ((3, 5, 13, 11), (70, 5, 3, 3), (1, 1), (1, 1), (1, 1), 1),     # two n tiles, split-K
+    ((2, 6, 17, 9), (9, 2, 3, 2), (2, 3), (2, 0), (1, 2), 3),
+    ((4, 64, 14, 14), (128, 64, 4, 4), (2, 2), (1, 1), (1, 1), 1),  # dcgan D.conv2, split-K
+    ((0, 3, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),        # empty batch
+]
+
+
+def run(so: Path) -> int:
+    sys.path.insert(0, str(HERE / "fake_cupy"))
+    import cupy
+
+    spec = importlib.util.spec_from_file_location("_cuda", so)
+    emulated = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(emulated)
+    from minigan import backends
+
+    backends._modules["minigan._cuda"] = emulated  # what cuda_common imports
+    from minigan.diagnostics.gradcheck import assert_close
+    from minigan.kernels import conv, cuda_conv, registry, table
+
+    failures, count = [], 0
+
+    def check(what, got, want, dtype, tol=(None, None)):
+        nonlocal count
+        count += 1
+        try:
+            assert len(got) == len(want), f"{len(got)} outputs, expected {len(want)}"
+            for k, (a, r) in enumerate(zip(got, want)):
+                if r is None:
+                    assert a is None, f"output {k}: expected None"
+                    continue
+                a = np.asarray(a)
+                assert a.dtype == dtype, f"output {k}: dtype {a.dtype}"
+                assert_close(a, r, dtype, rtol=tol[0], atol=tol[1], what=f"{what} output {k}")
+        except AssertionError as exc:
+            failures.append(f"{what} [{np.dtype(dtype)}]: {exc}")
+
+    for case in table.rows():
+        impl = registry._resolve(case.kernel, "cuda")
+        for dtype in (np.float32, np.float64):
+            args, kwargs = case.arguments(dtype)
+            want = case.run(registry.reference(case.kernel), _upcast(args, np.dtype(dtype)),
+                            kwargs)
+            got = case.run(impl, _to_device(args, cupy), kwargs)
+            check(case.name, got, want, dtype, case.tol.get(np.dtype(dtype), (None, None)))
+
+    rng = np.random.default_rng(0)
+    for xs, ws, s, p, d, g in CONV:
+        x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+        y = conv.conv2d_forward(x, w, s, p, d, g)
+        gy = rng.standard_normal(y.shape)
+        for dtype in (np.float32, np.float64):
+            def dev(a):
+                return cupy.asarray(a.astype(dtype))
+
+            label = f"conv x{xs} w{ws} s{s} p{p} d{d} g{g}"
+            check(f"{label} forward", (cuda_conv.conv2d_forward(dev(x), dev(w), s, p, d, g),),
+                  (y,), dtype)
+            check(f"{label} backward data",
+                  (cuda_conv.conv2d_backward_data(dev(gy), dev(w), xs, s, p, d, g),),
+                  (conv.conv2d_backward_data(gy, w, xs, s, p, d, g),), dtype)
+            check(f"{label} backward weight (splits "
+                  f"{cuda_conv.weight_splits(xs, ws, s, p, d, g)})",
+                  (cuda_conv.conv2d_backward_weight(dev(gy), dev(x), ws, s, p, d, g),),
+                  (conv.conv2d_backward_weight(gy, x, ws, s, p, d, g),), dtype)
+
+    for line in failures:
+        print("FAIL", line)
+    print(f"{count - len(failures)}/{count} emulated comparisons passed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    sys.exit(run(build(out)))
