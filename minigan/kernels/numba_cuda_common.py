@@ -39,9 +39,9 @@ def simulated() -> bool:
 
 # Threads of the 1-D kernels; a power of two (the tree reduction halves it). The simulator runs
 # one Python thread per CUDA thread and polls them at every barrier, so 256-thread blocks cost it
-# ~0.1 s each; it runs the same kernels with 32. Kernels are built per block size, and the
+# ~0.1 s each; it runs the same kernels with 16. Kernels are built per block size, and the
 # wrappers read this at call time, so a test can run the GPU's value under the simulator too.
-BLOCK = 32 if simulated() else 256
+BLOCK = 16 if simulated() else 256
 # Blocks of a grid-stride launch: a few waves on any current GPU (this also bounds the number of
 # per-block partials a reduction leaves). The simulator gets 4, which also makes every
 # grid-stride loop take several turns on the small test shapes.
