@@ -15,10 +15,11 @@
 //   device_count() -> int;  runtime_info() -> dict
 //   im2col(x, kh, kw, stride, padding, dilation, *, out, stream=0) -> out
 //   col2im(cols, x_shape, kh, kw, stride, padding, dilation, *, out, stream=0) -> out
-//   conv2d_forward(x, w, stride, padding, dilation, groups, *, out, stream=0) -> out
-//   conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups, *, out, stream=0)
+//   conv2d_forward(x, w, stride, padding, dilation, groups, *, out, tf32=False, stream=0)
+//   conv2d_backward_data(gy, w, x_shape, stride, padding, dilation, groups, *, out,
+//                        tf32=False, stream=0) -> out
 //   conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, *, out,
-//                          workspace=None, splits=1, stream=0) -> out
+//                          workspace=None, splits=1, tf32=False, stream=0) -> out
 //   conv_max_weight_splits(x_shape, w_shape, stride, padding, dilation) -> int
 //   + the training kernels of bindings_cuda_train.cpp and bindings_cuda_optim.cpp
 #include <cuda_runtime_api.h>
@@ -112,6 +113,14 @@ ConvGeometry geometry(const std::array<int64_t, 4>& x, int64_t kh, int64_t kw,
                                        pd[1], dl[0], dl[1]);
 }
 
+// The opt-in TF32 tensor-core path (conv.h): float32 only.
+bool tf32_arg(const py::handle& obj, Float dtype) {
+    const bool on = bool_arg(obj, "tf32");
+    MG_CHECK_ARG(!on || dtype == Float::f32, "tf32", "the TF32 path exists for float32 only, "
+                 "got float64 arrays");
+    return on;
+}
+
 std::array<int64_t, 4> shape4(const DeviceArray& a) {
     return {a.shape[0], a.shape[1], a.shape[2], a.shape[3]};
 }
@@ -192,7 +201,8 @@ py::object col2im(const py::object& cols_obj, const py::object& x_shape, const p
 py::object conv2d_forward(const py::object& x_obj, const py::object& w_obj,
                           const py::object& stride, const py::object& padding,
                           const py::object& dilation, const py::object& groups,
-                          const py::object& out_obj, const py::object& stream_obj) {
+                          const py::object& out_obj, const py::object& tf32_obj,
+                          const py::object& stream_obj) {
     MG_BINDING_TRY
     const DeviceArray x = cuda_array_arg(x_obj, "x", 4, "(N, C, H, W)");
     const DeviceArray w = cuda_array_arg(w_obj, "weight", 4, "(Co, C/groups, kh, kw)");
@@ -202,6 +212,7 @@ py::object conv2d_forward(const py::object& x_obj, const py::object& w_obj,
     expect_dtype(out, "out", x.dtype, "x");
     expect_shape(out, "out", {s.g.N, s.Co, s.g.OH, s.g.OW});
     expect_output(out, "out", {{&x, "x"}, {&w, "weight"}});
+    const bool tf32 = tf32_arg(tf32_obj, x.dtype);
     const cudaStream_t stream = stream_arg(stream_obj);
     if (out.numel == 0) return out_obj;
     check_devices("conv2d_forward", {{&x, "x"}, {&w, "weight"}, {&out, "out"}});
@@ -210,7 +221,7 @@ py::object conv2d_forward(const py::object& x_obj, const py::object& w_obj,
         py::gil_scoped_release nogil;
         minigan::cuda::conv2d_forward<T>(static_cast<const T*>(x.ptr),
                                          static_cast<const T*>(w.ptr), static_cast<T*>(out.ptr),
-                                         s, stream);
+                                         s, tf32, stream);
     });
     return out_obj;
     MG_BINDING_CATCH("conv2d_forward")
@@ -220,7 +231,7 @@ py::object conv2d_backward_data(const py::object& gy_obj, const py::object& w_ob
                                 const py::object& x_shape, const py::object& stride,
                                 const py::object& padding, const py::object& dilation,
                                 const py::object& groups, const py::object& out_obj,
-                                const py::object& stream_obj) {
+                                const py::object& tf32_obj, const py::object& stream_obj) {
     MG_BINDING_TRY
     const DeviceArray gy = cuda_array_arg(gy_obj, "grad_output", 4, "(N, Co, OH, OW)");
     const DeviceArray w = cuda_array_arg(w_obj, "weight", 4, "(Co, C/groups, kh, kw)");
@@ -232,6 +243,7 @@ py::object conv2d_backward_data(const py::object& gy_obj, const py::object& w_ob
     expect_dtype(out, "out", gy.dtype, "grad_output");
     expect_shape(out, "out", {xs[0], xs[1], xs[2], xs[3]});
     expect_output(out, "out", {{&gy, "grad_output"}, {&w, "weight"}});
+    const bool tf32 = tf32_arg(tf32_obj, gy.dtype);
     const cudaStream_t stream = stream_arg(stream_obj);
     if (out.numel == 0) return out_obj;
     check_devices("conv2d_backward_data", {{&gy, "grad_output"}, {&w, "weight"}, {&out, "out"}});
@@ -240,7 +252,7 @@ py::object conv2d_backward_data(const py::object& gy_obj, const py::object& w_ob
         py::gil_scoped_release nogil;
         minigan::cuda::conv2d_backward_data<T>(static_cast<const T*>(gy.ptr),
                                                static_cast<const T*>(w.ptr),
-                                               static_cast<T*>(out.ptr), s, stream);
+                                               static_cast<T*>(out.ptr), s, tf32, stream);
     });
     return out_obj;
     MG_BINDING_CATCH("conv2d_backward_data")
@@ -251,7 +263,7 @@ py::object conv2d_backward_weight(const py::object& gy_obj, const py::object& x_
                                   const py::object& padding, const py::object& dilation,
                                   const py::object& groups, const py::object& out_obj,
                                   const py::object& ws_obj, const py::object& splits_obj,
-                                  const py::object& stream_obj) {
+                                  const py::object& tf32_obj, const py::object& stream_obj) {
     MG_BINDING_TRY
     const DeviceArray gy = cuda_array_arg(gy_obj, "grad_output", 4, "(N, Co, OH, OW)");
     const DeviceArray x = cuda_array_arg(x_obj, "x", 4, "(N, C, H, W)");
@@ -276,6 +288,7 @@ py::object conv2d_backward_weight(const py::object& gy_obj, const py::object& x_
         expect_shape(work, "workspace", {splits, ws[0], ws[1], ws[2], ws[3]});
         expect_output(work, "workspace", {{&gy, "grad_output"}, {&x, "x"}, {&out, "out"}});
     }
+    const bool tf32 = tf32_arg(tf32_obj, gy.dtype);
     const cudaStream_t stream = stream_arg(stream_obj);
     if (out.numel == 0) return out_obj;
     check_devices("conv2d_backward_weight",
@@ -285,7 +298,7 @@ py::object conv2d_backward_weight(const py::object& gy_obj, const py::object& x_
         py::gil_scoped_release nogil;
         minigan::cuda::conv2d_backward_weight<T>(
             static_cast<const T*>(gy.ptr), static_cast<const T*>(x.ptr), static_cast<T*>(out.ptr),
-            static_cast<T*>(work.ptr), static_cast<int>(splits), s, stream);
+            static_cast<T*>(work.ptr), static_cast<int>(splits), s, tf32, stream);
     });
     return out_obj;
     MG_BINDING_CATCH("conv2d_backward_weight")
@@ -323,19 +336,19 @@ PYBIND11_MODULE(_cuda, m) {
           "(N, C, H, W); returns out.");
     m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("weight"), py::arg("stride"),
           py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::kw_only(),
-          py::arg("out"), py::arg("stream") = 0,
+          py::arg("out"), py::arg("tf32") = false, py::arg("stream") = 0,
           "y = conv2d(x, weight) by implicit GEMM (no im2col buffer) into out "
-          "(N, Co, OH, OW); returns out.");
+          "(N, Co, OH, OW); tf32=True: on tensor cores in TF32 (float32 only). Returns out.");
     m.def("conv2d_backward_data", &conv2d_backward_data, py::arg("grad_output"),
           py::arg("weight"), py::arg("x_shape"), py::arg("stride"), py::arg("padding"),
           py::arg("dilation"), py::arg("groups"), py::kw_only(), py::arg("out"),
-          py::arg("stream") = 0,
+          py::arg("tf32") = false, py::arg("stream") = 0,
           "gx = the data gradient of conv2d (also the transposed convolution of grad_output) "
           "into out (N, C, H, W); returns out.");
     m.def("conv2d_backward_weight", &conv2d_backward_weight, py::arg("grad_output"), py::arg("x"),
           py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
           py::arg("groups"), py::kw_only(), py::arg("out"), py::arg("workspace") = py::none(),
-          py::arg("splits") = 1, py::arg("stream") = 0,
+          py::arg("splits") = 1, py::arg("tf32") = false, py::arg("stream") = 0,
           "gw = the weight gradient of conv2d into out (Co, C/G, kh, kw); the N*OH*OW "
           "reduction split `splits` ways through workspace (splits, *w_shape), summed in a "
           "fixed order. Returns out.");

@@ -5,6 +5,10 @@
 // All pointers are device pointers to C-contiguous arrays; every array must have fewer than
 // 2^31 elements (asserted: the kernels index with int32). Launches are asynchronous on
 // `stream`; a launch error throws std::runtime_error naming the kernel.
+//
+// `tf32` (float32 only, sm_80+): multiply on tensor cores with operands rounded to TF32 (10-bit
+// mantissa), accumulating in float32 -- several times the FP32 throughput, at a documented
+// error bound of |y - y_exact| <= 2^-9 * sum_k |a_k b_k| (conv_tf32.cuh). Off by default.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -21,11 +25,12 @@ struct ConvShape {
 
 // y (N, Co, OH, OW) = conv(x (N, C, H, W), w (Co, C/G, kh, kw)).
 template <typename T>
-void conv2d_forward(const T* x, const T* w, T* y, const ConvShape& s, cudaStream_t stream);
+void conv2d_forward(const T* x, const T* w, T* y, const ConvShape& s, bool tf32,
+                    cudaStream_t stream);
 
 // gx (N, C, H, W) = the adjoint of the forward in x applied to gy (N, Co, OH, OW).
 template <typename T>
-void conv2d_backward_data(const T* gy, const T* w, T* gx, const ConvShape& s,
+void conv2d_backward_data(const T* gy, const T* w, T* gx, const ConvShape& s, bool tf32,
                           cudaStream_t stream);
 
 // gw (Co, C/G, kh, kw) = the adjoint of the forward in w applied to gy. The reduction over
@@ -34,7 +39,7 @@ void conv2d_backward_data(const T* gy, const T* w, T* gx, const ConvShape& s,
 // products are summed in a fixed order by a second kernel (deterministic, no atomics).
 template <typename T>
 void conv2d_backward_weight(const T* gy, const T* x, T* gw, T* workspace, int splits,
-                            const ConvShape& s, cudaStream_t stream);
+                            const ConvShape& s, bool tf32, cudaStream_t stream);
 
 // The largest useful `splits` for conv2d_backward_weight: one chunk per 4 k-tiles at least.
 int64_t conv_max_weight_splits(const ConvShape& s);

@@ -4,6 +4,11 @@ tiled GEMM, no im2col buffer) and its im2col/col2im, with the NumPy reference's 
 (:mod:`minigan.kernels.conv`). Arguments are checked by the reference's own checks first, so
 errors read the same on every backend; strided inputs are made contiguous.
 
+Tensor cores, opt-in: ``set_tf32(True)`` (or ``MINIGAN_CUDA_TF32=1``) runs the float32
+convolutions on tensor cores in TF32 -- operands rounded to a 10-bit mantissa, float32
+accumulation -- with the error bound |y - y_exact| <= 2^-9 * sum_k |x_k w_k| instead of float32's
+(csrc/cuda/conv_tf32.cuh). float64 always takes the exact path.
+
 The weight gradient is a small output (Co x C/G*kh*kw) with a long reduction (N*OH*OW), so its
 reduction is split over enough blocks to fill the GPU (split-K), the partial products summed in
 a fixed order (deterministic, no atomics).
@@ -11,6 +16,7 @@ a fixed order (deterministic, no atomics).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import cupy
@@ -20,6 +26,19 @@ from .cuda_common import as_device, cuda, sm_count, stream
 
 Pair = tuple[int, int]
 _TILE = 64  # the kernels' output tile (BM = BN = 64)
+_tf32 = os.environ.get("MINIGAN_CUDA_TF32", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def set_tf32(enabled: bool) -> bool:
+    """Turn the TF32 tensor-core path of the float32 convolutions on or off (process-wide);
+    returns the previous setting. Its tolerance: |y - y_exact| <= 2^-9 * sum_k |x_k w_k|."""
+    global _tf32
+    previous, _tf32 = _tf32, bool(enabled)
+    return previous
+
+
+def _use_tf32(a: Any) -> bool:
+    return _tf32 and a.dtype == cupy.float32
 
 
 def _pairs(stride: Pair, padding: Pair, dilation: Pair) -> tuple:
@@ -75,7 +94,7 @@ def conv2d_forward(x: Any, w: Any, stride: Pair, padding: Pair, dilation: Pair,
     OH, OW = ref._out_hw(x.shape, w.shape[2], w.shape[3], stride, padding, dilation)
     out = cupy.empty((x.shape[0], w.shape[0], OH, OW), dtype=x.dtype)
     return cuda.conv2d_forward(x, w, *_pairs(stride, padding, dilation), int(groups), out=out,
-                               stream=stream())
+                               tf32=_use_tf32(x), stream=stream())
 
 
 def conv2d_backward_data(gy: Any, w: Any, x_shape: tuple, stride: Pair, padding: Pair,
@@ -91,7 +110,7 @@ def conv2d_backward_data(gy: Any, w: Any, x_shape: tuple, stride: Pair, padding:
     _check_gy(gy, x_shape, w.shape, stride, padding, dilation)
     out = cupy.empty(x_shape, dtype=gy.dtype)
     return cuda.conv2d_backward_data(gy, w, x_shape, *_pairs(stride, padding, dilation),
-                                     int(groups), out=out, stream=stream())
+                                     int(groups), out=out, tf32=_use_tf32(gy), stream=stream())
 
 
 def weight_splits(x_shape: tuple, w_shape: tuple, stride: Pair, padding: Pair, dilation: Pair,
@@ -120,4 +139,4 @@ def conv2d_backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, paddin
     out = cupy.empty(w_shape, dtype=gy.dtype)
     return cuda.conv2d_backward_weight(gy, x, w_shape, *_pairs(stride, padding, dilation),
                                        int(groups), out=out, workspace=work, splits=splits,
-                                       stream=stream())
+                                       tf32=_use_tf32(gy), stream=stream())

@@ -7,7 +7,8 @@
 2. Compiles minigan._cuda with g++ -std=c++20 against that stand-in runtime.
 3. Drives it through minigan/kernels/cuda_*.py with a NumPy-backed ``cupy`` (fake_cupy/), over
    every test-sized row of the parity table and a few larger convolutions (several tiles,
-   split-K, groups, dilation, an empty batch), in float32 and float64.
+   split-K, groups, dilation, an empty batch), in float32 and float64, and the opt-in TF32
+   path (include/mma.h) against its documented bound |y - y_exact| <= 2^-9 sum_k |a_k b_k|.
 
 Exit status 0 when every comparison passes. Runs in its own process: the fake cupy must never
 meet the real one.
@@ -173,6 +174,33 @@ def run(so: Path) -> int:
                   f"{cuda_conv.weight_splits(xs, ws, s, p, d, g)})",
                   (cuda_conv.conv2d_backward_weight(dev(gy), dev(x), ws, s, p, d, g),),
                   (conv.conv2d_backward_weight(gy, x, ws, s, p, d, g),), dtype)
+
+    # The TF32 tensor-core path, float32 only, against its error bound (conv_tf32.cuh).
+    cuda_conv.set_tf32(True)
+    for xs, ws, s, p, d, g in CONV:
+        x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+        y = conv.conv2d_forward(x, w, s, p, d, g)
+        gy = rng.standard_normal(y.shape)
+        pairs = [
+            ("forward", cuda_conv.conv2d_forward, (x, w), (xs and None),
+             conv.conv2d_forward(x, w, s, p, d, g),
+             conv.conv2d_forward(abs(x), abs(w), s, p, d, g)),
+            ("backward data", cuda_conv.conv2d_backward_data, (gy, w), xs,
+             conv.conv2d_backward_data(gy, w, xs, s, p, d, g),
+             conv.conv2d_backward_data(abs(gy), abs(w), xs, s, p, d, g)),
+            ("backward weight", cuda_conv.conv2d_backward_weight, (gy, x), ws,
+             conv.conv2d_backward_weight(gy, x, ws, s, p, d, g),
+             conv.conv2d_backward_weight(abs(gy), abs(x), ws, s, p, d, g)),
+        ]
+        for what, fn, arrays, shape, exact, bound in pairs:
+            count += 1
+            dev = [cupy.asarray(a.astype(np.float32)) for a in arrays]
+            got = fn(*dev, s, p, d, g) if shape is None else fn(*dev, shape, s, p, d, g)
+            err = np.abs(np.asarray(got, dtype=np.float64) - exact)
+            if not (err <= 2.0 ** -9 * bound + 1e-30).all():
+                failures.append(f"tf32 conv x{xs} w{ws} {what}: max err/bound "
+                                f"{float(np.max(err / (bound + 1e-30))):.3g} x 2^-9")
+    cuda_conv.set_tf32(False)
 
     for line in failures:
         print("FAIL", line)

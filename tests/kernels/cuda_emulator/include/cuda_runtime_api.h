@@ -22,6 +22,8 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+#define __trap() __builtin_trap()
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
@@ -99,3 +101,5 @@ inline cudaError_t cudaDriverGetVersion(int* v) { *v = 13000; return cudaSuccess
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
     std::strcpy(p->name, "emulated"); p->major = 9; p->minor = 0; p->totalGlobalMem = 0;
     p->multiProcessorCount = 4; return cudaSuccess; }
+enum cudaDeviceAttr { cudaDevAttrComputeCapabilityMajor = 75 };
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr, int) { *v = 9; return cudaSuccess; }
