@@ -169,7 +169,8 @@ void adam_step(const py::object& params_o, const py::object& grads_o, const py::
     const auto grads = list_arg(grads_o, "grads", n), ms = list_arg(m_o, "exp_avgs", n),
                vs = list_arg(v_o, "exp_avg_sqs", n), steps = list_arg(steps_o, "steps", n);
     const bool amsgrad = !vmax_o.is_none();
-    const py::sequence vmaxs = amsgrad ? list_arg(vmax_o, "max_exp_avg_sqs", n) : py::sequence(py::list());
+    const py::sequence vmaxs =
+        amsgrad ? list_arg(vmax_o, "max_exp_avg_sqs", n) : py::sequence(py::list());
     const mc::AdamHyper h{float_arg(b1_o, "beta1"), float_arg(b2_o, "beta2"),
                           float_arg(eps_o, "eps"), float_arg(wd_o, "weight_decay"), amsgrad};
     const double lr = float_arg(lr_o, "lr");
@@ -220,7 +221,8 @@ void sgd_step(const py::object& params_o, const py::object& grads_o, const py::o
     const bool has_buf = h.momentum != 0;
     MG_CHECK_ARG(has_buf != bufs_o.is_none(), "momentum_buffers",
                  "expected a list of arrays when momentum != 0 and None when momentum == 0");
-    const py::sequence bufs = has_buf ? list_arg(bufs_o, "momentum_buffers", n) : py::sequence(py::list());
+    const py::sequence bufs =
+        has_buf ? list_arg(bufs_o, "momentum_buffers", n) : py::sequence(py::list());
     const py::sequence fresh = has_buf ? list_arg(fresh_o, "fresh", n) : py::sequence(py::list());
     std::vector<std::pair<DeviceArray, std::string>> arrays;
     std::vector<mc::SgdTensor> tensors;

@@ -1,5 +1,6 @@
 // minigan._cuda, part 2: bindings of the training kernels (spectral norm, fused GAN loss,
-// bias + activation; batch norm and the optimizers are in bindings_cuda_optim.cpp). Conventions as in bindings_cuda.cpp:
+// bias + activation; batch norm and the optimizers are in bindings_cuda_optim.cpp).
+// Conventions as in bindings_cuda.cpp:
 // __cuda_array_interface__ arrays, outputs passed in, everything checked before any CUDA call,
 // errors naming the kernel and the argument, asynchronous launches on `stream`.
 //

@@ -7,7 +7,7 @@ namespace minigan::cuda {
 namespace {
 
 template <typename T, bool kColumns>
-__global__ void __launch_bounds__(kChannelBlock)
+__global__ void __launch_bounds__(kChannelBlockMax)
     bn_forward_kernel(const T* __restrict__ x, const T* __restrict__ weight,
                       const T* __restrict__ bias, T* running_mean, T* running_var,
                       T* __restrict__ y, T* __restrict__ mean_out, T* __restrict__ invstd_out,
@@ -54,7 +54,7 @@ __global__ void __launch_bounds__(kChannelBlock)
 }
 
 template <typename T, bool kColumns>
-__global__ void __launch_bounds__(kChannelBlock)
+__global__ void __launch_bounds__(kChannelBlockMax)
     bn_backward_kernel(const T* __restrict__ gy, const T* __restrict__ x,
                        const T* __restrict__ weight, const T* __restrict__ mean_in,
                        const T* __restrict__ invstd_in, T* __restrict__ gx, T* __restrict__ gw,
@@ -108,16 +108,17 @@ void batch_norm_forward(const T* x, const T* weight, const T* bias, T* running_m
     if (s.C == 0) return;
     const bool columns = s.inner == 1;
     const unsigned blocks = channel_blocks(columns, s.C);
+    const unsigned threads = channel_threads(columns, s.C);
     const T keep = static_cast<T>(1 - momentum), mom = static_cast<T>(momentum),
             unbias = static_cast<T>(momentum * (static_cast<double>(n) / (n > 1 ? n - 1 : 1)));
     const int N = static_cast<int>(s.N), C = static_cast<int>(s.C),
               in = static_cast<int>(s.inner);
     if (columns)
-        bn_forward_kernel<T, true><<<blocks, kChannelBlock, 0, stream>>>(
+        bn_forward_kernel<T, true><<<blocks, threads, 0, stream>>>(
             x, weight, bias, running_mean, running_var, y, mean, invstd, N, C, in, training, keep,
             mom, unbias, static_cast<T>(eps));
     else
-        bn_forward_kernel<T, false><<<blocks, kChannelBlock, 0, stream>>>(
+        bn_forward_kernel<T, false><<<blocks, threads, 0, stream>>>(
             x, weight, bias, running_mean, running_var, y, mean, invstd, N, C, in, training, keep,
             mom, unbias, static_cast<T>(eps));
     check_launch("bn_forward_kernel");
@@ -131,13 +132,14 @@ void batch_norm_backward(const T* gy, const T* x, const T* weight, const T* mean
     if (s.C == 0) return;
     const bool columns = s.inner == 1;
     const unsigned blocks = channel_blocks(columns, s.C);
+    const unsigned threads = channel_threads(columns, s.C);
     const int N = static_cast<int>(s.N), C = static_cast<int>(s.C),
               in = static_cast<int>(s.inner);
     if (columns)
-        bn_backward_kernel<T, true><<<blocks, kChannelBlock, 0, stream>>>(
+        bn_backward_kernel<T, true><<<blocks, threads, 0, stream>>>(
             gy, x, weight, mean, invstd, gx, gweight, gbias, N, C, in);
     else
-        bn_backward_kernel<T, false><<<blocks, kChannelBlock, 0, stream>>>(
+        bn_backward_kernel<T, false><<<blocks, threads, 0, stream>>>(
             gy, x, weight, mean, invstd, gx, gweight, gbias, N, C, in);
     check_launch("bn_backward_kernel");
 }

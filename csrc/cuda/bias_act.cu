@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kBlock)
 
 // gx as above plus gbias[c], one channel per block (or 32 per block, see channel.cuh).
 template <typename T, bool kColumns>
-__global__ void __launch_bounds__(kChannelBlock)
+__global__ void __launch_bounds__(kChannelBlockMax)
     bias_act_grad_bias_kernel(const T* __restrict__ gy, const T* __restrict__ y,
                               T* __restrict__ gx, T* __restrict__ gbias, int outer, int C,
                               int inner, int act, T alpha) {
@@ -136,14 +136,15 @@ void bias_act_backward(const T* gy, const T* y, T* gx, T* gbias, const BiasActSh
         // Every channel is visited (an empty one writes gbias = 0).
         const bool columns = s.inner == 1;
         const unsigned blocks = channel_blocks(columns, s.C);
+    const unsigned threads = channel_threads(columns, s.C);
         const int o = static_cast<int>(s.outer), c = static_cast<int>(s.C),
                   in = static_cast<int>(s.inner);
         if (columns)
             bias_act_grad_bias_kernel<T, true>
-                <<<blocks, kChannelBlock, 0, stream>>>(gy, y, gx, gbias, o, c, in, act, a);
+                <<<blocks, threads, 0, stream>>>(gy, y, gx, gbias, o, c, in, act, a);
         else
             bias_act_grad_bias_kernel<T, false>
-                <<<blocks, kChannelBlock, 0, stream>>>(gy, y, gx, gbias, o, c, in, act, a);
+                <<<blocks, threads, 0, stream>>>(gy, y, gx, gbias, o, c, in, act, a);
         check_launch("bias_act_grad_bias_kernel");
         return;
     }

@@ -7,11 +7,13 @@
 
 namespace minigan::cuda {
 
-constexpr int kChannelBlock = 256;
+constexpr int kChannelBlock = 256;       // threads of a columns block (32 channels x 8)
+constexpr int kChannelBlockMax = 512;    // the most threads of a rows block
 
 // Two layouts, chosen by the launcher, so a warp always reads neighbouring addresses:
-//   rows    (kColumns = false): one block of 256 threads per channel (blockIdx.x = c), each
-//           thread visiting idx = tid, tid + 256, ... of the channel's outer*inner elements.
+//   rows    (kColumns = false): one block per channel (blockIdx.x = c), each thread visiting
+//           idx = tid, tid + blockDim.x, ... of the channel's outer*inner elements. Few channels
+//           get 512-thread blocks (channel_threads), so that C blocks still fill the GPU.
 //   columns (kColumns = true, for inner == 1): 32 channels per block, one per lane, and the
 //           8 warps striding over the outer index, so a warp reads 32 neighbouring channels.
 template <bool kColumns>
@@ -25,7 +27,7 @@ struct Channel {
             first = threadIdx.x / 32, step = kChannelBlock / 32, n = outer;
         } else {
             c = blockIdx.x;
-            first = threadIdx.x, step = kChannelBlock, n = outer * inner;
+            first = threadIdx.x, step = blockDim.x, n = outer * inner;
         }
         active = c < C;
         if (!active) n = 0;
@@ -62,9 +64,14 @@ struct Channel {
     }
 };
 
-// Blocks for a channel kernel.
+// Blocks and threads per block of a channel kernel. A rows kernel has one block per channel,
+// so with few channels (a DCGAN layer has 64-512) each block gets 512 threads: C blocks of 256
+// would leave most of a GPU's ~100+ multiprocessors idle or a few warps deep.
 inline unsigned channel_blocks(bool columns, int64_t C) {
     return static_cast<unsigned>(columns ? (C + 31) / 32 : C);
+}
+inline unsigned channel_threads(bool columns, int64_t C) {
+    return columns ? kChannelBlock : (C <= 512 ? kChannelBlockMax : kChannelBlock);
 }
 
 }  // namespace minigan::cuda

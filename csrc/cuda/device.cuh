@@ -20,7 +20,7 @@ struct alignas(sizeof(T) * VEC) Vec {
 };
 
 template <typename T>
-constexpr int vec_width() {
+__host__ __device__ constexpr int vec_width() {
     return 16 / static_cast<int>(sizeof(T));
 }
 

@@ -1,6 +1,7 @@
 // Fused Adam and SGD kernels, then their launchers (see optim.h).
 #include <algorithm>
 
+#include "device.cuh"
 #include "launch.h"
 #include "optim.h"
 
@@ -21,6 +22,7 @@ struct AdamEntry {
     int64_t n;
     T step_size, bias2;
     int first_block, blocks;
+    bool vec;  // every pointer 16-byte aligned: 16-byte loads and stores
 };
 
 template <typename T>
@@ -39,25 +41,56 @@ __device__ __forceinline__ const Entry& find_entry(const Entry* t, int count, in
     return t[i];
 }
 
+// One element of the reference's adam_update, in T (vmax is touched only with amsgrad).
+template <typename T>
+__device__ __forceinline__ void adam_element(const AdamTable<T>& tab, const AdamEntry<T>& e,
+                                             T& p, T g, T& m, T& v, T& vmax) {
+    if (tab.decay) g = g + tab.weight_decay * p;  // L2 penalty, as the reference
+    m = tab.beta1 * m + tab.one_minus_beta1 * g;
+    v = tab.beta2 * v + tab.one_minus_beta2 * (g * g);
+    T second = v;
+    if (tab.amsgrad) {
+        vmax = max(vmax, v);
+        second = vmax;
+    }
+    // eps after the bias correction of v, as PyTorch does.
+    p = p - e.step_size * (m / (sqrt(second) / e.bias2 + tab.eps));
+}
+
+// Each tensor's blocks stride over it; aligned tensors 16 bytes at a time, then the tail (and
+// unaligned tensors) one element at a time.
 template <typename T>
 __global__ void __launch_bounds__(kBlock) adam_kernel(const AdamTable<T> tab) {
     const AdamEntry<T>& e = find_entry(tab.t, tab.count, static_cast<int>(blockIdx.x));
     const int64_t step = static_cast<int64_t>(e.blocks) * kBlock;
-    for (int64_t i = static_cast<int64_t>(blockIdx.x - e.first_block) * kBlock + threadIdx.x;
-         i < e.n; i += step) {
-        T g = e.g[i];
-        const T p = e.p[i];
-        if (tab.decay) g = g + tab.weight_decay * p;  // L2 penalty, as the reference
-        const T m = tab.beta1 * e.m[i] + tab.one_minus_beta1 * g;
-        T v = tab.beta2 * e.v[i] + tab.one_minus_beta2 * (g * g);
+    const int64_t first = static_cast<int64_t>(blockIdx.x - e.first_block) * kBlock + threadIdx.x;
+    int64_t done = 0;
+    if (e.vec) {
+        constexpr int V = vec_width<T>();
+        using VT = Vec<T, V>;
+        const int64_t nv = e.n / V;
+        for (int64_t i = first; i < nv; i += step) {
+            VT p = reinterpret_cast<VT*>(e.p)[i], m = reinterpret_cast<VT*>(e.m)[i],
+               v = reinterpret_cast<VT*>(e.v)[i], vm{};
+            const VT g = reinterpret_cast<const VT*>(e.g)[i];
+            if (tab.amsgrad) vm = reinterpret_cast<VT*>(e.vmax)[i];
+#pragma unroll
+            for (int k = 0; k < V; ++k) adam_element(tab, e, p.v[k], g.v[k], m.v[k], v.v[k],
+                                                     vm.v[k]);
+            reinterpret_cast<VT*>(e.p)[i] = p;
+            reinterpret_cast<VT*>(e.m)[i] = m;
+            reinterpret_cast<VT*>(e.v)[i] = v;
+            if (tab.amsgrad) reinterpret_cast<VT*>(e.vmax)[i] = vm;
+        }
+        done = nv * V;
+    }
+    for (int64_t i = done + first; i < e.n; i += step) {
+        T p = e.p[i], m = e.m[i], v = e.v[i], vm = tab.amsgrad ? e.vmax[i] : T(0);
+        adam_element(tab, e, p, e.g[i], m, v, vm);
+        e.p[i] = p;
         e.m[i] = m;
         e.v[i] = v;
-        if (tab.amsgrad) {
-            v = max(e.vmax[i], v);
-            e.vmax[i] = v;
-        }
-        // eps after the bias correction of v, as PyTorch does.
-        e.p[i] = p - e.step_size * (m / (sqrt(v) / e.bias2 + tab.eps));
+        if (tab.amsgrad) e.vmax[i] = vm;
     }
 }
 
@@ -139,7 +172,11 @@ void adam_step(const std::vector<AdamTensor>& tensors, const AdamHyper& h, cudaS
         e = AdamEntry<T>{static_cast<T*>(t.param), static_cast<const T*>(t.grad),
                          static_cast<T*>(t.exp_avg), static_cast<T*>(t.exp_avg_sq),
                          static_cast<T*>(t.max_exp_avg_sq), t.n, static_cast<T>(t.step_size),
-                         static_cast<T>(t.bias2), 0, 0};
+                         static_cast<T>(t.bias2), 0, 0,
+                         aligned16(static_cast<const T*>(t.param), static_cast<const T*>(t.grad),
+                                   static_cast<const T*>(t.exp_avg),
+                                   static_cast<const T*>(t.exp_avg_sq)) &&
+                             (!h.amsgrad || aligned16(static_cast<const T*>(t.max_exp_avg_sq)))};
     };
     auto launch = [&](AdamTable<T>& tab, int blocks) {
         tab.beta1 = static_cast<T>(h.beta1);

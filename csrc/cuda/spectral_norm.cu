@@ -42,7 +42,8 @@ __global__ void __launch_bounds__(kBlock)
         acc_t vv[1] = {0};
         for (int j = threadIdx.x; j < C; j += blockDim.x) {
             acc_t s = 0;
-            for (int i = 0; i < R; ++i) s += static_cast<acc_t>(W[static_cast<int64_t>(i) * C + j]) * uc[i];
+            for (int i = 0; i < R; ++i)
+                s += static_cast<acc_t>(W[static_cast<int64_t>(i) * C + j]) * uc[i];
             const T vj = static_cast<T>(s);
             v[j] = vj;
             vv[0] += static_cast<acc_t>(vj) * vj;

@@ -175,6 +175,32 @@ def run(so: Path) -> int:
                   (cuda_conv.conv2d_backward_weight(dev(gy), dev(x), ws, s, p, d, g),),
                   (conv.conv2d_backward_weight(gy, x, ws, s, p, d, g),), dtype)
 
+    # Unaligned data (a view one float into a buffer): the vectorised kernels' scalar paths.
+    from minigan.kernels import bias_act, cuda_bias_act, cuda_gan_loss, cuda_optim, gan_loss
+    from minigan.kernels import optim_kernels
+
+    host = rng.standard_normal(1 + 4 * 6 * 8).astype(np.float32)
+    xh = host[1:].reshape(4, 6, 8)
+    x = cupy.asarray(host.copy())[1:].reshape(4, 6, 8)
+    assert x.data.ptr % 16 != 0
+    bias = rng.standard_normal(6).astype(np.float32)
+    check("unaligned bias_act", (cuda_bias_act.bias_act(x, cupy.asarray(bias), "tanh", 0.2, 1),),
+          (bias_act.bias_act(xh.astype(np.float64), bias.astype(np.float64), "tanh", 0.2, 1),),
+          np.float32)
+    check("unaligned gan loss", cuda_gan_loss.fused_gan_loss("hinge", "d_fake", x),
+          gan_loss.fused_gan_loss("hinge", "d_fake", xh.astype(np.float64)), np.float32)
+    # (the fake cupy.asarray does not copy: give the device side its own buffers)
+    p_dev, p_ref = cupy.asarray(host.copy())[1:], host[1:].copy()
+    state = [rng.standard_normal(p_ref.shape).astype(np.float32) for _ in range(3)]
+    state[2] = abs(state[2])
+    dev_state = [cupy.asarray(a.copy()) for a in state]
+    cuda_optim.adam_step([p_dev], [dev_state[0]], [dev_state[1]], [dev_state[2]], None, 3, 1e-2,
+                         0.9, 0.999, 1e-8, 0.0, False)
+    optim_kernels.adam_step([p_ref], [state[0]], [state[1]], [state[2]], None, 3, 1e-2, 0.9,
+                            0.999, 1e-8, 0.0, False)
+    check("unaligned adam", (p_dev, dev_state[1], dev_state[2]), (p_ref, state[1], state[2]),
+          np.float32)
+
     # The TF32 tensor-core path, float32 only, against its error bound (conv_tf32.cuh).
     cuda_conv.set_tf32(True)
     for xs, ws, s, p, d, g in CONV:
