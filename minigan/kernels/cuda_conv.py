@@ -42,7 +42,8 @@ def _use_tf32(a: Any) -> bool:
 
 
 def _pairs(stride: Pair, padding: Pair, dilation: Pair) -> tuple:
-    return tuple(stride), tuple(padding), tuple(dilation)
+    # Plain ints: the module accepts Python ints only (never a silent float truncation).
+    return tuple(tuple(int(v) for v in pair) for pair in (stride, padding, dilation))
 
 
 def _check_gy(gy: Any, x_shape: tuple, w_shape: tuple, stride: Pair, padding: Pair,
@@ -63,7 +64,8 @@ def im2col(x: Any, kh: int, kw: int, stride: Pair, padding: Pair, dilation: Pair
     N, C = x.shape[:2]
     OH, OW = ref._out_hw(x.shape, kh, kw, stride, padding, dilation)
     out = cupy.empty((N * OH * OW, C * kh * kw), dtype=x.dtype)
-    return cuda.im2col(x, kh, kw, *_pairs(stride, padding, dilation), out=out, stream=stream())
+    return cuda.im2col(x, int(kh), int(kw), *_pairs(stride, padding, dilation), out=out,
+                       stream=stream())
 
 
 def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: Pair,
@@ -79,8 +81,8 @@ def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: P
         raise ValueError(f"cols: expected shape {(N * OH * OW, C * kh * kw)} for x_shape "
                          f"{x_shape} and kernel ({kh}, {kw}), got {tuple(cols.shape)}")
     out = cupy.empty(x_shape, dtype=cols.dtype)
-    return cuda.col2im(cols, x_shape, kh, kw, *_pairs(stride, padding, dilation), out=out,
-                       stream=stream())
+    return cuda.col2im(cols, x_shape, int(kh), int(kw), *_pairs(stride, padding, dilation),
+                       out=out, stream=stream())
 
 
 def conv2d_forward(x: Any, w: Any, stride: Pair, padding: Pair, dilation: Pair,
