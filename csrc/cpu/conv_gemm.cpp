@@ -403,6 +403,169 @@ void conv2d_backward_data_avx512(const float* gy, const float* w, float* dx, con
     parallel_gemm(K, s.O, s.N * P, P, threads, pack_a, pack_b, begin, store);
 }
 
+
+// ---- direct forms: the image is read in place (zero-padded copy), never packed -----------------
+// x is copied once into a zero-padded buffer, so every tap of every output position is an
+// in-bounds load; the micro-kernel then broadcasts x values straight from it (8 output
+// positions at a time, through 8 base pointers and one shared tap offset) against packed rows of
+// 32 weights (forward) or 32 gradient channels (weight gradient). No gathers, no B packing.
+
+namespace {
+
+constexpr int64_t DR = 8;   // output positions (forward) / taps (weight gradient) per tile
+constexpr int64_t DV = 32;  // channels per tile: two 16-float vectors
+
+struct Padded {  // x[n, c] planes, zero-padded to (Hp, Wp)
+    Floats buf;
+    int64_t Hp, Wp;
+    Padded(const float* x, const ConvShape& s, int threads)
+        : buf(s.N * s.C * (s.H + 2 * s.ph) * (s.W + 2 * s.pw)),
+          Hp(s.H + 2 * s.ph), Wp(s.W + 2 * s.pw) {
+        const int64_t planes = s.N * s.C;
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t pl = 0; pl < planes; ++pl) {
+            float* dst = buf.p + pl * Hp * Wp;
+            const float* src = x + pl * s.H * s.W;
+            std::memset(dst, 0, size_t(s.ph * Wp) * sizeof(float));
+            for (int64_t h = 0; h < s.H; ++h) {
+                float* row = dst + (h + s.ph) * Wp;
+                std::memset(row, 0, size_t(s.pw) * sizeof(float));
+                std::memcpy(row + s.pw, src + h * s.W, size_t(s.W) * sizeof(float));
+                std::memset(row + s.pw + s.W, 0, size_t(s.pw) * sizeof(float));
+            }
+            std::memset(dst + (s.H + s.ph) * Wp, 0, size_t(s.ph * Wp) * sizeof(float));
+        }
+    }
+    // Offset of tap k = (c, i, j) from a window's top-left corner.
+    int32_t tap(const ConvShape& s, int64_t k) const {
+        const int64_t khw = s.kh * s.kw, c = k / khw, i = (k % khw) / s.kw, j = k % s.kw;
+        return int32_t(c * Hp * Wp + i * s.dh * Wp + j * s.dw);
+    }
+    // Offset of output position q = (n, oh, ow)'s window top-left corner.
+    int64_t corner(const ConvShape& s, int64_t q) const {
+        const int64_t P = s.OH * s.OW, n = q / P, oh = (q % P) / s.OW, ow = q % s.OW;
+        return n * s.C * Hp * Wp + oh * s.sh * Wp + ow * s.sw;
+    }
+};
+
+// acc[r] (2 vectors) += sum_t v[t][0:32] * base[r][off[t]] over t < n: the direct micro-kernel.
+inline void direct_kernel(int64_t n, const int32_t* __restrict off, const float* __restrict v,
+                          const float* const* base, __m512 acc[DR][2]) {
+    const float *b0 = base[0], *b1 = base[1], *b2 = base[2], *b3 = base[3], *b4 = base[4],
+                *b5 = base[5], *b6 = base[6], *b7 = base[7];
+    for (int64_t t = 0; t < n; ++t) {
+        const int32_t o = off[t];
+        const __m512 v0 = _mm512_load_ps(v + t * DV), v1 = _mm512_load_ps(v + t * DV + 16);
+        const float* bs[DR] = {b0 + o, b1 + o, b2 + o, b3 + o, b4 + o, b5 + o, b6 + o, b7 + o};
+#pragma GCC unroll 8
+        for (int r = 0; r < DR; ++r) {
+            const __m512 a = _mm512_set1_ps(*bs[r]);
+            acc[r][0] = _mm512_fmadd_ps(a, v0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, v1, acc[r][1]);
+        }
+    }
+}
+
+}  // namespace
+
+void conv2d_forward_direct_avx512(const float* x, const float* w, float* y, const ConvShape& s,
+                                  int threads) {
+    const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, NP = s.N * P;
+    const int64_t opanels = cdiv(s.O, DV), qtiles = cdiv(NP, DR);
+    const Padded xp(x, s, threads);
+    // Weights as [o-panel][k][32 o]: a tap's 32 output channels are one aligned pair of vectors.
+    Floats wp(opanels * K * DV);
+    int32_t* taps = static_cast<int32_t*>(std::aligned_alloc(64, size_t(cdiv(K * 4, 64) * 64)));
+    if (taps == nullptr) throw std::bad_alloc();
+    for (int64_t k = 0; k < K; ++k) taps[k] = xp.tap(s, k);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t op = 0; op < opanels; ++op)
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t v = 0; v < DV; ++v) {
+                    const int64_t o = op * DV + v;
+                    wp.p[(op * K + k) * DV + v] = o < s.O ? w[o * K + k] : 0.0f;
+                }
+#pragma omp for schedule(static)
+        for (int64_t qt = 0; qt < qtiles; ++qt) {
+            const float* base[DR];
+            int64_t qs[DR];
+            for (int64_t r = 0; r < DR; ++r) {
+                qs[r] = lmin(qt * DR + r, NP - 1);  // a short last tile repeats its last position
+                base[r] = xp.buf.p + xp.corner(s, qs[r]);
+            }
+            for (int64_t op = 0; op < opanels; ++op) {
+                __m512 acc[DR][2];
+                for (int r = 0; r < DR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                direct_kernel(K, taps, wp.p + op * K * DV, base, acc);
+                alignas(64) float tile[DR][DV];
+                for (int r = 0; r < DR; ++r) {
+                    _mm512_store_ps(tile[r], acc[r][0]);
+                    _mm512_store_ps(tile[r] + 16, acc[r][1]);
+                }
+                const int64_t omax = lmin(DV, s.O - op * DV);
+                for (int64_t r = 0; r < DR && qt * DR + r < NP; ++r) {
+                    const int64_t n = qs[r] / P, p = qs[r] % P;
+                    float* dst = y + (n * s.O + op * DV) * P + p;
+                    for (int64_t v = 0; v < omax; ++v) dst[v * P] = tile[r][v];
+                }
+            }
+        }
+    }
+    std::free(taps);
+}
+
+void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float* gw,
+                                          const ConvShape& s, int threads) {
+    const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, NP = s.N * P;
+    const int64_t opanels = cdiv(s.O, DV), ktiles = cdiv(K, DR);
+    const Padded xp(x, s, threads);
+    // gy as [o-panel][q][32 o], and every position's window corner.
+    Floats gp(opanels * NP * DV);
+    int32_t* corners = static_cast<int32_t*>(std::aligned_alloc(64, size_t(cdiv(NP * 4, 64) * 64)));
+    if (corners == nullptr) throw std::bad_alloc();
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < NP; ++q) corners[q] = int32_t(xp.corner(s, q));
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < s.N; ++n)
+            for (int64_t op = 0; op < opanels; ++op)
+                for (int64_t v = 0; v < DV; ++v) {
+                    const int64_t o = op * DV + v;
+                    float* dst = gp.p + (op * NP + n * P) * DV + v;
+                    if (o < s.O) {
+                        const float* src = gy + (n * s.O + o) * P;
+                        for (int64_t p = 0; p < P; ++p) dst[p * DV] = src[p];
+                    } else {
+                        for (int64_t p = 0; p < P; ++p) dst[p * DV] = 0.0f;
+                    }
+                }
+        // Tiles of (32 channels) x (8 taps), the reduction over every output position; one
+        // o-panel's gy (NP x 32 floats) is reused by all tap tiles of a thread.
+#pragma omp for schedule(static) collapse(2)
+        for (int64_t op = 0; op < opanels; ++op)
+            for (int64_t kt = 0; kt < ktiles; ++kt) {
+                const float* base[DR];
+                for (int64_t r = 0; r < DR; ++r)
+                    base[r] = xp.buf.p + xp.tap(s, lmin(kt * DR + r, K - 1));
+                __m512 acc[DR][2];
+                for (int r = 0; r < DR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                direct_kernel(NP, corners, gp.p + op * NP * DV, base, acc);
+                alignas(64) float tile[DR][DV];
+                for (int r = 0; r < DR; ++r) {
+                    _mm512_store_ps(tile[r], acc[r][0]);
+                    _mm512_store_ps(tile[r] + 16, acc[r][1]);
+                }
+                const int64_t omax = lmin(DV, s.O - op * DV);
+                for (int64_t r = 0; r < DR && kt * DR + r < K; ++r)
+                    for (int64_t v = 0; v < omax; ++v) gw[(op * DV + v) * K + kt * DR + r] = tile[r][v];
+            }
+    }
+    std::free(corners);
+}
+
 }  // namespace minigan::cpu
 
 #else  // not built for AVX-512: cpu_has_avx512() is false there, so these are never called
@@ -411,6 +574,9 @@ namespace minigan::cpu {
 void conv2d_forward_avx512(const float*, const float*, float*, const ConvShape&, int) {}
 void conv2d_backward_weight_avx512(const float*, const float*, float*, const ConvShape&, int) {}
 void conv2d_backward_data_avx512(const float*, const float*, float*, const ConvShape&, int) {}
+void conv2d_forward_direct_avx512(const float*, const float*, float*, const ConvShape&, int) {}
+void conv2d_backward_weight_direct_avx512(const float*, const float*, float*, const ConvShape&,
+                                          int) {}
 }  // namespace minigan::cpu
 
 #endif

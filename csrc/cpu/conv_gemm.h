@@ -7,6 +7,10 @@
 // panels directly from x with masked AVX-512 gathers keeps every operand in L1/L2, and an
 // AVX-512 8x48 micro-kernel does the arithmetic.
 //
+// Two forms (conv_gemm.cpp): the packed GEMM above, and "direct" kernels for the forward and the
+// weight gradient that broadcast x values straight from a zero-padded copy of x against packed
+// rows of 32 channels (no B packing at all); bindings_cpu_conv.cpp picks one per call.
+//
 // Semantics are the NumPy reference's (minigan/kernels/conv.py), groups = 1, any stride,
 // padding and dilation:
 //   forward:         y[n, o, oh, ow]  = sum_k w[o, k] * col[k, (n, oh, ow)]
@@ -39,5 +43,10 @@ void conv2d_backward_weight_avx512(const float* gy, const float* x, float* gw,
                                    const ConvShape& s, int threads);
 void conv2d_backward_data_avx512(const float* gy, const float* w, float* dx, const ConvShape& s,
                                  int threads);
+
+void conv2d_forward_direct_avx512(const float* x, const float* w, float* y, const ConvShape& s,
+                                  int threads);
+void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float* gw,
+                                          const ConvShape& s, int threads);
 
 }  // namespace minigan::cpu

@@ -261,6 +261,11 @@ _GEOMETRIES = [
     # that straddle two images; then 1122 output positions (several column blocks of 480).
     ((5, 17, 11, 13), (21, 17, 3, 3), (2, 2), (1, 1), (1, 1), 1),
     ((3, 9, 20, 21), (10, 9, 3, 3), (1, 1), (2, 1), (1, 2), 1),
+    # ... and of its direct kernels (32-channel panels, 8-position/8-tap tiles): 32 and 64
+    # filters with odd images and dilation, and 130 filters (a last panel of 2 channels).
+    ((3, 5, 9, 7), (32, 5, 3, 3), (2, 1), (1, 2), (1, 1), 1),
+    ((2, 8, 7, 9), (64, 8, 3, 3), (1, 1), (1, 1), (2, 1), 1),
+    ((2, 8, 6, 5), (130, 8, 3, 3), (1, 1), (0, 1), (1, 1), 1),
 ]
 # The dcgan-mnist layers, batch 64: D.conv1, D.conv2, and the G's two transposed convolutions
 # (their forward is conv2d_backward_data of the conv they transpose).
