@@ -64,7 +64,9 @@ std::array<int64_t, 4> shape4(const py::array& a) {
 // reduction is long enough to hide a tile's transposed store; else the packed GEMM. Measured on
 // the DCGAN layers (2-core AMD EPYC, 1 thread): D.conv2 forward 3.63 vs 4.23 ms, weight gradient
 // 3.81 vs 4.47 ms; D.conv1 (C = 1, 16 taps) forward 0.39 vs 0.23 ms, its weight gradient 0.36
-// vs 0.74 ms (there the GEMM's 16 columns leave two thirds of each 48-wide panel empty).
+// vs 0.74 ms (there the GEMM's 16 columns leave two thirds of each 48-wide panel empty); its
+// input gradient (phase-split direct kernel vs GEMM + scatter-add) 4.09 vs 5.11 ms, 2 threads
+// 2.23 vs 2.69 ms.
 bool direct_fits(int64_t channels) { return channels % 32 == 0 || channels >= 128; }
 
 py::array forward(const py::object& x_obj, const py::object& w_obj, const py::object& stride,
@@ -122,7 +124,11 @@ py::array backward_data(const py::object& gy_obj, const py::object& w_obj,
     const float* wp = static_cast<const float*>(w.data());
     float* out = dx.mutable_data();
     py::gil_scoped_release nogil;
-    minigan::cpu::conv2d_backward_data_avx512(gp, wp, out, s, minigan::cpu::num_threads());
+    if (direct_fits(s.C))
+        minigan::cpu::conv2d_backward_data_direct_avx512(gp, wp, out, s,
+                                                         minigan::cpu::num_threads());
+    else
+        minigan::cpu::conv2d_backward_data_avx512(gp, wp, out, s, minigan::cpu::num_threads());
     return dx;
 }
 

@@ -566,6 +566,128 @@ void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float
     std::free(corners);
 }
 
+
+// Input gradient, direct: dx[n, c, h, w] = sum over (o, i, j) with h = oh*sh - ph + i*dh (and
+// likewise w) of w[o, c, i, j] * gy[n, o, oh, ow]. Pixels are split by phase (h + ph) mod sh,
+// (w + pw) mod sw: within a phase the taps that reach a pixel are fixed (i*dh = phase mod sh)
+// and oh = (h + ph)/sh - (i*dh - phase)/sh, so each phase is a stride-1 correlation of a padded gy
+// with a sub-kernel: the direct micro-kernel again, 32 input channels by 8 pixels, every dx
+// element written once (no scatter-add, no col2im).
+void conv2d_backward_data_direct_avx512(const float* gy, const float* w, float* dx,
+                                        const ConvShape& s, int threads) {
+    const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw;
+    const int64_t cpanels = cdiv(s.C, DV);
+    // gy zero-padded so that every oh (ow) a phase reads is in bounds.
+    const int64_t PT = cdiv((s.kh - 1) * s.dh, s.sh), PL = cdiv((s.kw - 1) * s.dw, s.sw);
+    const int64_t PB = lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));
+    const int64_t PR = lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1));
+    const int64_t Hg = s.OH + PT + PB, Wg = s.OW + PL + PR, plane = Hg * Wg;
+    Floats gp(s.N * s.O * plane);
+    const int64_t phases = s.sh * s.sw;
+    // Per phase: the taps (i, j) that reach its pixels, with their row/column shifts (ti, tj);
+    // the reduction index is (o, tap) and its offset in the padded gy o*plane - ti*Wg - tj.
+    struct Tap {
+        int64_t i, j, ti, tj;
+    };
+    // [phase][tap] and the tap count per phase (heap: sh*sw*kh*kw is the caller's to choose).
+    Tap* taps = static_cast<Tap*>(std::malloc(sizeof(Tap) * size_t(phases * khw)));
+    int64_t* ntaps = static_cast<int64_t*>(std::malloc(sizeof(int64_t) * size_t(phases)));
+    if (taps == nullptr || ntaps == nullptr) {
+        std::free(taps);
+        std::free(ntaps);
+        throw std::bad_alloc();
+    }
+    int64_t max_red = 1;
+    for (int64_t ph = 0; ph < phases; ++ph) {
+        const int64_t rh = ph / s.sw, rw = ph % s.sw;
+        ntaps[ph] = 0;
+        for (int64_t i = 0; i < s.kh; ++i)
+            for (int64_t j = 0; j < s.kw; ++j)
+                if ((i * s.dh - rh) % s.sh == 0 && (j * s.dw - rw) % s.sw == 0)
+                    taps[ph * khw + ntaps[ph]++] = {i, j, (i * s.dh - rh) / s.sh,
+                                                    (j * s.dw - rw) / s.sw};
+        max_red = lmax(max_red, s.O * ntaps[ph]);
+    }
+    Floats wp(phases * cpanels * max_red * DV);
+    int32_t* offs =
+        static_cast<int32_t*>(std::aligned_alloc(64, size_t(cdiv(phases * max_red * 4, 64) * 64)));
+    if (offs == nullptr) {
+        std::free(taps);
+        std::free(ntaps);
+        throw std::bad_alloc();
+    }
+    // Pixels of each phase, in (n, h, w) order: h = sh*a + rh - ph for a >= 0.
+    const int64_t HW = s.H * s.W;
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static) collapse(2)
+        for (int64_t ph = 0; ph < phases; ++ph)
+            for (int64_t o = 0; o < s.O; ++o)
+                for (int64_t u = 0; u < ntaps[ph]; ++u) {
+                    const Tap& t = taps[ph * khw + u];
+                    const int64_t n = o * ntaps[ph] + u;
+                    offs[ph * max_red + n] = int32_t(o * plane - t.ti * Wg - t.tj);
+                    for (int64_t cp = 0; cp < cpanels; ++cp)
+                        for (int64_t v = 0; v < DV; ++v) {
+                            const int64_t c = cp * DV + v;
+                            wp.p[((ph * cpanels + cp) * max_red + n) * DV + v] =
+                                c < s.C ? w[o * K + c * khw + t.i * s.kw + t.j] : 0.0f;
+                        }
+                }
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < s.N * s.O; ++p) {
+            float* dst = gp.p + p * plane;
+            std::memset(dst, 0, size_t(plane) * sizeof(float));
+            for (int64_t oh = 0; oh < s.OH; ++oh)
+                std::memcpy(dst + (oh + PT) * Wg + PL, gy + (p * s.OH + oh) * s.OW,
+                            size_t(s.OW) * sizeof(float));
+        }
+        // One work item: 8 consecutive pixels of one (image, phase); pixels of a phase within
+        // an image are (a, b) pairs, h = a*sh + rh - ph.
+#pragma omp for schedule(dynamic, 4) collapse(2)
+        for (int64_t n = 0; n < s.N; ++n)
+            for (int64_t ph = 0; ph < phases; ++ph) {
+                const int64_t rh = ph / s.sw, rw = ph % s.sw;
+                // First h >= 0 with (h + ph_pad) % sh == rh, and likewise w.
+                const int64_t h0 = ((rh - s.ph) % s.sh + s.sh) % s.sh;
+                const int64_t w0 = ((rw - s.pw) % s.sw + s.sw) % s.sw;
+                if (h0 >= s.H || w0 >= s.W) continue;
+                const int64_t nh = (s.H - 1 - h0) / s.sh + 1, nw = (s.W - 1 - w0) / s.sw + 1;
+                const int64_t count = nh * nw;
+                for (int64_t t0 = 0; t0 < count; t0 += DR) {
+                    const float* base[DR];
+                    int64_t hw[DR];
+                    for (int64_t r = 0; r < DR; ++r) {
+                        const int64_t t = lmin(t0 + r, count - 1);
+                        const int64_t h = h0 + (t / nw) * s.sh, ww = w0 + (t % nw) * s.sw;
+                        hw[r] = h * s.W + ww;
+                        base[r] = gp.p + n * s.O * plane + ((h + s.ph) / s.sh + PT) * Wg +
+                                  (ww + s.pw) / s.sw + PL;
+                    }
+                    for (int64_t cp = 0; cp < cpanels; ++cp) {
+                        __m512 acc[DR][2];
+                        for (int r = 0; r < DR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                        direct_kernel(s.O * ntaps[ph], offs + ph * max_red,
+                                      wp.p + (ph * cpanels + cp) * max_red * DV, base, acc);
+                        alignas(64) float tile[DR][DV];
+                        for (int r = 0; r < DR; ++r) {
+                            _mm512_store_ps(tile[r], acc[r][0]);
+                            _mm512_store_ps(tile[r] + 16, acc[r][1]);
+                        }
+                        const int64_t cmax = lmin(DV, s.C - cp * DV);
+                        for (int64_t r = 0; r < DR && t0 + r < count; ++r) {
+                            float* dst = dx + (n * s.C + cp * DV) * HW + hw[r];
+                            for (int64_t v = 0; v < cmax; ++v) dst[v * HW] = tile[r][v];
+                        }
+                    }
+                }
+            }
+    }
+    std::free(offs);
+    std::free(taps);
+    std::free(ntaps);
+}
+
 }  // namespace minigan::cpu
 
 #else  // not built for AVX-512: cpu_has_avx512() is false there, so these are never called
@@ -575,6 +697,8 @@ void conv2d_forward_avx512(const float*, const float*, float*, const ConvShape&,
 void conv2d_backward_weight_avx512(const float*, const float*, float*, const ConvShape&, int) {}
 void conv2d_backward_data_avx512(const float*, const float*, float*, const ConvShape&, int) {}
 void conv2d_forward_direct_avx512(const float*, const float*, float*, const ConvShape&, int) {}
+void conv2d_backward_data_direct_avx512(const float*, const float*, float*, const ConvShape&,
+                                        int) {}
 void conv2d_backward_weight_direct_avx512(const float*, const float*, float*, const ConvShape&,
                                           int) {}
 }  // namespace minigan::cpu

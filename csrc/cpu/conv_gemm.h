@@ -48,5 +48,7 @@ void conv2d_forward_direct_avx512(const float* x, const float* w, float* y, cons
                                   int threads);
 void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float* gw,
                                           const ConvShape& s, int threads);
+void conv2d_backward_data_direct_avx512(const float* gy, const float* w, float* dx,
+                                        const ConvShape& s, int threads);
 
 }  // namespace minigan::cpu

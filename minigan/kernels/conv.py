@@ -262,10 +262,14 @@ _GEOMETRIES = [
     ((5, 17, 11, 13), (21, 17, 3, 3), (2, 2), (1, 1), (1, 1), 1),
     ((3, 9, 20, 21), (10, 9, 3, 3), (1, 1), (2, 1), (1, 2), 1),
     # ... and of its direct kernels (32-channel panels, 8-position/8-tap tiles): 32 and 64
-    # filters with odd images and dilation, and 130 filters (a last panel of 2 channels).
+    # filters with odd images and dilation, and 130 filters (a last panel of 2 channels); for
+    # the input gradient (split by stride phase) 32 input channels with stride (2, 3) and
+    # dilation, and stride 3 with a 2x2 kernel (phases no tap reaches: zero gradient).
     ((3, 5, 9, 7), (32, 5, 3, 3), (2, 1), (1, 2), (1, 1), 1),
     ((2, 8, 7, 9), (64, 8, 3, 3), (1, 1), (1, 1), (2, 1), 1),
     ((2, 8, 6, 5), (130, 8, 3, 3), (1, 1), (0, 1), (1, 1), 1),
+    ((2, 32, 9, 8), (5, 32, 3, 3), (2, 3), (1, 0), (1, 2), 1),
+    ((2, 32, 7, 7), (4, 32, 2, 2), (3, 3), (0, 0), (1, 1), 1),
 ]
 # The dcgan-mnist layers, batch 64: D.conv1, D.conv2, and the G's two transposed convolutions
 # (their forward is conv2d_backward_data of the conv they transpose).

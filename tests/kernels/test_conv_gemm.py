@@ -49,16 +49,19 @@ def test_gemm_kernels_match_reference(geom, threads):
                  what="backward_weight")
 
 
-def test_backward_data_overwrites_and_covers_every_pixel():
-    """Pixels no window touches (stride 3, kernel 2) must come back 0, not stale memory."""
+@pytest.mark.parametrize("channels", [3, 32], ids=["gemm", "direct"])
+def test_backward_data_overwrites_and_covers_every_pixel(channels):
+    """Pixels no window touches (stride 3, kernel 2) must come back 0, not stale memory --
+    for the GEMM + scatter-add form (3 channels) and the phase-split direct form (32)."""
     rng = np.random.default_rng(3)
-    w = rng.standard_normal((4, 3, 2, 2)).astype(np.float32)
+    w = rng.standard_normal((4, channels, 2, 2)).astype(np.float32)
     gy = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    x_shape = (2, channels, 9, 9)
     for _ in range(3):
-        dx = _C.conv2d_backward_data_f32(gy, w, (2, 3, 9, 9), (3, 3), (0, 0), (1, 1))
+        dx = _C.conv2d_backward_data_f32(gy, w, x_shape, (3, 3), (0, 0), (1, 1))
         assert np.all(dx[:, :, 2::3, :] == 0) and np.all(dx[:, :, :, 2::3] == 0)
         assert_close(dx, conv.conv2d_backward_data(gy.astype(np.float64), w.astype(np.float64),
-                                                   (2, 3, 9, 9), (3, 3), (0, 0), (1, 1)),
+                                                   x_shape, (3, 3), (0, 0), (1, 1)),
                      np.float32, what="dx")
 
 
