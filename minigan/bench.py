@@ -45,16 +45,22 @@ def time_call(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
 
 
 def time_interleaved(fns: list[Callable[[], Any]], repeats: int, warmup: int,
-                     tick: Callable[[], None] | None = None) -> list[list[float]]:
+                     tick: Callable[[], None] | None = None,
+                     settle: int = 0) -> list[list[float]]:
     """Like :func:`time_call` for several functions, taking turns: round r times every function
     once, so a change of machine load in the middle hits them all alike and their ratios stay
-    meaningful on a shared machine."""
+    meaningful on a shared machine. With ``settle``, each timed call follows that many untimed
+    calls of the same function: taking turns between implementations with their own thread
+    pools (BLAS's, OpenMP's, PyTorch's), the pool just used keeps spinning for a while, and
+    that belongs to neither."""
     for fn in fns:
         for _ in range(warmup):
             fn()
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for fn, ts in zip(fns, times):
+            for _ in range(settle):
+                fn()
             t0 = time.perf_counter()
             fn()
             ts.append(time.perf_counter() - t0)
@@ -235,7 +241,7 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
         count[0] += 1
         bar.update(count[0], "timing")
 
-    timed = time_interleaved(steps, repeats, warmup, tick)
+    timed = time_interleaved(steps, repeats, warmup, tick, settle=1)
     bar.close()
     results = []
     for entry, times in zip(impls, timed):

@@ -93,26 +93,26 @@ GOOD = (3, 3, (1, 1), (1, 1), (1, 1))
     "x, out, error, message",
     [
         pytest.param(np.zeros((1, 2, 5, 5), np.float32), FakeCudaArray((25, 18)), TypeError,
-                     r"^x: expected a CUDA array exposing __cuda_array_interface__", id="numpy-x"),
+                     r"^im2col: x: expected a CUDA array exposing __cuda_array_interface__", id="numpy-x"),
         pytest.param(FakeCudaArray((1, 2, 5, 5), "<i4"), FakeCudaArray((25, 18)), TypeError,
-                     r"^x: expected dtype float32 or float64", id="int32"),
+                     r"^im2col: x: expected dtype float32 or float64", id="int32"),
         pytest.param(FakeCudaArray((2, 5, 5)), FakeCudaArray((25, 18)), ValueError,
-                     r"^x: expected a 4-d array", id="3-d"),
+                     r"^im2col: x: expected a 4-d array", id="3-d"),
         pytest.param(FakeCudaArray((1, 2, 5, 5), strides=(200, 100, 20, 8)),
-                     FakeCudaArray((25, 18)), ValueError, r"^x: expected a C-contiguous",
+                     FakeCudaArray((25, 18)), ValueError, r"^im2col: x: expected a C-contiguous",
                      id="strided"),
         pytest.param(FakeCudaArray((1, 2, 5, 5), mask=object()), FakeCudaArray((25, 18)),
-                     ValueError, r"^x: masked arrays are not supported", id="masked"),
+                     ValueError, r"^im2col: x: masked arrays are not supported", id="masked"),
         pytest.param(FakeCudaArray((1, 2, 5, 5)), FakeCudaArray((25, 18), "<f8", ptr=0x9000),
-                     TypeError, r"^out: expected dtype float32 to match x", id="out-dtype"),
+                     TypeError, r"^im2col: out: expected dtype float32 to match x", id="out-dtype"),
         pytest.param(FakeCudaArray((1, 2, 5, 5)), FakeCudaArray((25, 17), ptr=0x9000),
-                     ValueError, r"^out: expected shape \(25, 18\), got \(25, 17\)",
+                     ValueError, r"^im2col: out: expected shape \(25, 18\), got \(25, 17\)",
                      id="out-shape"),
         pytest.param(FakeCudaArray((1, 2, 5, 5)), FakeCudaArray((25, 18), readonly=True,
                                                                  ptr=0x9000),
-                     ValueError, r"^out: expected a writeable array", id="out-readonly"),
+                     ValueError, r"^im2col: out: expected a writeable array", id="out-readonly"),
         pytest.param(FakeCudaArray((1, 2, 5, 5)), FakeCudaArray((25, 18), ptr=0x1000),
-                     ValueError, r"^out: must not share memory with x", id="aliasing"),
+                     ValueError, r"^im2col: out: must not share memory with x", id="aliasing"),
     ],
 )
 def test_bad_arguments_are_rejected_before_touching_the_device(cuda, x, out, error, message):
@@ -124,7 +124,7 @@ def test_kernel_without_a_device_raises_runtime_error(cuda):
     if cuda.device_count() > 0:
         pytest.skip("this machine has a GPU")
     x, out = FakeCudaArray((1, 2, 5, 5)), FakeCudaArray((25, 18), ptr=0x9000)
-    message = r"^im2col: no CUDA device available \((no driver|no device|error)\)"
+    message = r"^im2col: no CUDA device available \((no driver|no device|error|cuda\w+)\)"
     with pytest.raises(RuntimeError, match=message):
         cuda.im2col(x, *GOOD, out=out)
 
