@@ -1,0 +1,318 @@
+// float32 convolutions, "direct" forms (see conv_gemm.h): x is copied once into a zero-padded
+// buffer and read in place by the micro-kernel -- no operand packing of the image at all.
+//
+// Compiled with the AVX-512 flags (CMakeLists.txt) and entered only after cpu_has_avx512();
+// everything here has internal linkage, as in conv_gemm.cpp.
+#include "conv_gemm.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "avx512_util.h"
+
+namespace minigan::cpu {
+// x is copied once into a zero-padded buffer, so every tap of every output position is an
+// in-bounds load; the micro-kernel then broadcasts x values straight from it (8 output
+// positions at a time, through 8 base pointers and one shared tap offset) against packed rows of
+// 32 weights (forward) or 32 gradient channels (weight gradient). No gathers, no B packing.
+
+namespace {
+
+constexpr int64_t DR = 8;   // output positions (forward) / taps (weight gradient) per tile
+constexpr int64_t DV = 32;  // channels per tile: two 16-float vectors
+
+struct Padded {  // x[n, c] planes, zero-padded to (Hp, Wp)
+    Floats buf;
+    int64_t Hp, Wp;
+    Padded(const float* x, const ConvShape& s, int threads)
+        : buf(s.N * s.C * (s.H + 2 * s.ph) * (s.W + 2 * s.pw)),
+          Hp(s.H + 2 * s.ph), Wp(s.W + 2 * s.pw) {
+        const int64_t planes = s.N * s.C;
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t pl = 0; pl < planes; ++pl) {
+            float* dst = buf.p + pl * Hp * Wp;
+            const float* src = x + pl * s.H * s.W;
+            std::memset(dst, 0, size_t(s.ph * Wp) * sizeof(float));
+            for (int64_t h = 0; h < s.H; ++h) {
+                float* row = dst + (h + s.ph) * Wp;
+                std::memset(row, 0, size_t(s.pw) * sizeof(float));
+                std::memcpy(row + s.pw, src + h * s.W, size_t(s.W) * sizeof(float));
+                std::memset(row + s.pw + s.W, 0, size_t(s.pw) * sizeof(float));
+            }
+            std::memset(dst + (s.H + s.ph) * Wp, 0, size_t(s.ph * Wp) * sizeof(float));
+        }
+    }
+    // Offset of tap k = (c, i, j) from a window's top-left corner.
+    int32_t tap(const ConvShape& s, int64_t k) const {
+        const int64_t khw = s.kh * s.kw, c = k / khw, i = (k % khw) / s.kw, j = k % s.kw;
+        return int32_t(c * Hp * Wp + i * s.dh * Wp + j * s.dw);
+    }
+    // Offset of output position q = (n, oh, ow)'s window top-left corner.
+    int64_t corner(const ConvShape& s, int64_t q) const {
+        const int64_t P = s.OH * s.OW, n = q / P, oh = (q % P) / s.OW, ow = q % s.OW;
+        return n * s.C * Hp * Wp + oh * s.sh * Wp + ow * s.sw;
+    }
+};
+
+// acc[r] (2 vectors) += sum_t v[t][0:32] * base[r][off[t]] over t < n: the direct micro-kernel.
+inline void direct_kernel(int64_t n, const int32_t* __restrict off, const float* __restrict v,
+                          const float* const* base, __m512 acc[DR][2]) {
+    const float *b0 = base[0], *b1 = base[1], *b2 = base[2], *b3 = base[3], *b4 = base[4],
+                *b5 = base[5], *b6 = base[6], *b7 = base[7];
+    for (int64_t t = 0; t < n; ++t) {
+        const int32_t o = off[t];
+        const __m512 v0 = _mm512_load_ps(v + t * DV), v1 = _mm512_load_ps(v + t * DV + 16);
+        const float* bs[DR] = {b0 + o, b1 + o, b2 + o, b3 + o, b4 + o, b5 + o, b6 + o, b7 + o};
+#pragma GCC unroll 8
+        for (int r = 0; r < DR; ++r) {
+            const __m512 a = _mm512_set1_ps(*bs[r]);
+            acc[r][0] = _mm512_fmadd_ps(a, v0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, v1, acc[r][1]);
+        }
+    }
+}
+
+}  // namespace
+
+void conv2d_forward_direct_avx512(const float* x, const float* w, float* y, const ConvShape& s,
+                                  int threads) {
+    const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, NP = s.N * P;
+    const int64_t opanels = cdiv(s.O, DV), qtiles = cdiv(NP, DR);
+    const Padded xp(x, s, threads);
+    // Weights as [o-panel][k][32 o]: a tap's 32 output channels are one aligned pair of vectors.
+    Floats wp(opanels * K * DV);
+    int32_t* taps = static_cast<int32_t*>(std::aligned_alloc(64, size_t(cdiv(K * 4, 64) * 64)));
+    if (taps == nullptr) throw std::bad_alloc();
+    for (int64_t k = 0; k < K; ++k) taps[k] = xp.tap(s, k);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t op = 0; op < opanels; ++op)
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t v = 0; v < DV; ++v) {
+                    const int64_t o = op * DV + v;
+                    wp.p[(op * K + k) * DV + v] = o < s.O ? w[o * K + k] : 0.0f;
+                }
+#pragma omp for schedule(static)
+        for (int64_t qt = 0; qt < qtiles; ++qt) {
+            const float* base[DR];
+            int64_t qs[DR];
+            for (int64_t r = 0; r < DR; ++r) {
+                qs[r] = lmin(qt * DR + r, NP - 1);  // a short last tile repeats its last position
+                base[r] = xp.buf.p + xp.corner(s, qs[r]);
+            }
+            for (int64_t op = 0; op < opanels; ++op) {
+                __m512 acc[DR][2];
+                for (int r = 0; r < DR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                direct_kernel(K, taps, wp.p + op * K * DV, base, acc);
+                alignas(64) float tile[DR][DV];
+                for (int r = 0; r < DR; ++r) {
+                    _mm512_store_ps(tile[r], acc[r][0]);
+                    _mm512_store_ps(tile[r] + 16, acc[r][1]);
+                }
+                const int64_t omax = lmin(DV, s.O - op * DV);
+                for (int64_t r = 0; r < DR && qt * DR + r < NP; ++r) {
+                    const int64_t n = qs[r] / P, p = qs[r] % P;
+                    float* dst = y + (n * s.O + op * DV) * P + p;
+                    for (int64_t v = 0; v < omax; ++v) dst[v * P] = tile[r][v];
+                }
+            }
+        }
+    }
+    std::free(taps);
+}
+
+void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float* gw,
+                                          const ConvShape& s, int threads) {
+    const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, NP = s.N * P;
+    const int64_t opanels = cdiv(s.O, DV), ktiles = cdiv(K, DR);
+    const Padded xp(x, s, threads);
+    // gy as [o-panel][q][32 o], and every position's window corner.
+    Floats gp(opanels * NP * DV);
+    int32_t* corners = static_cast<int32_t*>(std::aligned_alloc(64, size_t(cdiv(NP * 4, 64) * 64)));
+    if (corners == nullptr) throw std::bad_alloc();
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < NP; ++q) corners[q] = int32_t(xp.corner(s, q));
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < s.N; ++n)
+            for (int64_t op = 0; op < opanels; ++op)
+                for (int64_t v = 0; v < DV; ++v) {
+                    const int64_t o = op * DV + v;
+                    float* dst = gp.p + (op * NP + n * P) * DV + v;
+                    if (o < s.O) {
+                        const float* src = gy + (n * s.O + o) * P;
+                        for (int64_t p = 0; p < P; ++p) dst[p * DV] = src[p];
+                    } else {
+                        for (int64_t p = 0; p < P; ++p) dst[p * DV] = 0.0f;
+                    }
+                }
+        // Tiles of (32 channels) x (8 taps), the reduction over every output position; one
+        // o-panel's gy (NP x 32 floats) is reused by all tap tiles of a thread.
+#pragma omp for schedule(static) collapse(2)
+        for (int64_t op = 0; op < opanels; ++op)
+            for (int64_t kt = 0; kt < ktiles; ++kt) {
+                const float* base[DR];
+                for (int64_t r = 0; r < DR; ++r)
+                    base[r] = xp.buf.p + xp.tap(s, lmin(kt * DR + r, K - 1));
+                __m512 acc[DR][2];
+                for (int r = 0; r < DR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                direct_kernel(NP, corners, gp.p + op * NP * DV, base, acc);
+                alignas(64) float tile[DR][DV];
+                for (int r = 0; r < DR; ++r) {
+                    _mm512_store_ps(tile[r], acc[r][0]);
+                    _mm512_store_ps(tile[r] + 16, acc[r][1]);
+                }
+                const int64_t omax = lmin(DV, s.O - op * DV);
+                for (int64_t r = 0; r < DR && kt * DR + r < K; ++r)
+                    for (int64_t v = 0; v < omax; ++v)
+                        gw[(op * DV + v) * K + kt * DR + r] = tile[r][v];
+            }
+    }
+    std::free(corners);
+}
+
+
+// Input gradient, direct: dx[n, c, h, w] = sum over (o, i, j) with h = oh*sh - ph + i*dh (and
+// likewise w) of w[o, c, i, j] * gy[n, o, oh, ow]. Pixels are split by phase (h + ph) mod sh,
+// (w + pw) mod sw: within a phase the taps that reach a pixel are fixed (i*dh = phase mod sh)
+// and oh = (h + ph)/sh - (i*dh - phase)/sh, so each phase is a stride-1 correlation of a padded gy
+// with a sub-kernel: the direct micro-kernel again, 32 input channels by 8 pixels, every dx
+// element written once (no scatter-add, no col2im).
+void conv2d_backward_data_direct_avx512(const float* gy, const float* w, float* dx,
+                                        const ConvShape& s, int threads) {
+    const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw;
+    const int64_t cpanels = cdiv(s.C, DV);
+    // gy zero-padded so that every oh (ow) a phase reads is in bounds.
+    const int64_t PT = cdiv((s.kh - 1) * s.dh, s.sh), PL = cdiv((s.kw - 1) * s.dw, s.sw);
+    const int64_t PB = lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));
+    const int64_t PR = lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1));
+    const int64_t Hg = s.OH + PT + PB, Wg = s.OW + PL + PR, plane = Hg * Wg;
+    Floats gp(s.N * s.O * plane);
+    const int64_t phases = s.sh * s.sw;
+    // Per phase: the taps (i, j) that reach its pixels, with their row/column shifts (ti, tj);
+    // the reduction index is (o, tap) and its offset in the padded gy o*plane - ti*Wg - tj.
+    struct Tap {
+        int64_t i, j, ti, tj;
+    };
+    // [phase][tap] and the tap count per phase (heap: sh*sw*kh*kw is the caller's to choose).
+    Tap* taps = static_cast<Tap*>(std::malloc(sizeof(Tap) * size_t(phases * khw)));
+    int64_t* ntaps = static_cast<int64_t*>(std::malloc(sizeof(int64_t) * size_t(phases)));
+    if (taps == nullptr || ntaps == nullptr) {
+        std::free(taps);
+        std::free(ntaps);
+        throw std::bad_alloc();
+    }
+    int64_t max_red = 1;
+    for (int64_t ph = 0; ph < phases; ++ph) {
+        const int64_t rh = ph / s.sw, rw = ph % s.sw;
+        ntaps[ph] = 0;
+        for (int64_t i = 0; i < s.kh; ++i)
+            for (int64_t j = 0; j < s.kw; ++j)
+                if ((i * s.dh - rh) % s.sh == 0 && (j * s.dw - rw) % s.sw == 0)
+                    taps[ph * khw + ntaps[ph]++] = {i, j, (i * s.dh - rh) / s.sh,
+                                                    (j * s.dw - rw) / s.sw};
+        max_red = lmax(max_red, s.O * ntaps[ph]);
+    }
+    Floats wp(phases * cpanels * max_red * DV);
+    int32_t* offs =
+        static_cast<int32_t*>(std::aligned_alloc(64, size_t(cdiv(phases * max_red * 4, 64) * 64)));
+    if (offs == nullptr) {
+        std::free(taps);
+        std::free(ntaps);
+        throw std::bad_alloc();
+    }
+    // Pixels of each phase, in (n, h, w) order: h = sh*a + rh - ph for a >= 0.
+    const int64_t HW = s.H * s.W;
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static) collapse(2)
+        for (int64_t ph = 0; ph < phases; ++ph)
+            for (int64_t o = 0; o < s.O; ++o)
+                for (int64_t u = 0; u < ntaps[ph]; ++u) {
+                    const Tap& t = taps[ph * khw + u];
+                    const int64_t n = o * ntaps[ph] + u;
+                    offs[ph * max_red + n] = int32_t(o * plane - t.ti * Wg - t.tj);
+                    for (int64_t cp = 0; cp < cpanels; ++cp)
+                        for (int64_t v = 0; v < DV; ++v) {
+                            const int64_t c = cp * DV + v;
+                            wp.p[((ph * cpanels + cp) * max_red + n) * DV + v] =
+                                c < s.C ? w[o * K + c * khw + t.i * s.kw + t.j] : 0.0f;
+                        }
+                }
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < s.N * s.O; ++p) {
+            float* dst = gp.p + p * plane;
+            std::memset(dst, 0, size_t(plane) * sizeof(float));
+            for (int64_t oh = 0; oh < s.OH; ++oh)
+                std::memcpy(dst + (oh + PT) * Wg + PL, gy + (p * s.OH + oh) * s.OW,
+                            size_t(s.OW) * sizeof(float));
+        }
+        // One work item: 8 consecutive pixels of one (image, phase); pixels of a phase within
+        // an image are (a, b) pairs, h = a*sh + rh - ph.
+#pragma omp for schedule(dynamic, 4) collapse(2)
+        for (int64_t n = 0; n < s.N; ++n)
+            for (int64_t ph = 0; ph < phases; ++ph) {
+                const int64_t rh = ph / s.sw, rw = ph % s.sw;
+                // First h >= 0 with (h + ph_pad) % sh == rh, and likewise w.
+                const int64_t h0 = ((rh - s.ph) % s.sh + s.sh) % s.sh;
+                const int64_t w0 = ((rw - s.pw) % s.sw + s.sw) % s.sw;
+                if (h0 >= s.H || w0 >= s.W) continue;
+                const int64_t nh = (s.H - 1 - h0) / s.sh + 1, nw = (s.W - 1 - w0) / s.sw + 1;
+                const int64_t count = nh * nw;
+                for (int64_t t0 = 0; t0 < count; t0 += DR) {
+                    const float* base[DR];
+                    int64_t hw[DR];
+                    for (int64_t r = 0; r < DR; ++r) {
+                        const int64_t t = lmin(t0 + r, count - 1);
+                        const int64_t h = h0 + (t / nw) * s.sh, ww = w0 + (t % nw) * s.sw;
+                        hw[r] = h * s.W + ww;
+                        base[r] = gp.p + n * s.O * plane + ((h + s.ph) / s.sh + PT) * Wg +
+                                  (ww + s.pw) / s.sw + PL;
+                    }
+                    for (int64_t cp = 0; cp < cpanels; ++cp) {
+                        __m512 acc[DR][2];
+                        for (int r = 0; r < DR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                        direct_kernel(s.O * ntaps[ph], offs + ph * max_red,
+                                      wp.p + (ph * cpanels + cp) * max_red * DV, base, acc);
+                        alignas(64) float tile[DR][DV];
+                        for (int r = 0; r < DR; ++r) {
+                            _mm512_store_ps(tile[r], acc[r][0]);
+                            _mm512_store_ps(tile[r] + 16, acc[r][1]);
+                        }
+                        const int64_t cmax = lmin(DV, s.C - cp * DV);
+                        for (int64_t r = 0; r < DR && t0 + r < count; ++r) {
+                            float* dst = dx + (n * s.C + cp * DV) * HW + hw[r];
+                            for (int64_t v = 0; v < cmax; ++v) dst[v * HW] = tile[r][v];
+                        }
+                    }
+                }
+            }
+    }
+    std::free(offs);
+    std::free(taps);
+    std::free(ntaps);
+}
+
+}  // namespace minigan::cpu
+
+#else  // not built for AVX-512: cpu_has_avx512() is false there, so these are never called
+
+namespace minigan::cpu {
+void conv2d_forward_direct_avx512(const float*, const float*, float*, const ConvShape&, int) {}
+void conv2d_backward_weight_direct_avx512(const float*, const float*, float*, const ConvShape&,
+                                          int) {}
+void conv2d_backward_data_direct_avx512(const float*, const float*, float*, const ConvShape&,
+                                        int) {}
+}  // namespace minigan::cpu
+
+#endif
