@@ -41,9 +41,12 @@ from ..tensor import Tensor, no_grad
 FORMAT = "minigan-digit-classifier-1"
 
 # The recipe is everything that decides the weights; its hash names the cache file.
+# 24 epochs: with 16, held-out accuracy sat on the 98% bar and moved with float32 rounding
+# (98.1% with im2col + BLAS convolutions, 97.8% with the AVX-512 kernels); with 24 it was 98.3%
+# (numpy backend), 98.5% (native) and 98.7% (numba) on the 1,000 test digits.
 DEFAULT_RECIPE: dict[str, Any] = {
     "channels": [32, 64], "hidden": 128, "dropout": 0.25,
-    "epochs": 16, "batch_size": 64, "lr": 2e-3, "shift": 2.0, "rotate": 10.0,
+    "epochs": 24, "batch_size": 64, "lr": 2e-3, "shift": 2.0, "rotate": 10.0,
     "scale": 0.1, "seed": 0,
     "train_limit": None,  # train on a random n of the train digits (quick test recipes)
 }
