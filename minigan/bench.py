@@ -7,9 +7,9 @@ reference measured in the same run, and the largest error against the reference 
 float64. A backend without its own kernel for a row is listed as a fallback, not timed.
 
 ``bench step`` times one full training step (D step, then G step) of the dcgan-mnist model per
-backend, and the same model in PyTorch CPU in the same process when PyTorch is installed, as a
-ratio (minigan / torch: below 1 means minigan is faster). The model code lives in
-:mod:`minigan.bench_models` so the training-parity tests run it too.
+backend, and the same model in PyTorch CPU when PyTorch is installed (each in processes of its
+own, taking turns), as a ratio (minigan / torch: below 1 means minigan is faster). The model
+code lives in :mod:`minigan.bench_models` so the training-parity tests run it too.
 
 With ``--device cuda`` both run on the GPU instead (CUDA backends, CUDA-event timing, L2
 flushed between kernel calls, rates as a fraction of the GPU's peak, PyTorch CUDA beside the
@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -206,10 +207,48 @@ def format_kernels(report: dict[str, Any]) -> str:
 # ---- bench step -----------------------------------------------------------------------------
 
 
+def _child_times(impl: str, preset: str, batch: int, repeats: int, warmup: int) -> list[float]:
+    """In a fresh interpreter (see :func:`bench_step`): build one implementation's step, warm it
+    up, and return the seconds of ``repeats`` timed steps."""
+    from . import bench_models as M
+
+    if impl == "torch":
+        import torch
+
+        torch.set_num_threads(backends.num_threads())
+        step = M.make_torch_step(preset, batch=batch, seed=0)
+    else:
+        backends.use(impl)
+        step = M.make_minigan_step(preset, batch=batch, seed=0)
+    return time_interleaved([step], repeats, warmup)[0]
+
+
+def _times_in_child(impl: str, preset: str, batch: int, repeats: int, warmup: int) -> list[float]:
+    # The child must import this very minigan: `python -c` puts the working directory first on
+    # sys.path, and in a source checkout that is the tree without the compiled _C.
+    code = ("import json, sys; sys.path.insert(0, sys.argv[2]); "
+            "from minigan.bench import _child_times; "
+            "print(json.dumps(_child_times(*json.loads(sys.argv[1]))))")
+    arg = json.dumps([impl, preset, batch, repeats, warmup])
+    home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, "-c", code, arg, home], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"bench step: the {impl} run failed:\n{run.stderr[-3000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, repeats: int = 5,
                warmup: int = 2, batch: int = 64, use_torch: bool = True,
-               progress: bool = True) -> dict[str, Any]:
-    """Median seconds of one D step + G step per CPU backend, and in PyTorch when present."""
+               progress: bool = True, isolate: bool = True) -> dict[str, Any]:
+    """Median seconds of one D step + G step per CPU backend, and in PyTorch when present.
+
+    With ``isolate`` (the default) every implementation runs in processes of its own, in turns
+    (up to 3 rounds of a process per implementation, the repeats split between them): thread
+    pools of one implementation -- OpenBLAS's, OpenMP's, PyTorch's -- keep spinning or sleeping
+    by their own policies after a call, and in one process that lands on whoever runs next
+    (measured here: PyTorch's step 46-64 ms beside minigan's, depending on minigan's OpenMP wait
+    policy, against 51 ms alone). ``isolate=False`` times all of them in this process, in turns.
+    """
     from . import bench_models as M
     from .gan.progress import Progress
 
@@ -218,6 +257,8 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
     names = _cpu_backends(backend_names)
     torch_ok = use_torch and backends._installed("torch")
     n_impl = len(names) + torch_ok
+    if isolate:
+        return _bench_step_isolated(preset, names, torch_ok, repeats, warmup, batch, progress)
     bar = Progress(n_impl * (repeats + 1), enabled=progress)  # building, then timed steps
     impls, steps = [], []
     for b in names:
@@ -243,6 +284,31 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
 
     timed = time_interleaved(steps, repeats, warmup, tick, settle=1)
     bar.close()
+    return _step_report(preset, batch, repeats, warmup, impls, timed, isolated=False)
+
+
+def _bench_step_isolated(preset: str, names: list[str], torch_ok: bool, repeats: int,
+                         warmup: int, batch: int, progress: bool) -> dict[str, Any]:
+    from .gan.progress import Progress
+
+    impls = [{"impl": f"minigan/{b}", "backend": b} for b in names]
+    if torch_ok:
+        impls.append({"impl": "torch", "backend": "torch",
+                      "torch_threads": backends.num_threads()})
+    rounds = max(1, min(3, repeats))
+    per_round = [repeats // rounds + (r < repeats % rounds) for r in range(rounds)]
+    bar = Progress(rounds * len(impls), enabled=progress)
+    timed: list[list[float]] = [[] for _ in impls]
+    for r, n in enumerate(per_round):
+        for i, entry in enumerate(impls):
+            timed[i] += _times_in_child(entry["backend"], preset, batch, n, warmup)
+            bar.update(r * len(impls) + i + 1, f"round {r + 1}: {entry['impl']}")
+    bar.close()
+    return _step_report(preset, batch, repeats, warmup, impls, timed, isolated=True)
+
+
+def _step_report(preset: str, batch: int, repeats: int, warmup: int, impls: list[dict],
+                 timed: list[list[float]], isolated: bool) -> dict[str, Any]:
     results = []
     for entry, times in zip(impls, timed):
         results.append({**entry, "median_s": statistics.median(times), "min_s": min(times),
@@ -253,7 +319,8 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
         r["vs_numpy"] = numpy_t / r["median_s"]
         r["ratio_to_torch"] = r["median_s"] / torch_t if torch_t else None
     return {"kind": "step", "preset": preset, "batch": batch, "machine": machine_info(),
-            "repeats": repeats, "warmup": warmup, "results": results}
+            "repeats": repeats, "warmup": warmup, "isolated_processes": isolated,
+            "results": results}
 
 
 def _run_with(backend: str, step: Callable[[], Any]) -> Any:
@@ -262,7 +329,10 @@ def _run_with(backend: str, step: Callable[[], Any]) -> Any:
 
 
 def format_step(report: dict[str, Any]) -> str:
-    lines = [f"one training step (D then G), preset {report['preset']}, batch {report['batch']}",
+    where = ("each in processes of its own" if report.get("isolated_processes")
+             else "all in one process")
+    lines = [f"one training step (D then G), preset {report['preset']}, batch {report['batch']}"
+             f" ({where})",
              f"{'impl':<16}{'median ms':>11}{'speed-up vs numpy':>19}{'ratio to torch':>16}"]
     for r in report["results"]:
         ratio = f"{r['ratio_to_torch']:.2f}" if r["ratio_to_torch"] else "-"
@@ -299,6 +369,9 @@ def add_command(sub: Any) -> None:
     s.add_argument("--preset", default="dcgan-mnist")
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    s.add_argument("--same-process", action="store_true",
+                   help="time every implementation in this process (default: each in processes "
+                        "of its own, so one's thread pools cannot slow another)")
     bench.set_defaults(func=cmd_bench, what=None)
     _DEFAULT.append(k)
 
@@ -319,7 +392,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         text = format_kernels(report)
     else:
         report = bench_step(args.preset, args.backends, args.repeats or 5, args.warmup,
-                            args.batch, not args.no_torch, not args.quiet)
+                            args.batch, not args.no_torch, not args.quiet,
+                            isolate=not args.same_process)
         text = format_step(report)
     return _finish(args, report, text)
 

@@ -14,7 +14,6 @@ from numba import njit, prange
 from .. import backends
 from .batch_norm import _axes_shape, check_channel_args, update_running_stats
 
-backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
 numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 

@@ -16,7 +16,6 @@ import numpy as np
 from .. import backends
 from .bias_act import ACTS, check_args
 
-backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
 numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 _CODE = {name: i for i, name in enumerate(ACTS)}  # none, relu, leaky_relu, tanh, sigmoid

@@ -19,7 +19,6 @@ from .. import backends
 from . import conv as ref
 from .fast_conv import _check_float, make_conv
 
-backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
 numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 Pair = tuple[int, int]

@@ -13,7 +13,6 @@ from numba import njit, prange
 from .. import backends
 from .gan_loss import code
 
-backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
 numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 

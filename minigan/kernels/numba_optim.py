@@ -17,7 +17,6 @@ from .. import backends
 from .optim_kernels import (adam_update, check_adam_group, check_group, inplace_ok,
                             sgd_update)
 
-backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
 numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 _PARALLEL_MIN = 1 << 15

@@ -13,7 +13,6 @@ from numba import njit, prange
 from .. import backends
 from .spectral_norm import _check
 
-backends.quiet_openmp()  # before Numba starts its OpenMP pool (first parallel call)
 numba.set_num_threads(min(backends.num_threads(), numba.config.NUMBA_NUM_THREADS))
 
 _BLOCK = 512

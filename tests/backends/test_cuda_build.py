@@ -93,7 +93,8 @@ GOOD = (3, 3, (1, 1), (1, 1), (1, 1))
     "x, out, error, message",
     [
         pytest.param(np.zeros((1, 2, 5, 5), np.float32), FakeCudaArray((25, 18)), TypeError,
-                     r"^im2col: x: expected a CUDA array exposing __cuda_array_interface__", id="numpy-x"),
+                     r"^im2col: x: expected a CUDA array exposing __cuda_array_interface__",
+                     id="numpy-x"),
         pytest.param(FakeCudaArray((1, 2, 5, 5), "<i4"), FakeCudaArray((25, 18)), TypeError,
                      r"^im2col: x: expected dtype float32 or float64", id="int32"),
         pytest.param(FakeCudaArray((2, 5, 5)), FakeCudaArray((25, 18)), ValueError,
