@@ -21,6 +21,16 @@ float* alloc_floats(int64_t n) {
     return static_cast<float*>(p);
 }
 
+struct Bytes {  // an owned, 64-byte aligned buffer of n bytes (index tables, small structs)
+    void* p;
+    explicit Bytes(int64_t n) : p(std::aligned_alloc(64, size_t(cdiv(lmax(n, 64), 64) * 64))) {
+        if (p == nullptr) throw std::bad_alloc();
+    }
+    ~Bytes() { std::free(p); }
+    Bytes(const Bytes&) = delete;
+    Bytes& operator=(const Bytes&) = delete;
+};
+
 struct Floats {  // an owned, 64-byte aligned float buffer
     float* p;
     explicit Floats(int64_t n) : p(alloc_floats(n)) {}
