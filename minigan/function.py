@@ -39,20 +39,28 @@ class Context:
     def _resolve_saved(self, outputs: tuple) -> None:
         # Map each saved array back to the Tensor it belongs to, by identity. An input used twice
         # (x * x.detach() shares one array) is matched to successive positions, so each saved
-        # array finds its own argument when saved in argument order.
-        if not self._to_save:
+        # array finds its own argument when saved in argument order. The common case -- the
+        # k-th saved array is the k-th argument -- is checked first.
+        to_save = self._to_save
+        self._to_save = ()
+        arrays, tensors = self._input_arrays, self._input_tensors
+        self._input_arrays = ()
+        if not to_save:
             self._saved = []
-            self._input_arrays = ()
             return
-        used: set[int] = set()
+        used: list[int] = []
         saved = []
-        for arr in self._to_save:
+        for k, arr in enumerate(to_save):
             match = None
-            for i, a in enumerate(self._input_arrays):
-                if a is arr and i not in used and self._input_tensors[i] is not None:
-                    match = self._input_tensors[i]
-                    used.add(i)
-                    break
+            if k < len(arrays) and arrays[k] is arr and tensors[k] is not None and k not in used:
+                match = tensors[k]
+                used.append(k)
+            else:
+                for i, a in enumerate(arrays):
+                    if a is arr and i not in used and tensors[i] is not None:
+                        match = tensors[i]
+                        used.append(i)
+                        break
             if match is None:
                 for o in outputs:
                     if o.data is arr:
@@ -62,8 +70,6 @@ class Context:
                 match = _t.Tensor(arr)
             saved.append((match, match._version[0]))
         self._saved = saved
-        self._to_save = ()
-        self._input_arrays = ()
 
     @property
     def saved_tensors(self) -> tuple:
@@ -71,13 +77,14 @@ class Context:
             raise RuntimeError(
                 f"{self.fn_name}: saved tensors were freed after a backward pass; "
                 "call backward(retain_graph=True) to backpropagate through the graph twice")
-        for t, version in self._saved:
+        saved = self._saved
+        for t, version in saved:
             if t._version[0] != version:
                 raise RuntimeError(
                     f"{self.fn_name}: a tensor of shape {t.shape} saved for backward was modified "
                     f"in place (version {version} -> {t._version[0]}); its gradient would be "
                     "wrong. Clone it before modifying it.")
-        return tuple(t for t, _ in self._saved)
+        return tuple([t for t, _ in saved])
 
     def _release(self) -> None:
         # Breaks the node -> output tensor -> node cycle so memory is freed without waiting for gc.
@@ -94,7 +101,7 @@ class Node:
         self.ctx = ctx
         self.inputs = inputs  # one entry per forward argument: Tensor or None
         self.out_meta = out_meta  # (shape, dtype, array module) per output, to build zero grads
-        self.out_hooks: dict[int, list] = {}
+        self.out_hooks: dict[int, list] | None = None  # made by the first register_hook
 
     @property
     def name(self) -> str:
@@ -123,6 +130,19 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         Tensor = _t.Tensor
         ctx = Context(cls.__name__)
+        if not _t._GRAD_ENABLED[0]:
+            # Nothing is recorded (inference, or a backward pass without create_graph): only
+            # the arrays matter. This is most of the backward pass's per-op overhead.
+            raw = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args],
+                              **kwargs)
+            if isinstance(raw, tuple):
+                return tuple(Tensor(r) for r in raw)
+            out = Tensor(raw)
+            a0 = args[0] if args else None
+            if (cls.view_of_input and isinstance(a0, Tensor)
+                    and _t.array_module(raw).may_share_memory(raw, a0.data)):
+                out._version = a0._version
+            return out
         # One plain loop instead of several generator passes: this is the per-op overhead.
         tensors, arrays, needs = [], [], []
         for a in args:
@@ -134,23 +154,22 @@ class Function:
                 tensors.append(None)
                 arrays.append(a)
                 needs.append(False)
-        record = _t._GRAD_ENABLED[0] and True in needs
+        record = True in needs
         ctx.needs_input_grad = tuple(needs)
         ctx._input_tensors = tensors
         ctx._input_arrays = arrays
         raw = cls.forward(ctx, *arrays, **kwargs)
-        if isinstance(raw, tuple):
-            outs = tuple(Tensor(r) for r in raw)
-        else:
-            outs = (Tensor(raw),)
+        multi = isinstance(raw, tuple)
+        outs = tuple(Tensor(r) for r in raw) if multi else (Tensor(raw),)
         if (cls.view_of_input and tensors[0] is not None
                 and _t.array_module(raw).may_share_memory(raw, arrays[0])):
             outs[0]._version = tensors[0]._version
         if record:
             ctx._resolve_saved(outs)
             # Keep only what is needed to build a zero gradient for an unused output.
+            xp = _t.array_module(outs[0].data)
             node = Node(cls, ctx, tuple(tensors),
-                        [(o.data.shape, o.data.dtype, _t.array_module(o.data)) for o in outs])
+                        [(o.data.shape, o.data.dtype, xp) for o in outs])
             for i, o in enumerate(outs):
                 if o.data.dtype.kind == "f":
                     o.requires_grad = True
@@ -159,4 +178,4 @@ class Function:
         else:
             ctx._to_save = ()
             ctx._input_arrays = ()
-        return outs if isinstance(raw, tuple) else outs[0]
+        return outs if multi else outs[0]

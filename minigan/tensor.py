@@ -42,6 +42,8 @@ def enable_grad() -> contextlib.AbstractContextManager:
 
 def array_module(x: Any) -> Any:
     """NumPy, or CuPy for a CuPy array -- without importing CuPy when it is not in use."""
+    if type(x) is np.ndarray:  # the common case first: this runs several times per op
+        return np
     if type(x).__module__.startswith("cupy"):
         import cupy
 
@@ -83,7 +85,7 @@ class Tensor:
         self._node = None
         self._out_index = 0
         self._version = [0]  # a list so that views can share one counter
-        self._hooks: list[Callable] = []
+        self._hooks: list[Callable] | None = None  # made by the first register_hook
 
     # ---- properties -------------------------------------------------------------------------
     @property
@@ -183,8 +185,14 @@ class Tensor:
         the gradient. Returns a function that removes the hook."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: this tensor does not require grad")
-        hooks = self._hooks if self._node is None else self._node.out_hooks.setdefault(
-            self._out_index, [])
+        if self._node is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            if self._node.out_hooks is None:
+                self._node.out_hooks = {}
+            hooks = self._node.out_hooks.setdefault(self._out_index, [])
         hooks.append(hook)
         return lambda: hooks.remove(hook) if hook in hooks else None
 
@@ -345,39 +353,42 @@ def _run(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bo
             gs = grads.pop(id(node), None)
             if gs is None:
                 continue
-            for i, hooks in node.out_hooks.items():
-                for h in hooks:
-                    new = h(gs[i]) if gs[i] is not None else None
-                    gs[i] = new if new is not None else gs[i]
+            if node.out_hooks:
+                for i, hooks in node.out_hooks.items():
+                    for h in hooks:
+                        new = h(gs[i]) if gs[i] is not None else None
+                        gs[i] = new if new is not None else gs[i]
             if target_ids is not None:
                 for t in targets:
                     if t._node is node:
                         captured[id(t)] = gs[t._out_index]
                 if not needed.get(id(node), False):
                     continue
-            if any(g is None for g in gs):
+            if None in gs:
                 gs = [g if g is not None else Tensor(xp.zeros(shape, dtype))
                       for g, (shape, dtype, xp) in zip(gs, node.out_meta)]
+            ctx = node.ctx
             if target_ids is None:
-                node.ctx.needs_input_grad = tuple(t is not None and t.requires_grad
-                                                  for t in node.inputs)
+                ctx.needs_input_grad = tuple([t is not None and t.requires_grad
+                                              for t in node.inputs])
             else:
-                node.ctx.needs_input_grad = tuple(wanted(t) for t in node.inputs)
-            in_grads = node.fn.backward(node.ctx, *gs)
+                ctx.needs_input_grad = tuple([wanted(t) for t in node.inputs])
+            in_grads = node.fn.backward(ctx, *gs)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             if not retain_graph:
-                node.ctx._release()
-            for t, g, want in zip(node.inputs, in_grads, node.ctx.needs_input_grad):
+                ctx._release()
+            for t, g, want in zip(node.inputs, in_grads, ctx.needs_input_grad):
                 if g is None or not want:
                     continue
-                if g.shape != t.shape or g.dtype != t.dtype:
+                gd, td = g.data, t.data
+                if gd.shape != td.shape or gd.dtype != td.dtype:
                     raise RuntimeError(
                         f"{node.name}.backward returned a gradient of shape {g.shape} "
                         f"{g.dtype} for an input of shape {t.shape} {t.dtype}")
                 accumulate(t, g)
         for t, g in leaf.values():
-            for h in t._hooks:
+            for h in t._hooks or ():
                 new = h(g)
                 g = new if new is not None else g
             if target_ids is not None:

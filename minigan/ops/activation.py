@@ -78,6 +78,8 @@ class ActivationGrad(Function):
         ctx.act, ctx.slope = act, slope
         ctx.save_for_backward(y)
         if g.size <= _SMALL:
+            if slope == 0:  # one multiply by the boolean mask (half the time of a where)
+                return g * (y > 0)
             return g * array_module(y).where(y > 0, y.dtype.type(1), y.dtype.type(slope))
         gx, _ = _kernel("bias_act_backward", g)(g.reshape(1, -1), y.reshape(1, -1), act, slope,
                                                 0, need_bias=False)

@@ -38,9 +38,12 @@ def const(arr: Any) -> Tensor:
 
 def reduce_grad(g: Tensor, shape: tuple, dtype: Any) -> Tensor:
     """Undo broadcasting and type promotion of a forward input."""
-    if g.shape != shape:
+    # (g.data, not the properties, and dtype identity first: this runs for every binary op's
+    # backward, mostly with nothing to undo)
+    if g.data.shape != shape:
         g = sum_to(g, shape)
-    if g.dtype != dtype:
+    gt = g.data.dtype
+    if gt is not dtype and gt != dtype:
         g = cast(g, dtype)
     return g
 

@@ -71,18 +71,19 @@ class Linear(Function):
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """a @ b; 1-D operands are treated as a row (a) or a column (b) vector, as in NumPy."""
-    if a.ndim == 0 or b.ndim == 0:
+    sa, sb = a.shape, b.shape  # once each: this runs for every product
+    if len(sa) >= 2 and len(sb) >= 2:
+        if sa[-1] != sb[-2]:
+            raise ValueError(f"matmul: inner dims differ: a {sa} @ b {sb}")
+        return MatMul.apply(a, b)
+    if not sa or not sb:
         raise ValueError("matmul: expected tensors with at least 1 dim, got a scalar")
-    if a.ndim == 1 and b.ndim == 1:
+    if len(sa) == 1 and len(sb) == 1:
         return reshape(MatMul.apply(reshape(a, (1, -1)), reshape(b, (-1, 1))), ())
-    if a.ndim == 1:
+    if len(sa) == 1:
         out = MatMul.apply(reshape(a, (1, -1)), b)
         return reshape(out, out.shape[:-2] + out.shape[-1:])
-    if b.ndim == 1:
-        return reshape(MatMul.apply(a, reshape(b, (-1, 1))), a.shape[:-1])
-    if a.shape[-1] != b.shape[-2]:
-        raise ValueError(f"matmul: inner dims differ: a {a.shape} @ b {b.shape}")
-    return MatMul.apply(a, b)
+    return reshape(MatMul.apply(a, reshape(b, (-1, 1))), sa[:-1])
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
