@@ -7,6 +7,7 @@
 
 #include <limits>
 
+#include "cpu/bias_act.h"
 #include "cpu/conv_gemm.h"
 #include "cpu/parallel.h"
 #include "pyargs.h"
@@ -70,10 +71,17 @@ std::array<int64_t, 4> shape4(const py::array& a) {
 bool direct_fits(int64_t channels) { return channels % 32 == 0 || channels >= 128; }
 
 py::array forward(const py::object& x_obj, const py::object& w_obj, const py::object& stride,
-                  const py::object& padding, const py::object& dilation) {
+                  const py::object& padding, const py::object& dilation,
+                  const py::object& bias_obj) {
     py::array x = f32_arg(x_obj, "x", 4, "(N, C, H, W)");
     py::array w = f32_arg(w_obj, "weight", 4, "(O, C, kh, kw)");
     const ConvShape s = conv_shape(shape4(x), shape4(w), stride, padding, dilation);
+    const float* bp = nullptr;  // bias_obj keeps the array alive
+    if (!bias_obj.is_none()) {
+        py::array bias = f32_arg(bias_obj, "bias", 1, "(O,)");
+        check_shape(bias, "bias", {s.O});
+        bp = static_cast<const float*>(bias.data());
+    }
     check_cpu();
     py::array_t<float> y({s.N, s.O, s.OH, s.OW});
     const float* xp = static_cast<const float*>(x.data());
@@ -82,15 +90,17 @@ py::array forward(const py::object& x_obj, const py::object& w_obj, const py::ob
     py::gil_scoped_release nogil;
     const bool direct = direct_fits(s.O) && s.C * s.kh * s.kw >= 64;
     if (direct)
-        minigan::cpu::conv2d_forward_direct_avx512(xp, wp, yp, s, minigan::cpu::num_threads());
+        minigan::cpu::conv2d_forward_direct_avx512(xp, wp, bp, yp, s,
+                                                   minigan::cpu::num_threads());
     else
-        minigan::cpu::conv2d_forward_avx512(xp, wp, yp, s, minigan::cpu::num_threads());
+        minigan::cpu::conv2d_forward_avx512(xp, wp, bp, yp, s, minigan::cpu::num_threads());
     return y;
 }
 
-py::array backward_weight(const py::object& gy_obj, const py::object& x_obj,
-                          const py::object& w_shape, const py::object& stride,
-                          const py::object& padding, const py::object& dilation) {
+py::object backward_weight(const py::object& gy_obj, const py::object& x_obj,
+                           const py::object& w_shape, const py::object& stride,
+                           const py::object& padding, const py::object& dilation,
+                           bool need_bias) {
     py::array gy = f32_arg(gy_obj, "grad_output", 4, "(N, O, OH, OW)");
     py::array x = f32_arg(x_obj, "x", 4, "(N, C, H, W)");
     const auto ws = shape4_arg(w_shape, "w_shape");
@@ -98,15 +108,26 @@ py::array backward_weight(const py::object& gy_obj, const py::object& x_obj,
     check_shape(gy, "grad_output", {s.N, s.O, s.OH, s.OW});
     check_cpu();
     py::array_t<float> gw({ws[0], ws[1], ws[2], ws[3]});
+    py::array_t<float> gb(need_bias ? s.O : 0);
     const float* gp = static_cast<const float*>(gy.data());
     const float* xp = static_cast<const float*>(x.data());
     float* out = gw.mutable_data();
-    py::gil_scoped_release nogil;
-    if (direct_fits(s.O))
-        minigan::cpu::conv2d_backward_weight_direct_avx512(gp, xp, out, s,
-                                                           minigan::cpu::num_threads());
-    else
-        minigan::cpu::conv2d_backward_weight_avx512(gp, xp, out, s, minigan::cpu::num_threads());
+    float* gbp = need_bias ? gb.mutable_data() : nullptr;
+    {
+        py::gil_scoped_release nogil;
+        if (direct_fits(s.O)) {
+            minigan::cpu::conv2d_backward_weight_direct_avx512(gp, xp, out, gbp, s,
+                                                               minigan::cpu::num_threads());
+        } else {
+            minigan::cpu::conv2d_backward_weight_avx512(gp, xp, out, s,
+                                                        minigan::cpu::num_threads());
+            if (gbp)  // a separate channel sum of gy (the GEMM form has no pass to ride on)
+                minigan::cpu::bias_act_backward<float>(gp, gp, nullptr, gbp, s.N, s.O,
+                                                       s.OH * s.OW, minigan::cpu::Act::none,
+                                                       0.0);
+        }
+    }
+    if (need_bias) return py::make_tuple(gw, gb);
     return gw;
 }
 
@@ -138,12 +159,15 @@ void bind_conv_kernels(py::module_& m) {
     m.def("has_avx512", &minigan::cpu::cpu_has_avx512,
           "True when this CPU runs the AVX-512 (F/BW/DQ/VL) convolution kernels.");
     m.def("conv2d_forward_f32", &forward, py::arg("x"), py::arg("weight"), py::arg("stride"),
-          py::arg("padding"), py::arg("dilation"),
-          R"doc(y = conv2d(x, weight), groups 1, float32, AVX-512: a GEMM whose column panels are
-gathered straight from x (no im2col buffer). Same result as the reference up to rounding.)doc");
+          py::arg("padding"), py::arg("dilation"), py::arg("bias") = py::none(),
+          R"doc(y = conv2d(x, weight) (+ bias[None, :, None, None]), groups 1, float32, AVX-512:
+no im2col buffer; the bias add is part of the output store. Same result as the reference up to
+rounding.)doc");
     m.def("conv2d_backward_weight_f32", &backward_weight, py::arg("grad_output"), py::arg("x"),
           py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-          "Weight gradient of conv2d (groups 1, float32, AVX-512).");
+          py::arg("need_bias") = false,
+          R"doc(Weight gradient of conv2d (groups 1, float32, AVX-512); with need_bias, the tuple
+(gw, gb) with gb = grad_output summed over (N, OH, OW), in double.)doc");
     m.def("conv2d_backward_data_f32", &backward_data, py::arg("grad_output"), py::arg("weight"),
           py::arg("x_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
           "Input gradient of conv2d (groups 1, float32, AVX-512).");

@@ -26,7 +26,7 @@ def test_bench_kernels_small_rows_json(tmp_path, capsys):
     assert report["kind"] == "kernels"
     assert {"cpu", "cpu_count", "numpy", "threads", "backends"} <= set(report["machine"])
     kernels = {"im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
-               "conv2d_backward_weight"}
+               "conv2d_backward_weight", "conv2d_forward_bias", "conv2d_backward_weight_bias"}
     rows = report["results"]
     assert {r["kernel"] for r in rows} == kernels
     assert len(rows) == len(kernels) * len(CPU)        # every row x every CPU backend

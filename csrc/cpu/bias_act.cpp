@@ -109,20 +109,24 @@ void backward_impl(const T* gy, const T* y, T* gx, T* gb, int64_t outer, int64_t
         for (int64_t o = outer * tid / used; o < outer * (tid + 1) / used; ++o) {
             for (int64_t c = 0; c < C; ++c) {
                 const int64_t base = (o * C + c) * inner;
-                for (int64_t i = 0; i < inner; ++i)
-                    gx[base + i] = gy[base + i] * slope<act>(y[base + i], alpha);
+                const T* g = gy;  // what the bias gradient sums: gx, or gy itself (act none)
+                if (gx != nullptr) {
+                    for (int64_t i = 0; i < inner; ++i)
+                        gx[base + i] = gy[base + i] * slope<act>(y[base + i], alpha);
+                    g = gx;
+                }
                 if (acc) {
                     // Four independent partial sums: one chain of dependent double adds is
                     // latency-bound (strict FP semantics forbid the compiler to reorder it).
                     double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
                     int64_t i = 0;
                     for (; i + 4 <= inner; i += 4) {
-                        s0 += static_cast<double>(gx[base + i]);
-                        s1 += static_cast<double>(gx[base + i + 1]);
-                        s2 += static_cast<double>(gx[base + i + 2]);
-                        s3 += static_cast<double>(gx[base + i + 3]);
+                        s0 += static_cast<double>(g[base + i]);
+                        s1 += static_cast<double>(g[base + i + 1]);
+                        s2 += static_cast<double>(g[base + i + 2]);
+                        s3 += static_cast<double>(g[base + i + 3]);
                     }
-                    for (; i < inner; ++i) s0 += static_cast<double>(gx[base + i]);
+                    for (; i < inner; ++i) s0 += static_cast<double>(g[base + i]);
                     acc[c] += (s0 + s1) + (s2 + s3);
                 }
             }

@@ -2,7 +2,8 @@
 // the channel axis in the middle, everything before it folded into outer, after it into inner.
 //
 //   forward:  y[o, c, i] = act(x[o, c, i] + b[c])                      (b may be null: no bias)
-//   backward: gx = gy * act'(y), gb[c] = sum_{o, i} gx[o, c, i]        (gb may be null)
+//   backward: gx = gy * act'(y), gb[c] = sum_{o, i} gx[o, c, i]        (gb may be null;
+//             with act none gx may be null: the channel sum of gy alone, gy read once)
 //
 // act'(y) is read from the output: relu 1[y > 0]; leaky_relu 1 if y > 0 else alpha (alpha >= 0,
 // so y > 0 exactly where x + b > 0); tanh 1 - y^2; sigmoid y (1 - y); none 1.

@@ -186,8 +186,8 @@ struct ColumnOrigins {
 
 // ---- forward: y (O x N*P) = w (O x K) * col (K x N*P) ---------------------------------------
 
-void conv2d_forward_avx512(const float* x, const float* w, float* y, const ConvShape& s,
-                           int threads) {
+void conv2d_forward_avx512(const float* x, const float* w, const float* bias, float* y,
+                           const ConvShape& s, int threads) {
     const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, khw = s.kh * s.kw;
     const __m512i H = _mm512_set1_epi32(int32_t(s.H)), W = _mm512_set1_epi32(int32_t(s.W));
 
@@ -227,9 +227,12 @@ void conv2d_forward_avx512(const float* x, const float* w, float* y, const ConvS
     auto store = [&](int64_t j0, int64_t nc, const float* cblk, int64_t ldc) {
         for (int64_t j = j0; j < j0 + nc;) {
             const int64_t n = j / P, p = j % P, run = lmin(P - p, j0 + nc - j);
-            for (int64_t o = 0; o < s.O; ++o)
-                std::memcpy(y + (n * s.O + o) * P + p, cblk + o * ldc + (j - j0),
-                            size_t(run) * sizeof(float));
+            for (int64_t o = 0; o < s.O; ++o) {
+                float* dst = y + (n * s.O + o) * P + p;
+                const float* src = cblk + o * ldc + (j - j0);
+                const float b = bias ? bias[o] : 0.0f;
+                for (int64_t t = 0; t < run; ++t) dst[t] = src[t] + b;
+            }
             j += run;
         }
     };
@@ -394,7 +397,8 @@ void conv2d_backward_data_avx512(const float* gy, const float* w, float* dx, con
 #else  // not built for AVX-512: cpu_has_avx512() is false there, so these are never called
 
 namespace minigan::cpu {
-void conv2d_forward_avx512(const float*, const float*, float*, const ConvShape&, int) {}
+void conv2d_forward_avx512(const float*, const float*, const float*, float*, const ConvShape&,
+                           int) {}
 void conv2d_backward_weight_avx512(const float*, const float*, float*, const ConvShape&, int) {}
 void conv2d_backward_data_avx512(const float*, const float*, float*, const ConvShape&, int) {}
 }  // namespace minigan::cpu

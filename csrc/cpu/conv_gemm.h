@@ -13,14 +13,18 @@
 //
 // Semantics are the NumPy reference's (minigan/kernels/conv.py), groups = 1, any stride,
 // padding and dilation:
-//   forward:         y[n, o, oh, ow]  = sum_k w[o, k] * col[k, (n, oh, ow)]
+//   forward:         y[n, o, oh, ow]  = b[o] + sum_k w[o, k] * col[k, (n, oh, ow)]
 //   backward_weight: gw[o, k]         = sum_(n,oh,ow) gy[n, o, oh, ow] * col[k, (n, oh, ow)]
+//                    gb[o]            = sum_(n,oh,ow) gy[n, o, oh, ow]   (direct form only)
 //   backward_data:   dx = col2im(w^T gy), the adjoint of forward in x
 // where col[(c, i, j), (n, oh, ow)] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside).
 //
 // The caller (bindings_cpu.cpp) checks shapes, dtypes and contiguity, that every flat index fits
 // in int32 (the gathers use 32-bit indices), and that the CPU has AVX-512 (cpu_has_avx512) before
-// calling; these functions check nothing. All outputs are overwritten.
+// calling; these functions check nothing. All outputs are overwritten. A null bias is zero; a
+// null gb is not computed. (The bias add rides on the output store and the bias gradient on the
+// pass that repacks gy: the separate passes over y and gy they replace cost ~0.1-0.25 ms each
+// on the DCGAN layers.)
 #pragma once
 
 #include <cstdint>
@@ -37,16 +41,16 @@ struct ConvShape {
 // True when this CPU runs AVX-512 F/BW/DQ/VL code (defined in a file compiled without AVX-512).
 bool cpu_has_avx512();
 
-void conv2d_forward_avx512(const float* x, const float* w, float* y, const ConvShape& s,
-                           int threads);
+void conv2d_forward_avx512(const float* x, const float* w, const float* bias, float* y,
+                           const ConvShape& s, int threads);
 void conv2d_backward_weight_avx512(const float* gy, const float* x, float* gw,
                                    const ConvShape& s, int threads);
 void conv2d_backward_data_avx512(const float* gy, const float* w, float* dx, const ConvShape& s,
                                  int threads);
 
-void conv2d_forward_direct_avx512(const float* x, const float* w, float* y, const ConvShape& s,
-                                  int threads);
-void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float* gw,
+void conv2d_forward_direct_avx512(const float* x, const float* w, const float* bias, float* y,
+                                  const ConvShape& s, int threads);
+void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float* gw, float* gb,
                                           const ConvShape& s, int threads);
 void conv2d_backward_data_direct_avx512(const float* gy, const float* w, float* dx,
                                         const ConvShape& s, int threads);

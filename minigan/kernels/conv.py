@@ -17,6 +17,7 @@ layer (minigan/ops/conv.py) accepts ints and normalises them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..tensor import array_module
@@ -225,6 +226,54 @@ def conv2d_backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, paddin
     return array_module(x).ascontiguousarray(gw3t.transpose(0, 2, 1)).reshape(w_shape)
 
 
+def _check_bias(b: Any, channels: int, dtype: Any) -> None:
+    if tuple(b.shape) != (channels,):
+        raise ValueError(f"bias: expected shape ({channels},), got {tuple(b.shape)}")
+    if b.dtype != dtype:
+        raise TypeError(f"bias: expected dtype {dtype}, got {b.dtype}")
+
+
+def conv2d_forward_bias(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair,
+                        groups: int = 1) -> Any:
+    """conv2d_forward plus a bias per output channel: y[n, o, oh, ow] += b[o].
+
+    native fuses the add into the convolution's output store (one pass over y fewer); the
+    other backends compose it (:func:`with_bias`)."""
+    _check_bias(b, w.shape[0], x.dtype)
+    return conv2d_forward(x, w, stride, padding, dilation, groups) + b.reshape(1, -1, 1, 1)
+
+
+def conv2d_backward_weight_bias(gy: Any, x: Any, w_shape: tuple, stride: Pair, padding: Pair,
+                                dilation: Pair, groups: int = 1) -> tuple[Any, Any]:
+    """(gw, gb): conv2d_backward_weight, and the bias gradient gb[o] = sum_{n,oh,ow}
+    gy[n, o, oh, ow] (fused backends sum it on the pass that already reads gy)."""
+    gw = conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups)
+    return gw, gy.sum(axis=(0, 2, 3))
+
+
+def with_bias(forward: Callable, backward_weight: Callable) -> tuple[Callable, Callable]:
+    """conv2d_forward_bias and conv2d_backward_weight_bias for a backend whose convolutions do
+    not take the bias themselves: its own convolution then the add (in place, on the fresh
+    output), and its own weight gradient beside the channel sum of gy -- the unfused work, in
+    one kernel call each, with the references' signatures."""
+
+    def conv2d_forward_bias(x: Any, w: Any, b: Any, stride: Pair, padding: Pair,
+                            dilation: Pair, groups: int = 1) -> Any:
+        _check_bias(b, w.shape[0], x.dtype)
+        y = forward(x, w, stride, padding, dilation, groups)
+        y += b.reshape(1, -1, 1, 1)
+        return y
+
+    def conv2d_backward_weight_bias(gy: Any, x: Any, w_shape: tuple, stride: Pair,
+                                    padding: Pair, dilation: Pair, groups: int = 1) -> tuple:
+        gw = backward_weight(gy, x, w_shape, stride, padding, dilation, groups)
+        return gw, gy.sum(axis=(0, 2, 3))
+
+    for fn in (conv2d_forward_bias, conv2d_backward_weight_bias):
+        fn.__module__ = forward.__module__  # they belong to the backend they are built from
+    return conv2d_forward_bias, conv2d_backward_weight_bias
+
+
 # Entry points the backend registry picks up (a backend lacking one falls back to these).
 REFERENCE = {
     "im2col": im2col,
@@ -232,7 +281,10 @@ REFERENCE = {
     "conv2d_forward": conv2d_forward,
     "conv2d_backward_data": conv2d_backward_data,
     "conv2d_backward_weight": conv2d_backward_weight,
+    "conv2d_forward_bias": conv2d_forward_bias,
+    "conv2d_backward_weight_bias": conv2d_backward_weight_bias,
 }
+_FUSED = ("conv2d_forward_bias", "conv2d_backward_weight_bias")
 
 for _name, _fn in REFERENCE.items():
     registry.define("conv", _name, _fn)
@@ -308,6 +360,10 @@ def _conv_cases(geom: tuple, which: tuple, bench: bool) -> list:
             lambda rng, dt: ((*arrays(rng, dt, y_shape, w_shape), x_shape, s, p, d, g), {}),
         "conv2d_backward_weight":
             lambda rng, dt: ((*arrays(rng, dt, y_shape, x_shape), w_shape, s, p, d, g), {}),
+        "conv2d_forward_bias":
+            lambda rng, dt: ((*arrays(rng, dt, x_shape, w_shape, (Co,)), s, p, d, g), {}),
+        "conv2d_backward_weight_bias":
+            lambda rng, dt: ((*arrays(rng, dt, y_shape, x_shape), w_shape, s, p, d, g), {}),
     }
     copy_bytes = 8.0 * rows_k[0] * rows_k[1]
     cases = []
@@ -321,5 +377,5 @@ def _conv_cases(geom: tuple, which: tuple, bench: bool) -> list:
 _ALL = tuple(REFERENCE)
 table.add(*(c for geom in _GEOMETRIES for c in _conv_cases(geom, _ALL, False)))
 table.add(*(c for geom in _BENCH for c in _conv_cases(
-    geom, ("im2col", "col2im", "conv2d_forward", "conv2d_backward_weight"), True)))
+    geom, ("im2col", "col2im", "conv2d_forward", "conv2d_backward_weight", *_FUSED), True)))
 table.add(*(c for geom in _BENCH_T for c in _conv_cases(geom, ("conv2d_backward_data",), True)))

@@ -142,3 +142,20 @@ def conv2d_backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, paddin
     return cuda.conv2d_backward_weight(gy, x, w_shape, *_pairs(stride, padding, dilation),
                                        int(groups), out=out, workspace=work, splits=splits,
                                        tf32=_use_tf32(gy), stream=stream())
+
+
+_with_bias = ref.with_bias(conv2d_forward, conv2d_backward_weight)
+
+
+def conv2d_forward_bias(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair,
+                        groups: int = 1) -> Any:
+    """See :func:`minigan.kernels.conv.conv2d_forward_bias`: this backend's convolution, then
+    the bias added in place."""
+    return _with_bias[0](x, w, b, stride, padding, dilation, groups)
+
+
+def conv2d_backward_weight_bias(gy: Any, x: Any, w_shape: tuple, stride: Pair, padding: Pair,
+                                dilation: Pair, groups: int = 1) -> tuple:
+    """See :func:`minigan.kernels.conv.conv2d_backward_weight_bias`: this backend's weight
+    gradient, and the channel sum of gy."""
+    return _with_bias[1](gy, x, w_shape, stride, padding, dilation, groups)

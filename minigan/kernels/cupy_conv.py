@@ -207,3 +207,7 @@ def conv2d_backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, paddin
         Kg = Cg * kh * kw
         gw = cp.matmul(gyT.reshape(G, Og, -1), cols.reshape(G, Kg, -1).transpose(0, 2, 1))
     return cp.ascontiguousarray(gw).reshape(w_shape)
+
+
+conv2d_forward_bias, conv2d_backward_weight_bias = ref.with_bias(conv2d_forward,
+                                                                 conv2d_backward_weight)

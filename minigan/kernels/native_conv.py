@@ -50,6 +50,7 @@ def col2im(cols: Any, x_shape: tuple, kh: int, kw: int, stride: Pair, padding: P
 
 
 _conv = make_conv(im2col, col2im)
+_unfused_bias = ref.with_bias(_conv["conv2d_forward"], _conv["conv2d_backward_weight"])
 _AVX512 = bool(_C.has_avx512())
 _INT32 = 2**31 - 1  # the AVX-512 kernels index with 32-bit gathers
 
@@ -104,3 +105,35 @@ def conv2d_backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, paddin
                                              w_shape, tuple(stride), tuple(padding),
                                              tuple(dilation))
     return _conv["conv2d_backward_weight"](gy, x, w_shape, stride, padding, dilation, groups)
+
+
+def conv2d_forward_bias(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair,
+                        groups: int = 1) -> np.ndarray:
+    """See :func:`minigan.kernels.conv.conv2d_forward_bias`: on the AVX-512 path the bias add
+    is part of the output store; elsewhere composed (:func:`minigan.kernels.conv.with_bias`)."""
+    ref._check_4d("x", x)
+    dtype = _check_float(x=x, weight=w, bias=b)
+    ref._check_bias(b, w.shape[0], dtype)
+    ref._check_conv(x.shape, w.shape, groups)
+    ref._out_hw(x.shape, w.shape[2], w.shape[3], stride, padding, dilation)
+    if _gemm_path(dtype, groups, x.shape, w.shape):
+        return _C.conv2d_forward_f32(np.ascontiguousarray(x), np.ascontiguousarray(w),
+                                     tuple(stride), tuple(padding), tuple(dilation),
+                                     bias=np.ascontiguousarray(b))
+    return _unfused_bias[0](x, w, b, stride, padding, dilation, groups)
+
+
+def conv2d_backward_weight_bias(gy: Any, x: Any, w_shape: tuple, stride: Pair, padding: Pair,
+                                dilation: Pair, groups: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """See :func:`minigan.kernels.conv.conv2d_backward_weight_bias`: on the AVX-512 path the
+    bias gradient is summed (in double) from the gy blocks the weight gradient already reads."""
+    ref._check_4d("x", x)
+    dtype = _check_float(grad_output=gy, x=x)
+    w_shape = tuple(int(s) for s in w_shape)
+    ref._check_conv(x.shape, w_shape, groups)
+    ref.check_grad_output(gy, x.shape, w_shape, stride, padding, dilation)
+    if _gemm_path(dtype, groups, gy.shape, x.shape, w_shape):
+        return _C.conv2d_backward_weight_f32(np.ascontiguousarray(gy), np.ascontiguousarray(x),
+                                             w_shape, tuple(stride), tuple(padding),
+                                             tuple(dilation), need_bias=True)
+    return _unfused_bias[1](gy, x, w_shape, stride, padding, dilation, groups)

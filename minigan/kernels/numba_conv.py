@@ -143,3 +143,7 @@ _conv = make_conv(im2col, col2im)
 conv2d_forward = _conv["conv2d_forward"]
 conv2d_backward_data = _conv["conv2d_backward_data"]
 conv2d_backward_weight = _conv["conv2d_backward_weight"]
+
+
+conv2d_forward_bias, conv2d_backward_weight_bias = ref.with_bias(conv2d_forward,
+                                                                 conv2d_backward_weight)

@@ -36,7 +36,7 @@ import numpy as np
 from numba import cuda
 
 from . import numba_cuda_common as common
-from .conv import Pair, _check_4d, _check_conv, _check_dtypes, _out_hw
+from .conv import Pair, _check_4d, _check_conv, _check_dtypes, _out_hw, with_bias
 
 # (TX, TY, RM, RN, BK). The GPU tile is 64 x 64 x 16 with 256 threads; the simulator, which
 # runs one Python thread per CUDA thread, runs the same kernel with a 16 x 16 x 8 tile and 16.
@@ -384,3 +384,7 @@ def conv2d_backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, paddin
     _launch_gemm(launch, "backward_weight", dtype, x, gy, gw.reshape(w_shape[0], -1),
                  Cg * kh * kw, Og, N * OH * OW, G, geo)
     return gw
+
+
+conv2d_forward_bias, conv2d_backward_weight_bias = with_bias(conv2d_forward,
+                                                             conv2d_backward_weight)

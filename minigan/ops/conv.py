@@ -10,6 +10,10 @@ order (double backprop for WGAN-GP / R1 through a convolutional discriminator):
 All three are bilinear and are different "slots" of one trilinear form
 <y, conv(x, w)> = <conv^T(y, w), x> = <gradw(x, y), w>, so the backward of each is the other
 two: d/dx of conv is conv^T, d/dw of conv is gradw, and so on.
+
+conv2d's bias goes through ``Conv2dBias``: one kernel for conv + bias and one for the weight and
+bias gradients (native fuses them: the add rides on the output store, the bias gradient on the
+weight gradient's pass over g). conv_transpose2d's bias is a ``ChannelBias`` on the result.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..function import Function
 from ..kernels import bias_act as _bias_act_kernels  # noqa: F401  (defines the kernels)
 from ..kernels import conv as _conv_kernels  # noqa: F401  (defines the conv kernels)
 from ..kernels import registry
-from ..tensor import Tensor
+from ..tensor import Tensor, is_grad_enabled
 from .shape import expand, pad, reshape
 
 
@@ -29,6 +33,7 @@ def _kernel(name: str, a: Any):
     """The ``name`` kernel of the backend in use, for the device ``a`` lives on."""
     device = "cpu" if type(a).__module__ == "numpy" else "cuda"
     return registry.get(name, device)
+
 
 
 class Conv2d(Function):
@@ -47,6 +52,31 @@ class Conv2d(Function):
         gx = ConvTranspose2d.apply(g, w, x.shape, *ctx.geom) if nx else None
         gw = Conv2dGradWeight.apply(x, g, w.shape, *ctx.geom) if nw else None
         return gx, gw, None, None, None, None
+
+
+class Conv2dBias(Function):
+    """y = conv(x, w) + b in one kernel; dx = conv^T(g, w), and (dw, db) in one pass over g.
+    When a graph of the gradient is asked for (double backprop), dw and db come from the
+    differentiable Conv2dGradWeight and ChannelSum instead."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        ctx.geom = (stride, padding, dilation, groups)
+        ctx.save_for_backward(x, w)
+        return _kernel("conv2d_forward_bias", x)(x, w, b, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        gx = ConvTranspose2d.apply(g, w, x.shape, *ctx.geom) if nx else None
+        if nw and nb and not is_grad_enabled():
+            kernel = _kernel("conv2d_backward_weight_bias", x.data)
+            gw, gb = kernel(g.data, x.data, w.shape, *ctx.geom)
+            return gx, Tensor(gw), Tensor(gb), None, None, None, None
+        gw = Conv2dGradWeight.apply(x, g, w.shape, *ctx.geom) if nw else None
+        gb = ChannelSum.apply(g) if nb else None
+        return gx, gw, gb, None, None, None, None
 
 
 class ConvTranspose2d(Function):
@@ -173,6 +203,11 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 
     _check_tensors("conv2d", x, weight, bias)
     geom = (_pair("stride", stride, 1), _pair("padding", padding, 0),
             _pair("dilation", dilation, 1), _check_groups(groups))
+    if bias is not None:
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"conv2d: bias must have shape ({weight.shape[0]},) (one per output "
+                             f"channel), got {bias.shape}")
+        return Conv2dBias.apply(x, weight, bias, *geom)
     return _add_bias(Conv2d.apply(x, weight, *geom), bias, "conv2d")
 
 

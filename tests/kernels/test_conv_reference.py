@@ -178,8 +178,25 @@ def test_backward_data_output_padding_rows_get_zero_gradient():
 
 def test_registry_entries():
     assert set(K.REFERENCE) == {"im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
-                                "conv2d_backward_weight"}
+                                "conv2d_backward_weight", "conv2d_forward_bias",
+                                "conv2d_backward_weight_bias"}
     assert K.REFERENCE["conv2d_forward"] is K.conv2d_forward
+
+
+def test_fused_bias_references_are_conv_plus_channel_terms():
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    b, geom = rng.standard_normal(4), ((2, 1), (1, 0), (1, 1))
+    y = K.conv2d_forward_bias(x, w, b, *geom)
+    np.testing.assert_array_equal(y, K.conv2d_forward(x, w, *geom) + b[None, :, None, None])
+    gy = rng.standard_normal(y.shape)
+    gw, gb = K.conv2d_backward_weight_bias(gy, x, w.shape, *geom)
+    np.testing.assert_array_equal(gw, K.conv2d_backward_weight(gy, x, w.shape, *geom))
+    np.testing.assert_allclose(gb, [gy[:, o].sum() for o in range(4)], rtol=1e-13)
+    with pytest.raises(ValueError, match=r"bias: expected shape \(4,\)"):
+        K.conv2d_forward_bias(x, w, b[:3], *geom)
+    with pytest.raises(TypeError, match="bias: expected dtype float64"):
+        K.conv2d_forward_bias(x, w, b.astype(np.float32), *geom)
 
 
 G1 = ((1, 1), (0, 0), (1, 1))

@@ -35,7 +35,8 @@ def _upcast(obj, dtype):
 def test_table_covers_every_family_with_several_rows():
     kernels = {c.kernel for c in ROWS}
     for name in ("im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
-                 "conv2d_backward_weight", "bias_act", "bias_act_backward"):
+                 "conv2d_backward_weight", "conv2d_forward_bias", "conv2d_backward_weight_bias",
+                 "bias_act", "bias_act_backward"):
         assert sum(c.kernel == name for c in ROWS) >= 3, name
     assert kernels <= set(registry._REFERENCE)
     assert table.rows(bench=True), "no benchmark rows"
@@ -67,6 +68,7 @@ def test_kernel_matches_reference(case, backend, dtype):
 def test_every_conv_and_bias_act_kernel_is_provided(backend):
     """The numba and native backends implement these families themselves (no fallback)."""
     for name in ("im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
-                 "conv2d_backward_weight", "bias_act", "bias_act_backward"):
+                 "conv2d_backward_weight", "conv2d_forward_bias", "conv2d_backward_weight_bias",
+                 "bias_act", "bias_act_backward"):
         assert backend in registry.providers(name)
         assert registry.get(name, "cpu", backend=backend) is not registry.reference(name)

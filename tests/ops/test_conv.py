@@ -6,7 +6,9 @@ import pytest
 
 from minigan.diagnostics.gradcheck import assert_close, gradcheck, gradgradcheck
 from minigan.ops.activation import leaky_relu
-from minigan.ops.conv import Conv2d, Conv2dGradWeight, ConvTranspose2d, conv2d, conv_transpose2d
+from minigan import backends
+from minigan.ops.conv import (Conv2d, Conv2dBias, Conv2dGradWeight, ConvTranspose2d, conv2d,
+                              conv_transpose2d)
 from minigan.ops.pool import avg_pool2d, upsample_nearest
 from minigan.ops.shape import permute
 from minigan.tensor import Tensor, grad, no_grad
@@ -140,6 +142,33 @@ def test_each_function_is_twice_differentiable_in_all_its_inputs():
     gradgradcheck(lambda a, b: Conv2d.apply(a, b, *GEOM), [x, w])
     gradgradcheck(lambda a, b: ConvTranspose2d.apply(a, b, x.shape, *GEOM), [y, w])
     gradgradcheck(lambda a, b: Conv2dGradWeight.apply(a, b, w.shape, *GEOM), [x, y])
+    # with a bias: the fused Function's backward falls back to differentiable ops under
+    # create_graph, so the bias enters second derivatives too
+    b = rand(2, seed=3)
+    gradgradcheck(lambda a, c, d: Conv2dBias.apply(a, c, d, *GEOM), [x, w, b])
+
+
+@pytest.mark.parametrize("backend", [b for b in backends.available() if b != "numpy"])
+@pytest.mark.parametrize("shape", [((3, 32, 9, 9), (64, 32, 4, 4)), ((2, 3, 7, 6), (5, 3, 3, 3))],
+                         ids=["direct", "gemm"])
+def test_float32_conv_bias_matches_the_reference_backend(backend, shape):
+    """conv2d with a bias in float32 on each compiled backend (native: the bias fused into the
+    AVX-512 kernels) against the numpy backend: output and the x, w and b gradients."""
+    (xs, ws), r = shape, np.random.default_rng(9)
+    x0, w0 = r.standard_normal(xs).astype(np.float32), r.standard_normal(ws).astype(np.float32)
+    b0 = r.standard_normal(ws[0]).astype(np.float32)
+
+    def run(name):
+        with backends.use(name):
+            x, w, b = (Tensor(a.copy(), requires_grad=True) for a in (x0, w0, b0))
+            y = conv2d(x, w, b, stride=2, padding=1)
+            g = Tensor(np.random.default_rng(1).standard_normal(y.shape).astype(np.float32))
+            y.backward(g)
+            return [t.numpy() for t in (y, x.grad, w.grad, b.grad)]
+
+    for got, want, what in zip(run(backend), run("numpy"), ("y", "gx", "gw", "gb")):
+        assert got.dtype == np.float32, what
+        assert_close(got, want, np.float32, what=what)
 
 
 def test_third_derivative_through_a_gradient():
