@@ -172,6 +172,10 @@ def _rows(shape: tuple, bench: bool = False) -> list:
     return rows
 
 
-table.add(*_rows((5, 3, 4, 7)), *_rows((6, 5)), *_rows((2, 3, 1, 1)), *_rows((3, 2, 5)))
-# The generator's two BatchNorms of `minigan bench step` (batch 64).
-table.add(*_rows((64, 128, 7, 7), bench=True), *_rows((64, 64, 14, 14), bench=True))
+# (37, 1001): a BatchNorm1d big enough for the compiled kernels' parallel paths (2-D input:
+# channels split across threads, rows walked with the channels innermost), odd sizes.
+table.add(*_rows((5, 3, 4, 7)), *_rows((6, 5)), *_rows((2, 3, 1, 1)), *_rows((3, 2, 5)),
+          *_rows((37, 1001)))
+# The generator's two BatchNorms of `minigan bench step` (batch 64): BatchNorm1d(128*7*7) after
+# its Linear, BatchNorm2d(64) after its first transposed convolution.
+table.add(*_rows((64, 6272), bench=True), *_rows((64, 64, 14, 14), bench=True))
