@@ -1,15 +1,16 @@
 """``minigan bench``: kernels against their NumPy references, and one GAN training step.
 
 ``bench kernels`` takes every benchmark-sized row of the parity table
-(:mod:`minigan.kernels.table`) and, per CPU backend, reports the median time over repeats after
-warm-up, GFLOP/s (or GB/s for memory-bound kernels), the speed-up against the ``numpy``
-reference measured in the same run, and the largest error against the reference computed in
-float64. A backend without its own kernel for a row is listed as a fallback, not timed.
+(:mod:`minigan.kernels.table`) and, per CPU backend (each in a process of its own), reports the
+median time over repeats after warm-up, GFLOP/s (or GB/s for memory-bound kernels), the
+speed-up against the ``numpy`` reference measured in the same run, and the largest error
+against the reference computed in float64. A backend without its own kernel for a row is listed
+as a fallback, not timed.
 
-``bench step`` times one full training step (D step, then G step) of the dcgan-mnist model per
-backend, and the same model in PyTorch CPU when PyTorch is installed (each in processes of its
-own, taking turns), as a ratio (minigan / torch: below 1 means minigan is faster). The model
-code lives in :mod:`minigan.bench_models` so the training-parity tests run it too.
+``bench step`` (:mod:`minigan.bench_step`) times one full training step (D step, then G step)
+of the dcgan-mnist model per backend, and the same model in PyTorch CPU when PyTorch is
+installed (each in processes of its own, taking turns), as a ratio (minigan / torch: below 1
+means minigan is faster).
 
 With ``--device cuda`` both run on the GPU instead (CUDA backends, CUDA-event timing, L2
 flushed between kernel calls, rates as a fraction of the GPU's peak, PyTorch CUDA beside the
@@ -131,24 +132,116 @@ def _max_err(got: tuple, want: tuple) -> float:
     return worst
 
 
+def in_child(func: str, *args: Any) -> Any:
+    """``minigan.bench.<func>(*args)`` (or ``module:func``) in a fresh interpreter, its JSON
+    result back. Why: the thread pools of one implementation -- OpenBLAS's, OpenMP's, Numba's,
+    PyTorch's -- keep spinning or sleeping by their own policies after a call, and in one
+    process that lands on whoever runs next (measured here: native's D.conv2 forward 14.5 ms
+    timed in turns with numba and numpy in one process, 2.9 ms alone)."""
+    module, _, name = func.rpartition(":")
+    # The child must import this very minigan: `python -c` puts the working directory first on
+    # sys.path, and in a source checkout that is the tree without the compiled _C.
+    code = ("import importlib, json, sys; sys.path.insert(0, sys.argv[3]); "
+            "fn = getattr(importlib.import_module(sys.argv[1]), sys.argv[2]); "
+            "print(json.dumps(fn(*json.loads(sys.argv[4]))))")
+    home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, "-c", code, module or __name__, name, home,
+                          json.dumps(list(args))], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"bench: {name}{tuple(args)} failed in its process:\n"
+                           f"{run.stderr[-3000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 # ---- bench kernels --------------------------------------------------------------------------
+
+
+def _rate(entry: dict[str, Any], case: Any, dtype: np.dtype) -> None:
+    med = entry["median_s"]
+    if case.flops:
+        entry["gflops"] = case.flops / med / 1e9
+    elif case.bytes:
+        entry["gbps"] = case.bytes * dtype.itemsize / 4 / med / 1e9
+
+
+def _rows(only: str | None, bench_rows: bool) -> list:
+    from .kernels import table
+
+    return [c for c in table.rows(bench=bench_rows) if not only or only in c.name]
+
+
+def kernel_entries(backend: str, dtype_name: str, only: str | None, bench_rows: bool,
+                   repeats: int, warmup: int) -> list[dict[str, Any]]:
+    """One backend's entry per row (run in a process of its own by :func:`bench_kernels`):
+    status, max error against the float64 reference, median and fastest seconds."""
+    from .kernels import registry
+
+    backends.use(backend)  # its thread settings too (BLAS on every thread for numpy)
+    dtype = np.dtype(dtype_name)
+    out = []
+    for case in _rows(only, bench_rows):
+        fn = registry.get(case.kernel, "cpu", backend=backend)
+        entry: dict[str, Any] = {"kernel": case.kernel, "shape": case.label,
+                                 "backend": backend, "dtype": dtype.name}
+        if backend != "numpy" and fn is registry.reference(case.kernel):
+            entry["status"] = "fallback"
+        else:
+            args, kwargs = case.arguments(dtype)
+            ref = case.run(registry.reference(case.kernel), _upcast(args, dtype),
+                           _upcast(kwargs, dtype))
+            entry.update(status="ok", max_err=_max_err(case.run(fn, args, kwargs), ref))
+            a, k = copy.deepcopy(args), copy.deepcopy(kwargs)   # in-place kernels
+            times = time_call(lambda: fn(*a, **k), repeats, warmup)
+            entry.update(median_s=statistics.median(times), min_s=min(times), repeats=repeats)
+            _rate(entry, case, dtype)
+        out.append(entry)
+    return out
 
 
 def bench_kernels(backend_names: str | None = None, repeats: int = 10, warmup: int = 2,
                   dtype: Any = np.float32, only: str | None = None, bench_rows: bool = True,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, isolate: bool = True) -> dict[str, Any]:
     """Time every benchmark row (or the test-sized rows with ``bench_rows=False``; ``only``
-    keeps rows whose name contains it) on each CPU backend; returns a JSON-able dict."""
+    keeps rows whose name contains it) on each CPU backend; returns a JSON-able dict.
+
+    With ``isolate`` (the default) each backend runs in a process of its own (see
+    :func:`in_child`); ``isolate=False`` times them in this process, taking turns per row."""
     from .gan.progress import Progress
-    from .kernels import registry, table
 
     names = _cpu_backends(backend_names)
     dtype = np.dtype(dtype)
-    rows = [c for c in table.rows(bench=bench_rows) if not only or only in c.name]
+    if isolate:
+        bar = Progress(len(names), enabled=progress)
+        per_backend = []
+        for i, b in enumerate(names):
+            per_backend.append(in_child("kernel_entries", b, dtype.name, only, bench_rows,
+                                        repeats, warmup))
+            bar.update(i + 1, b)
+        bar.close()
+        results = [e for row in zip(*per_backend) for e in row]
+    else:
+        results = _kernels_same_process(names, dtype, only, bench_rows, repeats, warmup,
+                                        progress)
+    base = None
+    for e in results:  # rows come numpy first, then the other backends
+        if e["backend"] == "numpy":
+            base = e.get("median_s")
+        if e["status"] == "ok":
+            e["speedup"] = base / e["median_s"] if base else None
+    return {"kind": "kernels", "machine": machine_info(), "repeats": repeats, "warmup": warmup,
+            "isolated_processes": isolate, "results": results}
+
+
+def _kernels_same_process(names: list[str], dtype: np.dtype, only: str | None,
+                          bench_rows: bool, repeats: int, warmup: int,
+                          progress: bool) -> list[dict[str, Any]]:
+    from .gan.progress import Progress
+    from .kernels import registry
+
+    rows = _rows(only, bench_rows)
     bar = Progress(len(rows) * len(names), enabled=progress)
     results = []
-    done = 0
-    for case in rows:
+    for i, case in enumerate(rows):
         args, kwargs = case.arguments(dtype)
         ref = case.run(registry.reference(case.kernel), _upcast(args, dtype),
                        _upcast(kwargs, dtype))
@@ -165,25 +258,16 @@ def bench_kernels(backend_names: str | None = None, repeats: int = 10, warmup: i
                 fns.append(lambda fn=fn, a=a, k=k: fn(*a, **k))
             entries.append(entry)
         timed = iter(time_interleaved(fns, repeats, warmup))
-        base = None
         for entry in entries:
             if entry["status"] == "ok":
                 times = next(timed)
-                med = statistics.median(times)
-                entry.update(median_s=med, min_s=min(times), repeats=repeats)
-                if case.flops:
-                    entry["gflops"] = case.flops / med / 1e9
-                elif case.bytes:
-                    entry["gbps"] = case.bytes * dtype.itemsize / 4 / med / 1e9
-                if entry["backend"] == "numpy":
-                    base = med
-                entry["speedup"] = base / med if base else None
+                entry.update(median_s=statistics.median(times), min_s=min(times),
+                             repeats=repeats)
+                _rate(entry, case, dtype)
             results.append(entry)
-        done += len(names)
-        bar.update(done, case.name)
+        bar.update((i + 1) * len(names), case.name)
     bar.close()
-    return {"kind": "kernels", "machine": machine_info(), "repeats": repeats, "warmup": warmup,
-            "results": results}
+    return results
 
 
 def format_kernels(report: dict[str, Any]) -> str:
@@ -204,145 +288,6 @@ def format_kernels(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-# ---- bench step -----------------------------------------------------------------------------
-
-
-def _child_times(impl: str, preset: str, batch: int, repeats: int, warmup: int) -> list[float]:
-    """In a fresh interpreter (see :func:`bench_step`): build one implementation's step, warm it
-    up, and return the seconds of ``repeats`` timed steps."""
-    from . import bench_models as M
-
-    if impl == "torch":
-        import torch
-
-        torch.set_num_threads(backends.num_threads())
-        step = M.make_torch_step(preset, batch=batch, seed=0)
-    else:
-        backends.use(impl)
-        step = M.make_minigan_step(preset, batch=batch, seed=0)
-    return time_interleaved([step], repeats, warmup)[0]
-
-
-def _times_in_child(impl: str, preset: str, batch: int, repeats: int, warmup: int) -> list[float]:
-    # The child must import this very minigan: `python -c` puts the working directory first on
-    # sys.path, and in a source checkout that is the tree without the compiled _C.
-    code = ("import json, sys; sys.path.insert(0, sys.argv[2]); "
-            "from minigan.bench import _child_times; "
-            "print(json.dumps(_child_times(*json.loads(sys.argv[1]))))")
-    arg = json.dumps([impl, preset, batch, repeats, warmup])
-    home = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    run = subprocess.run([sys.executable, "-c", code, arg, home], capture_output=True, text=True)
-    if run.returncode != 0:
-        raise RuntimeError(f"bench step: the {impl} run failed:\n{run.stderr[-3000:]}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
-
-
-def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, repeats: int = 5,
-               warmup: int = 2, batch: int = 64, use_torch: bool = True,
-               progress: bool = True, isolate: bool = True) -> dict[str, Any]:
-    """Median seconds of one D step + G step per CPU backend, and in PyTorch when present.
-
-    With ``isolate`` (the default) every implementation runs in processes of its own, in turns
-    (up to 3 rounds of a process per implementation, the repeats split between them): thread
-    pools of one implementation -- OpenBLAS's, OpenMP's, PyTorch's -- keep spinning or sleeping
-    by their own policies after a call, and in one process that lands on whoever runs next
-    (measured here: PyTorch's step 46-64 ms beside minigan's, depending on minigan's OpenMP wait
-    policy, against 51 ms alone). ``isolate=False`` times all of them in this process, in turns.
-    """
-    from . import bench_models as M
-    from .gan.progress import Progress
-
-    if preset not in M.PRESETS:
-        raise ValueError(f"--preset: unknown {preset!r}; expected one of {', '.join(M.PRESETS)}")
-    names = _cpu_backends(backend_names)
-    torch_ok = use_torch and backends._installed("torch")
-    n_impl = len(names) + torch_ok
-    if isolate:
-        return _bench_step_isolated(preset, names, torch_ok, repeats, warmup, batch, progress)
-    bar = Progress(n_impl * (repeats + 1), enabled=progress)  # building, then timed steps
-    impls, steps = [], []
-    for b in names:
-        with backends.use(b):
-            step = M.make_minigan_step(preset, batch=batch, seed=0)
-        # The backend is looked up per kernel call, so each step runs inside its own use().
-        steps.append(lambda b=b, step=step: _run_with(b, step))
-        impls.append({"impl": f"minigan/{b}", "backend": b})
-        bar.update(len(steps), f"built {b}")
-    if torch_ok:
-        import torch
-
-        torch.set_num_threads(backends.num_threads())
-        steps.append(M.make_torch_step(preset, batch=batch, seed=0))
-        impls.append({"impl": "torch", "backend": "torch",
-                      "torch_threads": torch.get_num_threads()})
-        bar.update(len(steps), "built torch")
-    count = [n_impl]
-
-    def tick() -> None:
-        count[0] += 1
-        bar.update(count[0], "timing")
-
-    timed = time_interleaved(steps, repeats, warmup, tick, settle=1)
-    bar.close()
-    return _step_report(preset, batch, repeats, warmup, impls, timed, isolated=False)
-
-
-def _bench_step_isolated(preset: str, names: list[str], torch_ok: bool, repeats: int,
-                         warmup: int, batch: int, progress: bool) -> dict[str, Any]:
-    from .gan.progress import Progress
-
-    impls = [{"impl": f"minigan/{b}", "backend": b} for b in names]
-    if torch_ok:
-        impls.append({"impl": "torch", "backend": "torch",
-                      "torch_threads": backends.num_threads()})
-    rounds = max(1, min(3, repeats))
-    per_round = [repeats // rounds + (r < repeats % rounds) for r in range(rounds)]
-    bar = Progress(rounds * len(impls), enabled=progress)
-    timed: list[list[float]] = [[] for _ in impls]
-    for r, n in enumerate(per_round):
-        for i, entry in enumerate(impls):
-            timed[i] += _times_in_child(entry["backend"], preset, batch, n, warmup)
-            bar.update(r * len(impls) + i + 1, f"round {r + 1}: {entry['impl']}")
-    bar.close()
-    return _step_report(preset, batch, repeats, warmup, impls, timed, isolated=True)
-
-
-def _step_report(preset: str, batch: int, repeats: int, warmup: int, impls: list[dict],
-                 timed: list[list[float]], isolated: bool) -> dict[str, Any]:
-    results = []
-    for entry, times in zip(impls, timed):
-        results.append({**entry, "median_s": statistics.median(times), "min_s": min(times),
-                        "repeats": repeats})
-    torch_t = next((r["median_s"] for r in results if r["impl"] == "torch"), None)
-    numpy_t = results[0]["median_s"]
-    for r in results:
-        r["vs_numpy"] = numpy_t / r["median_s"]
-        r["ratio_to_torch"] = r["median_s"] / torch_t if torch_t else None
-    return {"kind": "step", "preset": preset, "batch": batch, "machine": machine_info(),
-            "repeats": repeats, "warmup": warmup, "isolated_processes": isolated,
-            "results": results}
-
-
-def _run_with(backend: str, step: Callable[[], Any]) -> Any:
-    with backends.use(backend):
-        return step()
-
-
-def format_step(report: dict[str, Any]) -> str:
-    where = ("each in processes of its own" if report.get("isolated_processes")
-             else "all in one process")
-    lines = [f"one training step (D then G), preset {report['preset']}, batch {report['batch']}"
-             f" ({where})",
-             f"{'impl':<16}{'median ms':>11}{'speed-up vs numpy':>19}{'ratio to torch':>16}"]
-    for r in report["results"]:
-        ratio = f"{r['ratio_to_torch']:.2f}" if r["ratio_to_torch"] else "-"
-        lines.append(f"{r['impl']:<16}{r['median_s'] * 1e3:>11.1f}{r['vs_numpy']:>18.2f}x"
-                     f"{ratio:>16}")
-    if not any(r["impl"] == "torch" for r in report["results"]):
-        lines.append("(PyTorch not installed or --no-torch: no torch column)")
-    return "\n".join(lines)
-
-
 # ---- command line ---------------------------------------------------------------------------
 
 
@@ -360,6 +305,9 @@ def add_command(sub: Any) -> None:
     common.add_argument("--repeats", type=int, help="timed runs per measurement")
     common.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     common.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_argument("--same-process", action="store_true",
+                        help="time every backend in this process (default: each in a process "
+                             "of its own, so one's thread pools cannot slow another)")
     k = what.add_parser("kernels", parents=[common], help="every kernel family x backend")
     k.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     k.add_argument("--only", help="rows whose name contains this text")
@@ -369,9 +317,6 @@ def add_command(sub: Any) -> None:
     s.add_argument("--preset", default="dcgan-mnist")
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
-    s.add_argument("--same-process", action="store_true",
-                   help="time every implementation in this process (default: each in processes "
-                        "of its own, so one's thread pools cannot slow another)")
     bench.set_defaults(func=cmd_bench, what=None)
     _DEFAULT.append(k)
 
@@ -388,9 +333,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _cmd_bench_cuda(args)
     if what == "kernels":
         report = bench_kernels(args.backends, args.repeats or 10, args.warmup, args.dtype,
-                               args.only, not args.small, not args.quiet)
+                               args.only, not args.small, not args.quiet,
+                               isolate=not args.same_process)
         text = format_kernels(report)
     else:
+        from .bench_step import bench_step, format_step
+
         report = bench_step(args.preset, args.backends, args.repeats or 5, args.warmup,
                             args.batch, not args.no_torch, not args.quiet,
                             isolate=not args.same_process)

@@ -212,7 +212,8 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None,
     """Median seconds (CUDA events) of one D step + G step per CUDA backend, and of the same
     model in PyTorch CUDA when PyTorch with CUDA is installed; latents drawn on the GPU."""
     from . import bench_models as M
-    from .bench import _run_with, machine_info
+    from .bench import machine_info
+    from .bench_step import _run_with
     from .gan.progress import Progress
 
     if preset not in M.PRESETS:

@@ -14,16 +14,17 @@ from minigan.cli import main
 CPU = [b for b in backends.available() if backends.DEVICE[b] == "cpu"]
 
 
-def test_bench_kernels_small_rows_json(tmp_path, capsys):
+@pytest.mark.parametrize("mode", [[], ["--same-process"]], ids=["own-processes", "one-process"])
+def test_bench_kernels_small_rows_json(tmp_path, capsys, mode):
     out = tmp_path / "k.json"
     rc = main(["bench", "kernels", "--small", "--only", "x2x3x7x9", "--repeats", "2",
-               "--warmup", "1", "--quiet", "--json", str(out)])
+               "--warmup", "1", "--quiet", "--json", str(out), *mode])
     assert rc == 0
     text = capsys.readouterr().out
     header = text.splitlines()[0].split()
     assert header[:3] == ["kernel", "shape", "backend"] and "speed-up" in header
     report = json.loads(out.read_text())
-    assert report["kind"] == "kernels"
+    assert report["kind"] == "kernels" and report["isolated_processes"] == (not mode)
     assert {"cpu", "cpu_count", "numpy", "threads", "backends"} <= set(report["machine"])
     kernels = {"im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
                "conv2d_backward_weight", "conv2d_forward_bias", "conv2d_backward_weight_bias"}
