@@ -265,7 +265,8 @@ def with_bias(forward: Callable, backward_weight: Callable) -> tuple[Callable, C
         return y
 
     def conv2d_backward_weight_bias(gy: Any, x: Any, w_shape: tuple, stride: Pair,
-                                    padding: Pair, dilation: Pair, groups: int = 1) -> tuple:
+                                    padding: Pair, dilation: Pair,
+                                    groups: int = 1) -> tuple[Any, Any]:
         gw = backward_weight(gy, x, w_shape, stride, padding, dilation, groups)
         return gw, gy.sum(axis=(0, 2, 3))
 

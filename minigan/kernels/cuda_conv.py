@@ -155,7 +155,7 @@ def conv2d_forward_bias(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dil
 
 
 def conv2d_backward_weight_bias(gy: Any, x: Any, w_shape: tuple, stride: Pair, padding: Pair,
-                                dilation: Pair, groups: int = 1) -> tuple:
+                                dilation: Pair, groups: int = 1) -> tuple[Any, Any]:
     """See :func:`minigan.kernels.conv.conv2d_backward_weight_bias`: this backend's weight
     gradient, and the channel sum of gy."""
     return _with_bias[1](gy, x, w_shape, stride, padding, dilation, groups)
