@@ -96,8 +96,19 @@ def collect_info() -> dict[str, Any]:
             name: _dist_version(name)
             for name in ("numba", "numba_cuda", "cupy", "threadpoolctl", "torch")
         },
+        "kernels": _kernel_providers(),
     }
     return info
+
+
+def _kernel_providers() -> dict[str, dict[str, list[str]]]:
+    """family -> kernel -> the backends with their own implementation (numpy: the reference;
+    any other backend falls back to it on the CPU, or to cupy on CUDA)."""
+    from minigan.kernels import registry, table
+
+    table.rows()  # imports every kernel family, which registers its kernels (nothing compiles)
+    return {family: {name: registry.providers(name) for name in names}
+            for family, names in sorted(registry.kernels().items())}
 
 
 def _blas_threads() -> Any:
@@ -154,6 +165,15 @@ def _format_info(info: dict[str, Any]) -> str:
     )
     optional = [f"{k} {v or '-'}" for k, v in info["optional"].items()]
     rows.append(("optional", ", ".join(optional)))
+    rows.append(("kernels", "backends with their own implementation (the rest use numpy's "
+                            "reference on the CPU, cupy's on CUDA)"))
+    for family, kernels in info["kernels"].items():
+        groups: dict[tuple, list[str]] = {}  # kernels of a family that share their providers
+        for name, providers in kernels.items():
+            groups.setdefault(tuple(p for p in providers if p != "numpy"), []).append(name)
+        for i, (providers, names) in enumerate(groups.items()):
+            rows.append((f"  {family}" if i == 0 else "",
+                         f"{', '.join(names)}: {' '.join(providers) or '(reference only)'}"))
     width = max(len(k) for k, _ in rows) + 2
     return "\n".join(f"{k:<{width}}{v}" for k, v in rows)
 
@@ -177,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show versions, compiled modules, backends, CUDA status and thread counts",
         description="Show what minigan found on this machine: versions, whether the native "
         "(_C) and CUDA (_cuda) modules were built, the CUDA runtime status, the backends "
-        "available, and thread counts.",
+        "available, thread counts, and which backends implement each kernel.",
     )
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(func=cmd_info)

@@ -88,6 +88,11 @@ def test_minigan_info_json(tmp_path):
     assert info["threads"]["minigan"] == 1 and info["threads"]["openmp"] == 1
     if info["cuda"]["built"]:
         assert info["cuda"]["runtime"]["status"] in {"ok", "no driver", "no device", "error"}
+    # which kernels each backend provides, by family, from the registry
+    from minigan.kernels import registry
+    assert info["kernels"]["conv"]["conv2d_forward"] == registry.providers("conv2d_forward")
+    assert "native" in info["kernels"]["gan_loss"]["fused_gan_loss"]
+    assert {k for f in info["kernels"].values() for k in f} == set(registry._REFERENCE)
 
 
 def test_minigan_without_subcommand_shows_usage(tmp_path):
