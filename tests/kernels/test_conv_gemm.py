@@ -83,3 +83,30 @@ def test_bad_arguments_are_named():
                                       one)
     with pytest.raises(TypeError, match="weight: expected a numpy.ndarray"):
         _C.conv2d_forward_f32(x, [1.0], one, one, one)
+    # the fused bias: one float32 value per output channel, C-contiguous
+    with pytest.raises(ValueError, match=r"bias: expected shape \(4,\), got \(3,\)"):
+        _C.conv2d_forward_f32(x, w, one, one, one, bias=np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="bias: expected dtype float32"):
+        _C.conv2d_forward_f32(x, w, one, one, one, bias=np.zeros(4))
+    with pytest.raises(ValueError, match="bias: expected a C-contiguous"):
+        _C.conv2d_forward_f32(x, w, one, one, one, bias=np.zeros(8, np.float32)[::2])
+
+
+@pytest.mark.parametrize("o", [32, 5], ids=["direct", "gemm"])
+def test_fused_bias_and_its_gradient(o, threads):
+    """bias= on the forward and need_bias= on the weight gradient (the direct kernels sum it
+    from their gy blocks; the GEMM form in a separate pass) against float64 NumPy sums."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 8, 9, 7)).astype(np.float32)
+    w = rng.standard_normal((o, 8, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    geom = ((2, 1), (1, 1), (1, 1))
+    y = _C.conv2d_forward_f32(x, w, *geom, bias=b)
+    want = conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), *geom)
+    assert_close(y, want + b[None, :, None, None], np.float32, what="y")
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gw, gb = _C.conv2d_backward_weight_f32(gy, x, w.shape, *geom, need_bias=True)
+    assert_close(gw, _C.conv2d_backward_weight_f32(gy, x, w.shape, *geom), np.float32, rtol=0,
+                 atol=0, what="gw with and without the bias gradient")
+    assert gb.dtype == np.float32 and gb.shape == (o,)
+    assert_close(gb, gy.astype(np.float64).sum(axis=(0, 2, 3)), np.float32, what="gb")
