@@ -92,7 +92,10 @@ def test_minigan_info_json(tmp_path):
     from minigan.kernels import registry
     assert info["kernels"]["conv"]["conv2d_forward"] == registry.providers("conv2d_forward")
     assert "native" in info["kernels"]["gan_loss"]["fused_gan_loss"]
-    assert {k for f in info["kernels"].values() for k in f} == set(registry._REFERENCE)
+    names = {k for f in info["kernels"].values() for k in f}  # (this process's registry may
+    assert names <= set(registry._REFERENCE)                  # hold test kernels as well)
+    assert {"conv2d_forward_bias", "fused_gan_loss", "adam_step", "batch_norm_forward",
+            "bias_act", "spectral_norm_power_iteration"} <= names
 
 
 def test_minigan_without_subcommand_shows_usage(tmp_path):
