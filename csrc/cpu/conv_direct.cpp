@@ -202,9 +202,9 @@ void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float
                             acc[h] = _mm512_add_pd(acc[h], v);
                         }
                     }
-                    alignas(64) double part[DV];
-                    for (int h = 0; h < 4; ++h) _mm512_store_pd(part + 8 * h, acc[h]);
-                    for (int64_t v = 0; v < DV; ++v) bsum[op * DV + v] += part[v];
+                    alignas(64) double sums[DV];
+                    for (int h = 0; h < 4; ++h) _mm512_store_pd(sums + 8 * h, acc[h]);
+                    for (int64_t v = 0; v < DV; ++v) bsum[op * DV + v] += sums[v];
                 }
             for (int64_t kt = 0; kt < ktiles; ++kt) {
                 const float* base[DR];

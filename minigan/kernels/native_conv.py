@@ -66,14 +66,31 @@ def _gemm_path(dtype: Any, groups: int, *shapes: tuple) -> bool:
 def conv2d_forward(x: Any, w: Any, stride: Pair, padding: Pair, dilation: Pair,
                    groups: int = 1) -> np.ndarray:
     """See :func:`minigan.kernels.conv.conv2d_forward`."""
+    return _forward(x, w, None, stride, padding, dilation, groups)
+
+
+def conv2d_forward_bias(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair,
+                        groups: int = 1) -> np.ndarray:
+    """See :func:`minigan.kernels.conv.conv2d_forward_bias`: on the AVX-512 path the bias add
+    is part of the output store; elsewhere composed (:func:`minigan.kernels.conv.with_bias`)."""
+    return _forward(x, w, b, stride, padding, dilation, groups)
+
+
+def _forward(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair,
+             groups: int) -> np.ndarray:
     ref._check_4d("x", x)
-    dtype = _check_float(x=x, weight=w)
+    dtype = _check_float(x=x, weight=w) if b is None else _check_float(x=x, weight=w, bias=b)
+    if b is not None:
+        ref._check_bias(b, w.shape[0], dtype)
     ref._check_conv(x.shape, w.shape, groups)
     ref._out_hw(x.shape, w.shape[2], w.shape[3], stride, padding, dilation)
     if _gemm_path(dtype, groups, x.shape, w.shape):
         return _C.conv2d_forward_f32(np.ascontiguousarray(x), np.ascontiguousarray(w),
-                                     tuple(stride), tuple(padding), tuple(dilation))
-    return _conv["conv2d_forward"](x, w, stride, padding, dilation, groups)
+                                     tuple(stride), tuple(padding), tuple(dilation),
+                                     bias=None if b is None else np.ascontiguousarray(b))
+    if b is None:
+        return _conv["conv2d_forward"](x, w, stride, padding, dilation, groups)
+    return _unfused_bias[0](x, w, b, stride, padding, dilation, groups)
 
 
 def conv2d_backward_data(gy: Any, w: Any, x_shape: tuple, stride: Pair, padding: Pair,
@@ -95,38 +112,18 @@ def conv2d_backward_data(gy: Any, w: Any, x_shape: tuple, stride: Pair, padding:
 def conv2d_backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, padding: Pair,
                            dilation: Pair, groups: int = 1) -> np.ndarray:
     """See :func:`minigan.kernels.conv.conv2d_backward_weight`."""
-    ref._check_4d("x", x)
-    dtype = _check_float(grad_output=gy, x=x)
-    w_shape = tuple(int(s) for s in w_shape)
-    ref._check_conv(x.shape, w_shape, groups)
-    ref.check_grad_output(gy, x.shape, w_shape, stride, padding, dilation)
-    if _gemm_path(dtype, groups, gy.shape, x.shape, w_shape):
-        return _C.conv2d_backward_weight_f32(np.ascontiguousarray(gy), np.ascontiguousarray(x),
-                                             w_shape, tuple(stride), tuple(padding),
-                                             tuple(dilation))
-    return _conv["conv2d_backward_weight"](gy, x, w_shape, stride, padding, dilation, groups)
-
-
-def conv2d_forward_bias(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair,
-                        groups: int = 1) -> np.ndarray:
-    """See :func:`minigan.kernels.conv.conv2d_forward_bias`: on the AVX-512 path the bias add
-    is part of the output store; elsewhere composed (:func:`minigan.kernels.conv.with_bias`)."""
-    ref._check_4d("x", x)
-    dtype = _check_float(x=x, weight=w, bias=b)
-    ref._check_bias(b, w.shape[0], dtype)
-    ref._check_conv(x.shape, w.shape, groups)
-    ref._out_hw(x.shape, w.shape[2], w.shape[3], stride, padding, dilation)
-    if _gemm_path(dtype, groups, x.shape, w.shape):
-        return _C.conv2d_forward_f32(np.ascontiguousarray(x), np.ascontiguousarray(w),
-                                     tuple(stride), tuple(padding), tuple(dilation),
-                                     bias=np.ascontiguousarray(b))
-    return _unfused_bias[0](x, w, b, stride, padding, dilation, groups)
+    return _backward_weight(gy, x, w_shape, stride, padding, dilation, groups, False)
 
 
 def conv2d_backward_weight_bias(gy: Any, x: Any, w_shape: tuple, stride: Pair, padding: Pair,
                                 dilation: Pair, groups: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """See :func:`minigan.kernels.conv.conv2d_backward_weight_bias`: on the AVX-512 path the
     bias gradient is summed (in double) from the gy blocks the weight gradient already reads."""
+    return _backward_weight(gy, x, w_shape, stride, padding, dilation, groups, True)
+
+
+def _backward_weight(gy: Any, x: Any, w_shape: tuple, stride: Pair, padding: Pair,
+                     dilation: Pair, groups: int, need_bias: bool) -> Any:
     ref._check_4d("x", x)
     dtype = _check_float(grad_output=gy, x=x)
     w_shape = tuple(int(s) for s in w_shape)
@@ -135,5 +132,7 @@ def conv2d_backward_weight_bias(gy: Any, x: Any, w_shape: tuple, stride: Pair, p
     if _gemm_path(dtype, groups, gy.shape, x.shape, w_shape):
         return _C.conv2d_backward_weight_f32(np.ascontiguousarray(gy), np.ascontiguousarray(x),
                                              w_shape, tuple(stride), tuple(padding),
-                                             tuple(dilation), need_bias=True)
-    return _unfused_bias[1](gy, x, w_shape, stride, padding, dilation, groups)
+                                             tuple(dilation), need_bias=need_bias)
+    if need_bias:
+        return _unfused_bias[1](gy, x, w_shape, stride, padding, dilation, groups)
+    return _conv["conv2d_backward_weight"](gy, x, w_shape, stride, padding, dilation, groups)

@@ -35,7 +35,6 @@ def _kernel(name: str, a: Any):
     return registry.get(name, device)
 
 
-
 class Conv2d(Function):
     """y = conv(x, w); dx = conv^T(g, w), dw = gradw(x, g)."""
 
