@@ -310,3 +310,23 @@ def test_kernels_match_the_references_under_cpu_emulation(tmp_path):
                          capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, (res.stdout[-6000:] + res.stderr[-6000:])
     assert "emulated comparisons passed" in res.stdout
+
+
+@pytest.mark.slow
+def test_cupy_backend_matches_the_references_under_cpu_emulation(tmp_path):
+    """The cupy backend's own CUDA C++ (its ElementwiseKernel, ReductionKernel and RawModule
+    sources), without a GPU: compiled for the CPU behind a NumPy-backed cupy that follows CuPy's
+    argument rules, run over the parity table and the edge cases the table does not reach
+    (cuda_emulator/run_cupy_emulated.py); then every kernel source, as CuPy would hand it to
+    NVRTC, compiled with the real nvcc where nvcc is. The real-GPU parity tests still decide."""
+    if not _gxx_has_barrier():
+        pytest.skip("needs g++ >= 11 (C++20 <barrier>) to build the emulated kernels")
+    script = Path(__file__).parent / "cuda_emulator" / "run_cupy_emulated.py"
+    env = {**os.environ, "MINIGAN_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env.pop("MINIGAN_BACKEND", None)
+    res = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, (res.stdout[-6000:] + res.stderr[-6000:])
+    assert "emulated comparisons passed" in res.stdout
+    if _nvcc_present():
+        assert "nvcc compiled the" in res.stdout, res.stdout[-2000:]

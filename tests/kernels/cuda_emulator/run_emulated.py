@@ -92,33 +92,11 @@ def build(out: Path) -> Path:
     return so
 
 
-def _to_device(o, cupy):
-    if isinstance(o, np.ndarray):
-        return cupy.asarray(o.copy())
-    if isinstance(o, (tuple, list)):
-        return type(o)(_to_device(x, cupy) for x in o)
-    return o
-
-
-def _upcast(o, dtype):
-    if isinstance(o, np.ndarray) and o.dtype == dtype:
-        return o.astype(np.float64)
-    if isinstance(o, (tuple, list)):
-        return type(o)(_upcast(x, dtype) for x in o)
-    return o
-
-
-CONV = [  # x, w, stride, padding, dilation, groups
-    ((3, 5, 13, 11), (70, 5, 3, 3), (1, 1), (1, 1), (1, 1), 1),     # two n tiles, split-K
-    ((2, 6, 17, 9), (9, 2, 3, 2), (2, 3), (2, 0), (1, 2), 3),
-    ((4, 64, 14, 14), (128, 64, 4, 4), (2, 2), (1, 1), (1, 1), 1),  # dcgan D.conv2, split-K
-    ((0, 3, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),        # empty batch
-]
-
-
 def run(so: Path) -> int:
     sys.path.insert(0, str(HERE / "fake_cupy"))
+    sys.path.insert(0, str(HERE))
     import cupy
+    from parity import CONV, Comparisons
 
     spec = importlib.util.spec_from_file_location("_cuda", so)
     emulated = importlib.util.module_from_spec(spec)
@@ -126,54 +104,13 @@ def run(so: Path) -> int:
     from minigan import backends
 
     backends._modules["minigan._cuda"] = emulated  # what cuda_common imports
-    from minigan.diagnostics.gradcheck import assert_close
-    from minigan.kernels import conv, cuda_conv, registry, table
+    from minigan.kernels import conv, cuda_conv
 
-    failures, count = [], 0
-
-    def check(what, got, want, dtype, tol=(None, None)):
-        nonlocal count
-        count += 1
-        try:
-            assert len(got) == len(want), f"{len(got)} outputs, expected {len(want)}"
-            for k, (a, r) in enumerate(zip(got, want)):
-                if r is None:
-                    assert a is None, f"output {k}: expected None"
-                    continue
-                a = np.asarray(a)
-                assert a.dtype == dtype, f"output {k}: dtype {a.dtype}"
-                assert_close(a, r, dtype, rtol=tol[0], atol=tol[1], what=f"{what} output {k}")
-        except AssertionError as exc:
-            failures.append(f"{what} [{np.dtype(dtype)}]: {exc}")
-
-    for case in table.rows():
-        impl = registry._resolve(case.kernel, "cuda")
-        for dtype in (np.float32, np.float64):
-            args, kwargs = case.arguments(dtype)
-            want = case.run(registry.reference(case.kernel), _upcast(args, np.dtype(dtype)),
-                            kwargs)
-            got = case.run(impl, _to_device(args, cupy), kwargs)
-            check(case.name, got, want, dtype, case.tol.get(np.dtype(dtype), (None, None)))
-
+    cmp = Comparisons()
+    check = cmp.check
+    cmp.table("cuda", cupy)
+    cmp.convolutions(cuda_conv, cupy, lambda *g: f" (splits {cuda_conv.weight_splits(*g)})")
     rng = np.random.default_rng(0)
-    for xs, ws, s, p, d, g in CONV:
-        x, w = rng.standard_normal(xs), rng.standard_normal(ws)
-        y = conv.conv2d_forward(x, w, s, p, d, g)
-        gy = rng.standard_normal(y.shape)
-        for dtype in (np.float32, np.float64):
-            def dev(a):
-                return cupy.asarray(a.astype(dtype))
-
-            label = f"conv x{xs} w{ws} s{s} p{p} d{d} g{g}"
-            check(f"{label} forward", (cuda_conv.conv2d_forward(dev(x), dev(w), s, p, d, g),),
-                  (y,), dtype)
-            check(f"{label} backward data",
-                  (cuda_conv.conv2d_backward_data(dev(gy), dev(w), xs, s, p, d, g),),
-                  (conv.conv2d_backward_data(gy, w, xs, s, p, d, g),), dtype)
-            check(f"{label} backward weight (splits "
-                  f"{cuda_conv.weight_splits(xs, ws, s, p, d, g)})",
-                  (cuda_conv.conv2d_backward_weight(dev(gy), dev(x), ws, s, p, d, g),),
-                  (conv.conv2d_backward_weight(gy, x, ws, s, p, d, g),), dtype)
 
     # Unaligned data (a view one float into a buffer): the vectorised kernels' scalar paths.
     from minigan.kernels import bias_act, cuda_bias_act, cuda_gan_loss, cuda_optim, gan_loss
@@ -219,19 +156,15 @@ def run(so: Path) -> int:
              conv.conv2d_backward_weight(abs(gy), abs(x), ws, s, p, d, g)),
         ]
         for what, fn, arrays, shape, exact, bound in pairs:
-            count += 1
+            cmp.count += 1
             dev = [cupy.asarray(a.astype(np.float32)) for a in arrays]
             got = fn(*dev, s, p, d, g) if shape is None else fn(*dev, shape, s, p, d, g)
             err = np.abs(np.asarray(got, dtype=np.float64) - exact)
             if not (err <= 2.0 ** -9 * bound + 1e-30).all():
-                failures.append(f"tf32 conv x{xs} w{ws} {what}: max err/bound "
-                                f"{float(np.max(err / (bound + 1e-30))):.3g} x 2^-9")
+                cmp.fail(f"tf32 conv x{xs} w{ws} {what}: max err/bound "
+                         f"{float(np.max(err / (bound + 1e-30))):.3g} x 2^-9")
     cuda_conv.set_tf32(False)
-
-    for line in failures:
-        print("FAIL", line)
-    print(f"{count - len(failures)}/{count} emulated comparisons passed")
-    return 1 if failures else 0
+    return cmp.report()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 // A CPU stand-in for the CUDA runtime, used only by tests/kernels/test_cuda_module.py to run
-// csrc/cuda/*.cu on a machine without a GPU: one std::thread per CUDA thread (so races and
-// missing barriers can show), blocks one after another (so a kernel's __shared__ arrays become
-// function statics shared by the block's threads), __syncthreads as a std::barrier, warp
-// shuffles through a per-warp buffer and barrier, host memory as device memory, one device.
-// run_emulated.py rewrites each `kernel<<<grid, block, smem, stream>>>(args)` to
-// `emu_launch(grid, block, kernel, args)`. Not a simulator of timing, memory spaces or
-// warp-synchronous tricks the kernels do not use.
+// csrc/cuda/*.cu and the cupy backend's CUDA sources on a machine without a GPU: one
+// std::thread per CUDA thread (so races and missing barriers can show), blocks one after
+// another (so a kernel's __shared__ arrays become function statics shared by the block's
+// threads), __syncthreads as a std::barrier, warp shuffles through a per-warp buffer and
+// barrier, host memory as device memory, one device. run_emulated.py rewrites each
+// `kernel<<<grid, block, smem, stream>>>(args)` to `emu_launch(grid, block, kernel, args)`.
+// Not a simulator of timing, memory spaces or warp-synchronous tricks the kernels do not use.
 #pragma once
 #include <math.h>
 #include <barrier>
@@ -56,6 +56,23 @@ T __shfl_xor_sync(unsigned, T v, int off) {
     const T r = static_cast<T>(emu_shfl_buf[w * 32 + ((t % 32) ^ off)]);
     emu_warp_barriers[w]->arrive_and_wait();
     return r;
+}
+
+// Lanes whose source lane lies past the warp keep their own value, as on the GPU.
+template <typename T>
+T __shfl_down_sync(unsigned, T v, unsigned off) {
+    const int t = threadIdx.x, w = t / 32, lane = t % 32;
+    emu_shfl_buf[t] = static_cast<double>(v);
+    emu_warp_barriers[w]->arrive_and_wait();
+    const T r = lane + off < 32 ? static_cast<T>(emu_shfl_buf[t + off]) : v;
+    emu_warp_barriers[w]->arrive_and_wait();
+    return r;
+}
+
+inline double __longlong_as_double(long long x) {
+    double d;
+    std::memcpy(&d, &x, sizeof d);
+    return d;
 }
 
 template <class T> T max(T a, T b) { return a > b ? a : b; }

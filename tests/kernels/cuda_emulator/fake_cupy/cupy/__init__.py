@@ -1,6 +1,9 @@
-"""A NumPy-backed stand-in for the few CuPy calls minigan's cuda_*.py wrappers make, so that
-run_emulated.py can drive the emulated minigan._cuda (host memory as device memory) through the
-real wrappers. Only ever imported in that script's own process."""
+"""A NumPy-backed stand-in for the CuPy calls minigan makes, host memory as device memory:
+run_emulated.py drives the emulated minigan._cuda through the real cuda_*.py wrappers with it,
+and run_cupy_emulated.py runs the cupy_*.py modules on it, their user-defined kernels compiled
+for the CPU (_kernels.py). Only ever imported in those scripts' own processes."""
+import os
+
 import numpy as np
 from numpy import *  # noqa: F401,F403
 
@@ -54,8 +57,18 @@ class _Stream:
 
 
 class _Device:
-    id = 0
-    attributes = {"MultiProcessorCount": 132}
+    # An H100's 132 SMs, unless a script sets fewer (FAKE_CUPY_SMS) so that grid-stride loops
+    # really loop and emulation, a std::thread per CUDA thread, stays fast.
+    attributes = {"MultiProcessorCount": int(os.environ.get("FAKE_CUPY_SMS", "132"))}
+
+    def __init__(self, id=0):
+        self.id = id
+
+
+class _Runtime:
+    @staticmethod
+    def getDeviceCount():  # noqa: N802
+        return 1
 
 
 class cuda:  # noqa: N801
@@ -64,3 +77,7 @@ class cuda:  # noqa: N801
         return _Stream()
 
     Device = _Device
+    runtime = _Runtime
+
+
+from ._kernels import ElementwiseKernel, RawModule, ReductionKernel  # noqa: E402,F401
