@@ -150,8 +150,18 @@ def test_dcgan_training_steps_match_cpu(backend, dtype):
         # weight by 2 lr (seen between the CPU backends too); the losses above average it out.
         return
     for m_cpu, m_gpu in zip(cpu.models, gpu.models):
-        for (name, p), (_, q) in zip(m_cpu.named_parameters(), m_gpu.named_parameters()):
+        pairs = list(zip(m_cpu.named_parameters(), m_gpu.named_parameters()))
+        # A bias right before a BatchNorm has zero gradient in exact arithmetic (the norm takes
+        # each channel's mean away), so each device's gradient is rounding noise (~1e-17 here) of
+        # its own summation order, and Adam turns noise g into steps of ~lr * g / eps: those
+        # weights agree only to ~1e-12 and move no output. They must be noise on both devices;
+        # every other weight must match.
+        scale = max(float(np.abs(p.grad.numpy()).max()) for (_, p), _ in pairs)
+        for (name, p), (_, q) in pairs:
             assert q.device == "cuda"
+            if float(np.abs(p.grad.numpy()).max()) <= 1e-12 * scale:
+                assert float(np.abs(q.grad.numpy()).max()) <= 1e-12 * scale, name
+                continue
             np.testing.assert_allclose(q.numpy(), p.numpy(), err_msg=name, **TOL[dtype])
 
 
