@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import batch_norm as ref
-from .cupy_common import cached, cupy, float_dtype
+from .cupy_common import ACC, cached, cupy, float_dtype
 
 SUM = ("T x", "float64 s", "x", "a + b", "s = a", "0", "minigan_bn_sum")
 SQDEV = ("T x, float64 m", "float64 s", "((double)x - m) * ((double)x - m)", "a + b", "s = a",
@@ -39,7 +39,7 @@ GRAD_INPUT = ("T gy, T x, T mean, T invstd, T scale, T gb_n, T gw_n", "T gx",
 
 @cached
 def _reduction(spec: tuple) -> Any:
-    return cupy().ReductionKernel(*spec, reduce_type="float64")
+    return cupy().ReductionKernel(*spec, reduce_type=ACC)
 
 
 @cached

@@ -19,6 +19,9 @@ from ..backends import require_cupy
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 BLOCK = 256  # threads per block of the RawKernels: 8 warps, a multiple of 32 as they assume
+# The reductions accumulate in double. ReductionKernel pastes reduce_type into the kernel source
+# as it is, so it must be a C type ("double"), not a NumPy name ("float64" does not compile).
+ACC = "double"
 
 # Overloads with one spelling for float and double, so a template kernel calls e.g. ``m_exp(x)``
 # and gets expf for float (a plain ``exp(x)`` on a float could silently run in double).

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import gan_loss as ref
-from .cupy_common import BLOCK, MATH, cached, ctype, cupy, float_dtype, grid_for
+from .cupy_common import ACC, BLOCK, MATH, cached, ctype, cupy, float_dtype, grid_for
 
 _SOURCE = MATH + r"""
 template <typename T>
@@ -100,7 +100,7 @@ def _finish() -> Any:
     # loss = the sum of the block partials (each already divided by n), in float64, cast once
     # to the logits' dtype; T comes from the ``out`` array.
     return cupy().ReductionKernel("float64 p", "T loss", "p", "a + b", "loss = (T)a", "0",
-                                  "minigan_gan_loss_finish", reduce_type="float64")
+                                  "minigan_gan_loss_finish", reduce_type=ACC)
 
 
 def fused_gan_loss(kind: str, side: str, logits: Any, out_grad: Any = None) -> tuple:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import spectral_norm as ref
-from .cupy_common import cached, cupy, float_dtype
+from .cupy_common import ACC, cached, cupy, float_dtype
 
 NORM = ("T x", "T y", "x * x", "a + b", "y = (T)sqrt(a)", "0", "minigan_sn_norm")
 SCALE = ("T x, T norm, T eps", "T y", "y = x / (norm > eps ? norm : eps)", "minigan_sn_scale")
@@ -26,7 +26,7 @@ BACKWARD = ("T g, T u, T v, T sigma, T gw", "T dw",
 
 @cached
 def _norm() -> Any:
-    return cupy().ReductionKernel(*NORM, reduce_type="float64")
+    return cupy().ReductionKernel(*NORM, reduce_type=ACC)
 
 
 @cached

@@ -318,8 +318,10 @@ class ReductionKernel:
 
     def _library(self, types: dict, arrays: set) -> ctypes.CDLL:
         params = self.ins + self.outs
-        rtype = _CTYPE[self.reduce_type] if self.reduce_type in _CTYPE else (
-            self.reduce_type or _CTYPE[str(_dtype_of(self.outs[0], types))])
+        # CuPy pastes reduce_type into the source as it is (a C type: "double", not "float64");
+        # unset, it is the output parameter's type.
+        out = self.outs[0]
+        rtype = self.reduce_type or (out.type if out.placeholder else _CTYPE[str(out.dtype)])
         head = (f"#include <cuda_runtime_api.h>\n{_typedefs(types)}{self.preamble}\n"
                 f"#define REDUCE(a, b) ({self.reduce_expr})\n"
                 f"#define POST_MAP(a) ({self.post_map_expr})\n"
