@@ -167,7 +167,7 @@ def _rate(entry: dict[str, Any], case: Any, dtype: np.dtype) -> None:
 def _rows(only: str | None, bench_rows: bool) -> list:
     from .kernels import table
 
-    return [c for c in table.rows(bench=bench_rows) if not only or only in c.name]
+    return [c for c in table.rows(bench=bench_rows, device="cpu") if not only or only in c.name]
 
 
 def kernel_entries(backend: str, dtype_name: str, only: str | None, bench_rows: bool,

@@ -136,7 +136,8 @@ def bench_kernels(backend_names: str | None = None, repeats: int = 10, warmup: i
     names = cuda_backends(backend_names)
     gpu = gpu_info()
     dtype = np.dtype(dtype)
-    rows = [c for c in table.rows(bench=bench_rows) if not only or only in c.name]
+    rows = [c for c in table.rows(bench=bench_rows, device="cuda")
+            if not only or only in c.name]
     bar = Progress(len(rows) * len(names), enabled=progress)
     results, done = [], 0
     for case in rows:

@@ -15,6 +15,7 @@ compiled versions (numba_bias_act.py, csrc/cpu/bias_act.cpp); this file is what 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -154,4 +155,8 @@ table.add(
     _forward_case((64, 128, 14, 14), "relu", bench=True),
     _backward_case((64, 128, 14, 14), "relu", bench=True),
     _forward_case((64, 6272), "tanh", bench=True),
+    # on a GPU also 16M elements, where HBM bandwidth is judged (see gan_loss's GPU rows)
+    *(replace(c, devices=("cuda",)) for c in (
+        _forward_case((256, 128, 32, 16), "leaky_relu", bench=True),
+        _backward_case((256, 128, 32, 16), "leaky_relu", bench=True))),
 )

@@ -131,6 +131,13 @@ def _rows() -> list:
     for kind, side in (("ns", "g"), ("minimax", "d_real"), ("hinge", "d_fake")):
         rows.append(table.KernelCase("fused_gan_loss", f"{kind},{side},{n}",
                                      _make(kind, side, (n,), 3.0), bytes=8 * n, bench=True))
+    # On a GPU also 16M logits: 1M fills an H100 for a few microseconds, launch-bound; HBM
+    # bandwidth is judged from 16M elements up.
+    n = 1 << 24
+    for kind, side in (("ns", "g"), ("hinge", "d_fake")):
+        rows.append(table.KernelCase("fused_gan_loss", f"{kind},{side},{n}",
+                                     _make(kind, side, (n,), 3.0), bytes=8 * n, bench=True,
+                                     devices=("cuda",)))
     return rows
 
 

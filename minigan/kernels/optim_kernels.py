@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -208,4 +209,7 @@ table.add(
     _sgd_row(SMALL, "4 params,nesterov,wd", 0.9, 0.0, True, 0.01, False),
     _adam_row(BENCH, "dcgan G+D params", False, 0.0, 10, bench=True),
     _sgd_row(BENCH, "dcgan G+D params,momentum", 0.9, 0.0, False, 0.0, False, bench=True),
+    # on a GPU also 16M parameters, where HBM bandwidth is judged (see gan_loss's GPU rows)
+    replace(_adam_row([(4096, 4096), (4096,)], "16M params", False, 0.0, 10, bench=True),
+            devices=("cuda",)),
 )

@@ -30,6 +30,7 @@ class KernelCase:
     bytes: float = 0.0                            # per call (float32), for GB/s
     tol: dict = field(default_factory=dict)       # dtype -> (rtol, atol) overrides, with reason
     bench: bool = False                           # a benchmark-sized row (skipped by tests)
+    devices: tuple[str, ...] = ("cpu", "cuda")    # where its benchmark runs (GPU-sized rows)
 
     @property
     def name(self) -> str:
@@ -60,8 +61,9 @@ def add(*cases: KernelCase) -> None:
         names.add(c.name)
 
 
-def rows(bench: bool = False) -> list[KernelCase]:
-    """Test-sized rows (or benchmark-sized ones), after importing every kernel family."""
+def rows(bench: bool = False, device: str | None = None) -> list[KernelCase]:
+    """Test-sized rows (or benchmark-sized ones, for ``device`` when given), after importing
+    every kernel family."""
     from .. import kernels  # noqa: F401  (imports every family, which adds its rows)
 
-    return [c for c in CASES if c.bench == bench]
+    return [c for c in CASES if c.bench == bench and (device is None or device in c.devices)]

@@ -42,6 +42,16 @@ def test_table_covers_every_family_with_several_rows():
     assert table.rows(bench=True), "no benchmark rows"
 
 
+def test_gpu_benchmark_rows_reach_16m_elements_and_stay_off_the_cpu_run():
+    """The GPU's bandwidth targets are judged at >= 16M elements (losses, bias-act, Adam); such
+    rows run in `minigan bench kernels --device cuda` only."""
+    cpu, gpu = table.rows(bench=True, device="cpu"), table.rows(bench=True, device="cuda")
+    assert {c.name for c in cpu} < {c.name for c in gpu}
+    big = {c.kernel for c in gpu if c not in cpu and c.bytes >= 4 * 2 * (1 << 24)}
+    assert {"fused_gan_loss", "bias_act", "bias_act_backward", "adam_step"} <= big
+    assert not any(c.devices == ("cuda",) for c in table.rows())  # never a test-sized row
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("backend", CPU)
 @pytest.mark.parametrize("case", ROWS, ids=lambda c: c.name)
