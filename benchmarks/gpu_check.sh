@@ -9,8 +9,10 @@
 #   bash benchmarks/gpu_check.sh            # OUT defaults to ./gpu-check-out
 #
 # Needs, already installed: CuPy, numba-cuda, pytest, scikit-build-core, pybind11, CMake, ninja
-# and nvcc (PyTorch with CUDA too, for the side-by-side step). Nothing is downloaded. Without a
-# GPU it still builds and runs: the tests skip and the benchmarks print why they cannot run.
+# and nvcc (PyTorch with CUDA too, for the side-by-side step). Nothing is downloaded: wheels the
+# machine lacks come carried in .whl/ (benchmarks/gpu_wheels.sh fetches them beforehand) and
+# are installed to /tmp/site. Without a GPU it still builds and runs: the tests skip and the
+# benchmarks print why they cannot run.
 # Afterwards copy kernels.json / step.json to benchmarks/results/<date>-<gpu>-{kernels,step}.json
 # and write a .md beside them naming the GPU (device.txt has its name, driver and clocks).
 set -uo pipefail
@@ -34,12 +36,19 @@ stage() {  # stage NAME SECONDS CMD...: run CMD under a limit, its output in $OU
     return $rc
 }
 
+if compgen -G "$REPO/.whl/*.whl" >/dev/null; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$REPO"/.whl/*.whl \
+        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+
 {
     date -u +%FT%TZ
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem \
         --format=csv 2>&1 || echo "nvidia-smi: not available"
     "$PY" -c "import cupy, sys; print('cupy', cupy.__version__, 'python', sys.version.split()[0])" \
         2>&1
+    "$PY" -c "import importlib.util as u; print('mlxtend', 'found' if u.find_spec('mlxtend') else \
+        'MISSING: run benchmarks/gpu_wheels.sh here and carry .whl')" 2>&1
     nvcc --version 2>&1 | tail -n 2
 } >"$OUT/device.txt"
 cat "$OUT/device.txt"
