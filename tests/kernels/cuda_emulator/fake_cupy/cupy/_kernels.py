@@ -73,6 +73,10 @@ def _params(s: str, is_const: bool) -> list[_Param]:
 
 
 def _is_array(a) -> bool:
+    """A device array; a host NumPy array is refused, as CuPy refuses it ("Unsupported type")."""
+    if type(a) is np.ndarray:
+        raise TypeError(f"fake cupy: a kernel got a host numpy.ndarray {a.shape}; pass device "
+                        f"arrays")
     return isinstance(a, np.ndarray)
 
 
@@ -237,7 +241,7 @@ class ElementwiseKernel:
         prepared, back = _prepare(params, in_args + out_args, shape, types)
         launch = _Launch()
         for p, a in zip(params, prepared):
-            if _is_array(a):
+            if isinstance(a, np.ndarray):  # (host copies by now)
                 launch.array(a)
             else:
                 launch.scalar(a, _dtype_of(p, types))
@@ -308,7 +312,7 @@ class ReductionKernel:
         result = np.empty(out_shape, out.dtype)
         launch = _Launch()
         for p, a in zip(self.ins + self.outs, [*moved, result]):
-            if _is_array(a):
+            if isinstance(a, np.ndarray):  # (host copies by now)
                 launch.array(a)
             else:
                 launch.scalar(a, _dtype_of(p, types))
