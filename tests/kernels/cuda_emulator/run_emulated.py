@@ -126,7 +126,6 @@ def run(so: Path) -> int:
           np.float32)
     check("unaligned gan loss", cuda_gan_loss.fused_gan_loss("hinge", "d_fake", x),
           gan_loss.fused_gan_loss("hinge", "d_fake", xh.astype(np.float64)), np.float32)
-    # (the fake cupy.asarray does not copy: give the device side its own buffers)
     p_dev, p_ref = cupy.asarray(host.copy())[1:], host[1:].copy()
     state = [rng.standard_normal(p_ref.shape).astype(np.float32) for _ in range(3)]
     state[2] = abs(state[2])

@@ -1,7 +1,12 @@
-"""A NumPy-backed stand-in for the CuPy calls minigan makes, host memory as device memory:
-run_emulated.py drives the emulated minigan._cuda through the real cuda_*.py wrappers with it,
-and run_cupy_emulated.py runs the cupy_*.py modules on it, their user-defined kernels compiled
-for the CPU (_kernels.py). Only ever imported in those scripts' own processes."""
+"""A NumPy-backed stand-in for CuPy, host memory as device memory, strict where CuPy is: its
+functions return device arrays (0-d ones for reductions and elements), a host numpy.ndarray
+beside device arrays is refused, ``asarray`` copies host data, and the ways a value reaches the
+host are caught under ``cupyx.allow_synchronize(False)``.
+
+run_emulated.py drives the emulated minigan._cuda through the real cuda_*.py wrappers with it;
+run_cupy_emulated.py runs the cupy_*.py modules on it, their user-defined kernels compiled for
+the CPU (_kernels.py); tests/kernels/test_gpu_tests_emulated.py runs gpu-marked tests on it.
+Only ever imported in those processes of their own, never beside the real CuPy."""
 import functools
 import os
 import time
@@ -120,7 +125,9 @@ def _v(a):
 
 
 def asarray(a, dtype=None):
-    return _v(np.asarray(a, dtype=dtype))
+    if isinstance(a, ndarray):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return _v(np.array(a, dtype=dtype))  # host data: a copy to the device, as on a GPU
 
 
 def asnumpy(a):
