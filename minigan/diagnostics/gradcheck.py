@@ -52,6 +52,25 @@ def assert_close(actual: Any, reference: Any, dtype: Any = None, rtol: float | N
             f"rtol {rtol:g}, atol {atol:g} x scale {scale:.3g})")
 
 
+def assert_outputs_close(got: Sequence, want: Sequence, dtype: Any, rtol: float | None = None,
+                         atol: float | None = None, what: str = "result") -> None:
+    """A kernel's outputs against its reference's (the parity tests' comparison): as many
+    outputs, None exactly where the reference gives None, each in ``dtype``, each within
+    :func:`assert_close`."""
+    if len(got) != len(want):
+        raise AssertionError(f"{what}: {len(got)} outputs, expected {len(want)}")
+    for k, (a, r) in enumerate(zip(got, want)):
+        if r is None:
+            if a is not None:
+                raise AssertionError(f"{what} output {k}: expected None")
+            continue
+        a = _np(a)
+        if a.dtype != dtype:
+            raise AssertionError(f"{what} output {k}: dtype {a.dtype}, expected "
+                                 f"{np.dtype(dtype)}")
+        assert_close(a, r, dtype, rtol=rtol, atol=atol, what=f"{what} output {k}")
+
+
 def _projected_loss(fn: Callable, inputs: Sequence[Tensor], proj: dict) -> Tensor:
     out = fn(*inputs)
     outs = out if isinstance(out, (tuple, list)) else (out,)

@@ -30,7 +30,7 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
 
 numba = pytest.importorskip("numba")
 
-from minigan.diagnostics.gradcheck import assert_close  # noqa: E402
+from minigan.diagnostics.gradcheck import assert_close, assert_outputs_close  # noqa: E402
 from minigan.kernels import (  # noqa: E402
     numba_cuda_batch_norm,
     numba_cuda_bias_act,
@@ -88,15 +88,11 @@ def _check_case(case: table.KernelCase, dtype, impl=None) -> None:
     got = case.run(impl, args, kwargs)
     want = case.run(registry.reference(case.kernel), _upcast(args, np.dtype(dtype)),
                     _upcast(kwargs, np.dtype(dtype)))
-    assert len(got) == len(want)
+    for k, a in enumerate(got):
+        assert a is None or isinstance(a, np.ndarray), \
+            f"output {k}: {type(a).__name__}, expected ndarray"
     rtol, atol = case.tol.get(np.dtype(dtype), (None, None))
-    for k, (a, r) in enumerate(zip(got, want)):
-        if r is None:
-            assert a is None, f"output {k}: expected None"
-            continue
-        assert isinstance(a, np.ndarray), f"output {k}: {type(a).__name__}, expected ndarray"
-        assert a.dtype == dtype, f"output {k}: dtype {a.dtype}, expected {np.dtype(dtype)}"
-        assert_close(a, r, dtype, rtol=rtol, atol=atol, what=f"{case.name} output {k}")
+    assert_outputs_close(got, want, dtype, rtol, atol, what=case.name)
 
 
 def test_running_under_the_simulator():

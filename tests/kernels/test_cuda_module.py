@@ -293,6 +293,19 @@ def _gxx_has_barrier() -> bool:
     return int(version.split(".")[0] or 0) >= 11  # <barrier> (C++20) from GCC 11
 
 
+def _run_emulation(script: str, tmp_path: Path) -> str:
+    """Run cuda_emulator/<script> in a process of its own (its fake cupy must never meet the
+    real one), one thread per pool; its stdout, after checking that every comparison passed."""
+    env = {**os.environ, "MINIGAN_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env.pop("MINIGAN_BACKEND", None)
+    res = subprocess.run([sys.executable, str(Path(__file__).parent / "cuda_emulator" / script),
+                          str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=1800)
+    assert res.returncode == 0, (res.stdout[-6000:] + res.stderr[-6000:])
+    assert "emulated comparisons passed" in res.stdout
+    return res.stdout
+
+
 @pytest.mark.slow
 def test_kernels_match_the_references_under_cpu_emulation(tmp_path):
     """The CUDA kernels themselves, without a GPU: csrc/cuda/*.cu compiled for the CPU against a
@@ -303,13 +316,7 @@ def test_kernels_match_the_references_under_cpu_emulation(tmp_path):
     if not _gxx_has_barrier():
         pytest.skip("needs g++ >= 11 (C++20 <barrier>) to build the emulated kernels")
     pytest.importorskip("pybind11")
-    script = Path(__file__).parent / "cuda_emulator" / "run_emulated.py"
-    env = {**os.environ, "MINIGAN_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    env.pop("MINIGAN_BACKEND", None)
-    res = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=1800)
-    assert res.returncode == 0, (res.stdout[-6000:] + res.stderr[-6000:])
-    assert "emulated comparisons passed" in res.stdout
+    _run_emulation("run_emulated.py", tmp_path)
 
 
 @pytest.mark.slow
@@ -321,12 +328,6 @@ def test_cupy_backend_matches_the_references_under_cpu_emulation(tmp_path):
     NVRTC, compiled with the real nvcc where nvcc is. The real-GPU parity tests still decide."""
     if not _gxx_has_barrier():
         pytest.skip("needs g++ >= 11 (C++20 <barrier>) to build the emulated kernels")
-    script = Path(__file__).parent / "cuda_emulator" / "run_cupy_emulated.py"
-    env = {**os.environ, "MINIGAN_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    env.pop("MINIGAN_BACKEND", None)
-    res = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=1800)
-    assert res.returncode == 0, (res.stdout[-6000:] + res.stderr[-6000:])
-    assert "emulated comparisons passed" in res.stdout
+    out = _run_emulation("run_cupy_emulated.py", tmp_path)
     if _nvcc_present():
-        assert "nvcc compiled the" in res.stdout, res.stdout[-2000:]
+        assert "nvcc compiled the" in out, out[-2000:]

@@ -31,35 +31,11 @@ class ndarray(np.ndarray):
     def data(self):
         return _Mem(self.__array_interface__["data"][0])
 
-    # Each way a device value reaches the host is a device-to-host copy and a synchronization
-    # on a GPU; cupyx.allow_synchronize(False) makes each one raise, as CuPy's detector does.
+    # get() and the conversions _syncing installs below each copy a device value to the host
+    # and synchronize on a GPU; cupyx.allow_synchronize(False) makes them raise, as CuPy does.
     def get(self):
         _host_copy("get()")
         return np.array(self)
-
-    def item(self, *args):
-        _host_copy("item()")
-        return super().item(*args)
-
-    def tolist(self):
-        _host_copy("tolist()")
-        return super().tolist()
-
-    def __float__(self):
-        _host_copy("float()")
-        return super().__float__()
-
-    def __int__(self):
-        _host_copy("int()")
-        return super().__int__()
-
-    def __index__(self):
-        _host_copy("an index")
-        return super().__index__()
-
-    def __bool__(self):
-        _host_copy("bool()")
-        return super().__bool__()
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         # CuPy refuses NumPy arrays beside its own ("Unsupported type"): so does this stand-in,
@@ -79,6 +55,19 @@ class ndarray(np.ndarray):
     def __getitem__(self, key):
         return _device(super().__getitem__(key))
 
+
+def _syncing(name: str, what: str):
+    base = getattr(np.ndarray, name)
+
+    def method(self, *args):
+        _host_copy(what)
+        return base(self, *args)
+    return method
+
+
+for _name, _what in (("item", "item()"), ("tolist", "tolist()"), ("__float__", "float()"),
+                     ("__int__", "int()"), ("__index__", "an index"), ("__bool__", "bool()")):
+    setattr(ndarray, _name, _syncing(_name, _what))
 
 SYNC_ALLOWED = [True]
 
