@@ -308,7 +308,7 @@ def bench_conv(torch: Any, warmup: int, repeats: int) -> list[dict] | str:
             row["torch_fwdbwd_ms"] = measure(t_fwdbwd, warmup, repeats, "torch_fwdbwd") * 1e3
             # Same answer, or the timing compares different work.
             with mg.no_grad(), torch.no_grad():
-                ym = f(x, w, b, stride=2, padding=1).data
+                ym = f(x, w, b, stride=2, padding=1).array
                 yt = tf(xt, wt, bt, stride=2, padding=1).numpy()
             row["max_abs_diff_vs_torch"] = float(np.max(np.abs(ym - yt)))
         for lib in ("minigan", "torch"):

@@ -63,7 +63,7 @@ class Context:
                         break
             if match is None:
                 for o in outputs:
-                    if o.data is arr:
+                    if o.array is arr:
                         match = o
                         break
             if match is None:
@@ -133,14 +133,14 @@ class Function:
         if not _t._GRAD_ENABLED[0]:
             # Nothing is recorded (inference, or a backward pass without create_graph): only
             # the arrays matter. This is most of the backward pass's per-op overhead.
-            raw = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args],
+            raw = cls.forward(ctx, *[a.array if isinstance(a, Tensor) else a for a in args],
                               **kwargs)
             if isinstance(raw, tuple):
                 return tuple(Tensor(r) for r in raw)
             out = Tensor(raw)
             a0 = args[0] if args else None
             if (cls.view_of_input and isinstance(a0, Tensor)
-                    and _t.array_module(raw).may_share_memory(raw, a0.data)):
+                    and _t.array_module(raw).may_share_memory(raw, a0.array)):
                 out._version = a0._version
             return out
         # One plain loop instead of several generator passes: this is the per-op overhead.
@@ -148,7 +148,7 @@ class Function:
         for a in args:
             if isinstance(a, Tensor):
                 tensors.append(a)
-                arrays.append(a.data)
+                arrays.append(a.array)
                 needs.append(a.requires_grad)
             else:
                 tensors.append(None)
@@ -167,11 +167,11 @@ class Function:
         if record:
             ctx._resolve_saved(outs)
             # Keep only what is needed to build a zero gradient for an unused output.
-            xp = _t.array_module(outs[0].data)
+            xp = _t.array_module(outs[0].array)
             node = Node(cls, ctx, tuple(tensors),
-                        [(o.data.shape, o.data.dtype, xp) for o in outs])
+                        [(o.array.shape, o.array.dtype, xp) for o in outs])
             for i, o in enumerate(outs):
-                if o.data.dtype.kind == "f":
+                if o.array.dtype.kind == "f":
                     o.requires_grad = True
                     o._node = node
                     o._out_index = i

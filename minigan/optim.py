@@ -140,7 +140,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad = Tensor(array_module(p.grad.data).zeros_like(p.grad.data))
+                    p.grad = Tensor(array_module(p.grad.array).zeros_like(p.grad.array))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` when one is given
@@ -165,7 +165,7 @@ class Optimizer:
     def _step_group(self, params: list, group: dict, device: str) -> None:
         """Update ``params`` (all with a gradient and a state, all on ``device``) in place."""
         for p in params:
-            self._update(p, p.grad.data, self.state[p], group)
+            self._update(p, p.grad.array, self.state[p], group)
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
         raise NotImplementedError
@@ -261,7 +261,7 @@ def _from_host(name: str, v: Any, p: Tensor, k: int) -> Any:
         raise ValueError(f"state_dict: state of parameter {k}: {name!r} has shape "
                          f"{tuple(np.shape(v))}, the parameter has shape {p.shape}")
     # A copy in the parameter's array module and dtype, so the loaded dict stays untouched.
-    return array_module(p.data).array(v, dtype=p.dtype, copy=True)
+    return array_module(p.array).array(v, dtype=p.dtype, copy=True)
 
 
 # ---- the optimizers ---------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def _from_host(name: str, v: Any, p: Tensor, k: int) -> Any:
 def _grads(params: list) -> list:
     """The parameters' gradient arrays, in each parameter's dtype (a gradient assigned by hand
     may have another)."""
-    return [p.grad.data if p.grad.dtype == p.dtype else p.grad.data.astype(p.dtype)
+    return [p.grad.array if p.grad.dtype == p.dtype else p.grad.array.astype(p.dtype)
             for p in params]
 
 
@@ -302,7 +302,7 @@ class SGD(Optimizer):
     def _step_group(self, params: list, group: dict, device: str) -> None:
         states = [self.state[p] for p in params]
         bufs = registry.get("sgd_step", device)(
-            [p.data for p in params], _grads(params), [s.get("momentum_buffer") for s in states],
+            [p.array for p in params], _grads(params), [s.get("momentum_buffer") for s in states],
             lr=float(group["lr"]), momentum=float(group["momentum"]),
             dampening=float(group["dampening"]), nesterov=bool(group["nesterov"]),
             weight_decay=float(group["weight_decay"]))
@@ -330,10 +330,10 @@ class Adam(Optimizer):
         _check_range("eps", group["eps"], 0.0)
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
-        xp = array_module(p.data)
-        state = {"step": 0, "exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
+        xp = array_module(p.array)
+        state = {"step": 0, "exp_avg": xp.zeros_like(p.array), "exp_avg_sq": xp.zeros_like(p.array)}
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+            state["max_exp_avg_sq"] = xp.zeros_like(p.array)
         return state
 
     def _step_group(self, params: list, group: dict, device: str) -> None:
@@ -343,7 +343,7 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         amsgrad = bool(group["amsgrad"])
         registry.get("adam_step", device)(
-            [p.data for p in params], _grads(params), [s["exp_avg"] for s in states],
+            [p.array for p in params], _grads(params), [s["exp_avg"] for s in states],
             [s["exp_avg_sq"] for s in states],
             [s["max_exp_avg_sq"] for s in states] if amsgrad else None,
             [s["step"] for s in states], lr=float(group["lr"]), beta1=float(beta1),
@@ -367,17 +367,17 @@ class RMSprop(Optimizer):
         _check_range("momentum", group["momentum"], 0.0)
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
-        xp = array_module(p.data)
-        state = {"step": 0, "square_avg": xp.zeros_like(p.data)}
+        xp = array_module(p.array)
+        state = {"step": 0, "square_avg": xp.zeros_like(p.array)}
         if group["momentum"] > 0:
-            state["momentum_buffer"] = xp.zeros_like(p.data)
+            state["momentum_buffer"] = xp.zeros_like(p.array)
         if group["centered"]:
-            state["grad_avg"] = xp.zeros_like(p.data)
+            state["grad_avg"] = xp.zeros_like(p.array)
         return state
 
     def _update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
         state["step"] += 1
-        rmsprop_update(p.data, grad, state["square_avg"], state.get("grad_avg"),
+        rmsprop_update(p.array, grad, state["square_avg"], state.get("grad_avg"),
                        state.get("momentum_buffer"), lr=float(group["lr"]),
                        alpha=float(group["alpha"]), eps=float(group["eps"]),
                        momentum=float(group["momentum"]),

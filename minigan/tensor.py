@@ -73,13 +73,13 @@ def _device_of(arr: Any) -> str:
 class Tensor:
     """An n-dimensional array that records the operations applied to it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_out_index", "_version", "_hooks",
+    __slots__ = ("array", "grad", "requires_grad", "_node", "_out_index", "_version", "_hooks",
                  "__weakref__")
     # Make ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting.
     __array_priority__ = 1000
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
-        self.data = data
+        self.array = data
         self.grad: Tensor | None = None
         self.requires_grad = requires_grad
         self._node = None
@@ -88,21 +88,35 @@ class Tensor:
         self._hooks: list[Callable] | None = None  # made by the first register_hook
 
     # ---- properties -------------------------------------------------------------------------
+    # ``array`` is the NumPy/CuPy array itself (what kernels take); ``data`` is PyTorch's
+    # ``.data``: a tensor sharing that storage, cut from the graph, whose in-place changes
+    # autograd does not track (its own version counter, as in PyTorch).
+    @property
+    def data(self) -> Tensor:
+        return Tensor(self.array)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        arr = value.array if isinstance(value, Tensor) else value
+        if not hasattr(arr, "shape"):
+            raise TypeError(f"data: expected a Tensor or an array, got {type(value).__name__}")
+        self.array = arr
+
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def device(self) -> str:
-        return _device_of(self.data)
+        return _device_of(self.array)
 
     @property
     def is_leaf(self) -> bool:
@@ -117,18 +131,18 @@ class Tensor:
         return _ops.transpose(self)
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def size(self, dim: int | None = None) -> Any:
         return self.shape if dim is None else self.shape[dim]
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.array)
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
-        return bool(self.data)
+        return bool(self.array)
 
     def __repr__(self) -> str:
         extra = f", grad_fn={self._node!r}" if self._node is not None else (
@@ -139,22 +153,22 @@ class Tensor:
 
     # ---- conversion ---------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        return self.data.get() if self.device == "cuda" else self.data
+        return self.array.get() if self.device == "cuda" else self.array
 
     def item(self) -> Any:
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data (and version counter) but cut from the graph."""
-        t = Tensor(self.data)
+        t = Tensor(self.array)
         t._version = self._version
         return t
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.array.dtype.kind != "f":
             raise TypeError(
                 f"requires_grad_: only floating tensors can require grad, got {self.dtype}")
         if not self.is_leaf:
@@ -210,12 +224,12 @@ class Tensor:
 
     def _inplace(self, op: str, value: Any) -> Tensor:
         self._check_inplace(op)
-        self.data[...] = value
+        self.array[...] = value
         self._version[0] += 1
         return self
 
     def _val(self, other: Any) -> Any:
-        return other.data if isinstance(other, Tensor) else other
+        return other.array if isinstance(other, Tensor) else other
 
     def copy_(self, src: Any) -> Tensor:
         return self._inplace("copy_", self._val(src))
@@ -227,23 +241,23 @@ class Tensor:
         return self._inplace("zero_", 0)
 
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
-        return self._inplace("add_", self.data + alpha * self._val(other))
+        return self._inplace("add_", self.array + alpha * self._val(other))
 
     def sub_(self, other: Any) -> Tensor:
-        return self._inplace("sub_", self.data - self._val(other))
+        return self._inplace("sub_", self.array - self._val(other))
 
     def mul_(self, other: Any) -> Tensor:
-        return self._inplace("mul_", self.data * self._val(other))
+        return self._inplace("mul_", self.array * self._val(other))
 
     def div_(self, other: Any) -> Tensor:
-        return self._inplace("div_", self.data / self._val(other))
+        return self._inplace("div_", self.array / self._val(other))
 
     def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
-        return self._inplace("clamp_", array_module(self.data).clip(self.data, min, max))
+        return self._inplace("clamp_", array_module(self.array).clip(self.array, min, max))
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
-        self.data[_ops.shape._index_key(key)] = self._val(value)
+        self.array[_ops.shape._index_key(key)] = self._val(value)
         self._version[0] += 1
 
     # ---- operators (all differentiable, defined in minigan.ops) -------------------------------
@@ -264,10 +278,10 @@ class Tensor:
     def __getitem__(self, key: Any) -> Tensor: return _ops.getitem(self, key)
 
     # Comparisons give plain boolean tensors: they have no gradient.
-    def __lt__(self, o: Any) -> Tensor: return Tensor(self.data < self._val(o))
-    def __le__(self, o: Any) -> Tensor: return Tensor(self.data <= self._val(o))
-    def __gt__(self, o: Any) -> Tensor: return Tensor(self.data > self._val(o))
-    def __ge__(self, o: Any) -> Tensor: return Tensor(self.data >= self._val(o))
+    def __lt__(self, o: Any) -> Tensor: return Tensor(self.array < self._val(o))
+    def __le__(self, o: Any) -> Tensor: return Tensor(self.array <= self._val(o))
+    def __gt__(self, o: Any) -> Tensor: return Tensor(self.array > self._val(o))
+    def __ge__(self, o: Any) -> Tensor: return Tensor(self.array >= self._val(o))
     __hash__ = object.__hash__
 
     def __getattr__(self, name: str) -> Any:
@@ -331,7 +345,7 @@ def _run(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bo
         # Without a graph of the gradient, sum the arrays: an Add op costs ~5x the NumPy add on
         # small tensors, and a chain reusing one parameter accumulates once per use. Out of
         # place: either array may be referenced elsewhere (a gradient passed through unchanged).
-        return a + b if create_graph else Tensor(a.data + b.data)
+        return a + b if create_graph else Tensor(a.array + b.array)
 
     def accumulate(t: Tensor, g: Tensor) -> None:
         if t._node is None:
@@ -381,7 +395,7 @@ def _run(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bo
             for t, g, want in zip(node.inputs, in_grads, ctx.needs_input_grad):
                 if g is None or not want:
                     continue
-                gd, td = g.data, t.data
+                gd, td = g.array, t.array
                 if gd.shape != td.shape or gd.dtype != td.dtype:
                     raise RuntimeError(
                         f"{node.name}.backward returned a gradient of shape {g.shape} "
@@ -404,12 +418,12 @@ def _root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None) -
     out = []
     for o, g in zip(outputs, grad_outputs):
         if g is None:
-            if o.data.size != 1:
+            if o.array.size != 1:
                 raise RuntimeError(f"backward: grad can be implied only for a scalar output; got "
                                    f"shape {o.shape}, pass grad_outputs/gradient")
-            g = Tensor(array_module(o.data).ones_like(o.data))
+            g = Tensor(array_module(o.array).ones_like(o.array))
         elif not isinstance(g, Tensor):
-            g = Tensor(array_module(o.data).asarray(g, dtype=o.dtype))
+            g = Tensor(array_module(o.array).asarray(g, dtype=o.dtype))
         if g.shape != o.shape:
             raise ValueError(f"grad_outputs: expected shape {o.shape}, got {g.shape}")
         out.append(g)
@@ -472,7 +486,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     """A new leaf tensor. Python floats become float32; NumPy arrays keep their dtype."""
     xp = _xp_for(device)
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if device == "cpu" and _device_of(data) == "cuda":
         data = data.get()  # NumPy refuses an implicit device-to-host copy; this one is asked for
     if dtype is None and not hasattr(data, "dtype"):
@@ -505,11 +519,11 @@ def full(shape: Any, value: float, dtype: Any = None, device: str = "cpu") -> Te
 
 
 def zeros_like(t: Tensor) -> Tensor:
-    return Tensor(array_module(t.data).zeros_like(t.data))
+    return Tensor(array_module(t.array).zeros_like(t.array))
 
 
 def ones_like(t: Tensor) -> Tensor:
-    return Tensor(array_module(t.data).ones_like(t.data))
+    return Tensor(array_module(t.array).ones_like(t.array))
 
 
 from . import ops as _ops  # noqa: E402  (ops build on Tensor, so they load after it)

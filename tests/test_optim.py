@@ -31,7 +31,7 @@ def run_minigan(cls, kwargs, grads, dtype=np.float64):
         for p, g in zip(params, gs):
             p.grad = mg.tensor(g)
         opt.step()
-    return [p.data for p in params], opt
+    return [p.array for p in params], opt
 
 
 # ---- NumPy references, written from the algorithm boxes in PyTorch's documentation ------------
@@ -174,10 +174,10 @@ def test_state_dict_round_trip_continues_bitwise_identically():
         text = json.dumps({"state": {k: {n: (v.tolist() if isinstance(v, np.ndarray) else v)
                                          for n, v in s.items()} for k, s in sd["state"].items()},
                            "param_groups": sd["param_groups"]})
-        b = [mg.tensor(p.data.copy(), requires_grad=True) for p in a]
+        b = [mg.tensor(p.array.copy(), requires_grad=True) for p in a]
         opt_b = cls(b, lr=123.0)  # its hyperparameters come from the state dict
         opt_b.load_state_dict(json.loads(text))
-        c = [mg.tensor(p.data.copy(), requires_grad=True) for p in a]
+        c = [mg.tensor(p.array.copy(), requires_grad=True) for p in a]
         opt_c = cls(c)
         opt_c.load_state_dict(sd)
         saved = {k: {n: np.copy(v) for n, v in s.items()} for k, s in sd["state"].items()}
@@ -187,7 +187,7 @@ def test_state_dict_round_trip_continues_bitwise_identically():
                     p.grad = mg.tensor(g)
                 opt.step()
         for pa, pb, pc in zip(a, b, c):
-            assert np.array_equal(pa.data, pb.data) and np.array_equal(pa.data, pc.data)
+            assert np.array_equal(pa.array, pb.array) and np.array_equal(pa.array, pc.array)
         # The state dict is a snapshot: later steps did not write into it.
         for k, s in saved.items():
             for n, v in s.items():
@@ -223,12 +223,12 @@ def test_per_group_learning_rates_and_lr_changes_take_effect():
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
     a.grad, b.grad = mg.tensor(np.full(3, 2.0)), mg.tensor(np.full(2, 2.0))
     opt.step()
-    np.testing.assert_array_equal(a.data, 1 - 0.1 * 2)
-    np.testing.assert_array_equal(b.data, 1 - 0.5 * 2)
+    np.testing.assert_array_equal(a.array, 1 - 0.1 * 2)
+    np.testing.assert_array_equal(b.array, 1 - 0.5 * 2)
     opt.param_groups[0]["lr"] = 0.25  # what a scheduler does
     opt.step()
-    np.testing.assert_allclose(a.data, 1 - 0.1 * 2 - 0.25 * 2, rtol=1e-15)
-    np.testing.assert_allclose(b.data, 1 - 0.5 * 2 * 2, rtol=1e-15)
+    np.testing.assert_allclose(a.array, 1 - 0.1 * 2 - 0.25 * 2, rtol=1e-15)
+    np.testing.assert_allclose(b.array, 1 - 0.5 * 2 * 2, rtol=1e-15)
 
 
 @pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
@@ -250,7 +250,7 @@ def test_minimizing_a_quadratic_converges(make):
         loss = 0.5 * (mg.matmul(At, x) * x).sum() - (bt * x).sum()
         loss.backward()
         opt.step()
-    np.testing.assert_allclose(x.data, np.linalg.solve(A, bvec), atol=2e-3)
+    np.testing.assert_allclose(x.array, np.linalg.solve(A, bvec), atol=2e-3)
 
 
 def test_zero_grad_and_skipping_params_without_grad():
@@ -258,23 +258,23 @@ def test_zero_grad_and_skipping_params_without_grad():
     (a + b).sum().backward()  # the engine may give a and b one gradient object
     opt = optim.Adam([a])
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(a.grad.data, 0.0)
-    np.testing.assert_array_equal(b.grad.data, 1.0)  # b's gradient is untouched
+    np.testing.assert_array_equal(a.grad.array, 0.0)
+    np.testing.assert_array_equal(b.grad.array, 1.0)  # b's gradient is untouched
     opt.zero_grad()
     assert a.grad is None
-    before = a.data.copy()
+    before = a.array.copy()
     opt.step()  # no gradient: no update and no state
-    np.testing.assert_array_equal(a.data, before)
+    np.testing.assert_array_equal(a.array, before)
     assert opt.state == {}
 
 
 def test_step_bumps_the_version_counter_and_updates_in_place():
     p = mg.randn(3, requires_grad=True)
-    arr, version = p.data, p._version[0]
+    arr, version = p.array, p._version[0]
     y = (p * p).sum()  # saves p for backward
     p.grad = mg.ones(3)
     optim.SGD([p], lr=0.1).step()
-    assert p.data is arr and p._version[0] == version + 1
+    assert p.array is arr and p._version[0] == version + 1
     with pytest.raises(RuntimeError, match="modified in place"):
         y.backward()
 
@@ -291,7 +291,7 @@ def test_closure_is_called_with_grad_enabled():
 
     with mg.no_grad():
         loss = opt.step(closure)
-    assert loss.item() == 9.0 and x.data[0] == 3.0 - 0.25 * 6.0
+    assert loss.item() == 9.0 and x.array[0] == 3.0 - 0.25 * 6.0
 
 
 def test_bad_arguments_are_named():

@@ -16,10 +16,10 @@ def test_gradient_accumulates_over_uses_and_calls():
     x = leaf([1.0, -2.0, 3.0])
     y = (x * x + x).sum()  # dy/dx = 2x + 1
     y.backward()
-    assert_close(x.grad, 2 * x.data + 1)
+    assert_close(x.grad, 2 * x.array + 1)
     z = (3 * x).sum()
     z.backward()  # .grad accumulates with +=
-    assert_close(x.grad, 2 * x.data + 1 + 3)
+    assert_close(x.grad, 2 * x.array + 1 + 3)
 
 
 def test_broadcast_gradients_sum_back_to_input_shape():
@@ -55,18 +55,18 @@ def test_no_grad_and_detach_record_nothing():
         y = x * 2
     assert not y.requires_grad and y.grad_fn is None
     d = x.detach()
-    assert not d.requires_grad and d.data is x.data
+    assert not d.requires_grad and d.array is x.array
     z = (x * d).sum()
     z.backward()
-    assert_close(x.grad, d.data)  # d is a constant: no gradient flows through it
+    assert_close(x.grad, d.array)  # d is a constant: no gradient flows through it
 
 
 def test_second_derivative_closed_form():
     x = leaf([0.5, -1.5, 2.0])
     (g,) = mg.grad((x ** 3).sum(), x, create_graph=True)
-    assert_close(g, 3 * x.data ** 2)
+    assert_close(g, 3 * x.array ** 2)
     (h,) = mg.grad(g.sum(), x, create_graph=True)
-    assert_close(h, 6 * x.data)
+    assert_close(h, 6 * x.array)
     (k,) = mg.grad(h.sum(), x)
     assert_close(k, np.full(3, 6.0))
     assert x.grad is None  # mg.grad never touches .grad
@@ -77,8 +77,8 @@ def test_grad_wrt_intermediate_and_unused_inputs():
     u = x * 3
     y = (u * u).sum()
     gu, gx = mg.grad(y, [u, x], retain_graph=True)
-    assert_close(gu, 2 * u.data)
-    assert_close(gx, 18 * x.data)
+    assert_close(gu, 2 * u.array)
+    assert_close(gx, 18 * x.array)
     other = leaf([1.0])
     with pytest.raises(RuntimeError, match=r"inputs\[1\] is not used"):
         mg.grad(y, [x, other], retain_graph=True)
@@ -92,8 +92,8 @@ def test_hooks_see_and_replace_gradients():
     h.register_hook(lambda g: seen.append(g.numpy().copy()))
     remove = x.register_hook(lambda g: g * 10)
     (h * h).sum().backward()
-    assert_close(seen[0], 2 * h.data)
-    assert_close(x.grad, 10 * 4 * h.data)
+    assert_close(seen[0], 2 * h.array)
+    assert_close(x.grad, 10 * 4 * h.array)
     remove()
     x.grad = None
     (x * 1).sum().backward()
@@ -127,7 +127,7 @@ def test_inplace_on_leaf_requiring_grad_is_refused():
         x.add_(1.0)
     with mg.no_grad():
         x.add_(1.0)
-    assert x.data[0] == 2.0
+    assert x.array[0] == 2.0
 
 
 def test_deep_graph_has_no_recursion_limit():
@@ -203,7 +203,7 @@ def test_inplace_on_a_copy_made_by_reshape_is_not_flagged():
     with mg.no_grad():
         flat[0] = 100.0
     y.backward()
-    assert_close(x.grad, np.exp(x.data))
+    assert_close(x.grad, np.exp(x.array))
 
 
 def test_cuda_without_a_gpu_is_one_clear_error():

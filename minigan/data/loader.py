@@ -55,7 +55,7 @@ class DataLoader:
         if dtype is not None and a.dtype.kind == "f":
             a = a.astype(dtype, copy=False)
         # tensor() picks the array module for the device and fails clearly without CuPy.
-        return tensor(a, device=self.device).data
+        return tensor(a, device=self.device).array
 
     def __len__(self) -> int:
         """Batches per epoch."""

@@ -26,7 +26,7 @@ TOLERANCE = {np.dtype(np.float32): (1.3e-6, 1e-5), np.dtype(np.float64): (1e-10,
 
 def _np(x: Any) -> np.ndarray:
     if isinstance(x, Tensor):
-        x = x.data
+        x = x.array
     return x.get() if hasattr(x, "get") else np.asarray(x)
 
 
@@ -118,11 +118,11 @@ def gradcheck(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6, rtol: floa
     analytic = grad(_projected_loss(fn, xs, proj), [xs[i] for i in wrt], allow_unused=True)
 
     def loss() -> float:
-        return float(_projected_loss(fn, xs, proj).data)
+        return float(_projected_loss(fn, xs, proj).array)
 
-    numeric = _numerical(loss, [xs[i].data for i in wrt], eps)
+    numeric = _numerical(loss, [xs[i].array for i in wrt], eps)
     for i, a, n in zip(wrt, analytic, numeric):
-        a = np.zeros_like(n) if a is None else a.data
+        a = np.zeros_like(n) if a is None else a.array
         assert_close(a, n, rtol=rtol, atol=atol, what=f"gradient of input {i}")
     return True
 
@@ -154,11 +154,11 @@ def gradgradcheck(fn: Callable, inputs: Sequence[Any], eps: float = 1e-6, rtol: 
 
     def value() -> float:
         p = penalty(create_graph=False)
-        return 0.0 if p is None else float(p.data)
+        return 0.0 if p is None else float(p.array)
 
-    numeric = _numerical(value, [xs[i].data for i in wrt], eps)
+    numeric = _numerical(value, [xs[i].array for i in wrt], eps)
     for i, a, n in zip(wrt, analytic, numeric):
-        a = np.zeros_like(n) if a is None else a.data
+        a = np.zeros_like(n) if a is None else a.array
         assert_close(a, n, rtol=rtol, atol=atol, what=f"second-order gradient of input {i}")
     return True
 

@@ -20,7 +20,7 @@ def grad_norms(module: Any) -> dict[str, float]:
     names, squares = [], []
     for name, p in module.named_parameters():
         if p.grad is not None:
-            g = p.grad.data.astype(np.float64)
+            g = p.grad.array.astype(np.float64)
             names.append(name)
             squares.append((g ** 2).sum())
     # Reduced where the gradients live; on a GPU all values come back in one copy.
@@ -34,7 +34,7 @@ def total_norm(norms: dict[str, float]) -> float:
 
 def weight_norms(module: Any) -> dict[str, float]:
     """Frobenius norm of every weight (parameters with 2 or more dims)."""
-    named = [(name, p.data) for name, p in module.named_parameters() if p.ndim >= 2]
+    named = [(name, p.array) for name, p in module.named_parameters() if p.ndim >= 2]
     norms = [array_module(w).linalg.norm(w.astype(np.float64)) for _, w in named]
     return {name: v for (name, _), v in zip(named, host_values(*norms))}
 
@@ -52,8 +52,8 @@ class SpectralTracker:
         for name, p in module.named_parameters():
             if p.ndim < 2:
                 continue
-            xp = array_module(p.data)
-            w = p.data.astype(np.float64)
+            xp = array_module(p.array)
+            w = p.array.astype(np.float64)
             # ConvTranspose weights are (in, out, kh, kw): their operator's rows are dim 1.
             if "ConvTranspose" in self._owner(module, name):
                 w = xp.swapaxes(w, 0, 1)

@@ -150,10 +150,10 @@ class Trainer:
         self.opt_d.step()
         if self.clip:
             penalties.clip_weights(self.D.parameters(), self.clip)
-        rd, fd = r.data, f.data
+        rd, fd = r.array, f.array
         # Device scalars: train_step copies them to the host together.
-        return {"d_loss": d_loss.data,
-                "penalty": 0.0 if penalty is None else penalty.data,
+        return {"d_loss": d_loss.array,
+                "penalty": 0.0 if penalty is None else penalty.array,
                 "d_real": rd.mean(), "d_fake": fd.mean(),
                 "d_real_std": rd.std(), "d_fake_std": fd.std()}
 
@@ -175,18 +175,18 @@ class Trainer:
         if self._recording:
             self._telemetry["grad_norms_G"] = telemetry.grad_norms(self.G)
         self.opt_g.step()
-        return {"g_loss": g_loss.data}
+        return {"g_loss": g_loss.array}
 
     def _check(self, what: str, loss: Tensor, module: Any) -> None:
-        xp = array_module(loss.data)
-        grads = [(name, p.grad.data) for name, p in module.named_parameters()
+        xp = array_module(loss.array)
+        grads = [(name, p.grad.array) for name, p in module.named_parameters()
                  if p.grad is not None]
         # isfinite per element: a sum or square of large finite values could overflow. All
         # flags are reduced where they live and come back in one copy.
-        flags = host_values(xp.isfinite(loss.data).all(),
+        flags = host_values(xp.isfinite(loss.array).all(),
                             *(array_module(g).isfinite(g).all() for _, g in grads))
         if not flags[0]:
-            raise TrainingError(f"step {self.step + 1}: {what} is {host_values(loss.data)[0]}")
+            raise TrainingError(f"step {self.step + 1}: {what} is {host_values(loss.array)[0]}")
         for (name, _), ok in zip(grads, flags[1:]):
             if not ok:
                 raise TrainingError(f"step {self.step + 1}: the gradient of "
@@ -200,10 +200,10 @@ class Trainer:
         d = min(self.cfg["ema"], (1 + self.step) / (10 + self.step))
         with no_grad():
             for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
-                pe.data *= d
-                pe.data += (1 - d) * p.data
+                pe.array *= d
+                pe.array += (1 - d) * p.array
             for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
-                be.data[...] = b.data
+                be.array[...] = b.array
 
     def _set_lr(self) -> None:
         if self.cfg["lr_decay"] == "linear":

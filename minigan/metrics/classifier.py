@@ -202,7 +202,7 @@ def train_classifier(recipe: dict | None = None,
                 opt.step()
             if log is not None:
                 log(f"digit classifier: epoch {epoch + 1}/{r['epochs']}, loss "
-                    f"{float(loss.data):.3f}, {time.perf_counter() - t0:.0f}s")
+                    f"{float(loss.array):.3f}, {time.perf_counter() - t0:.0f}s")
     finally:
         mgrandom.set_rng_state(saved)
     net.eval()

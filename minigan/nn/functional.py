@@ -101,8 +101,8 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ValueError(f"weight: expected a 2-D Tensor (num_embeddings, dim), got "
                          f"{getattr(weight, 'shape', type(weight).__name__)}")
-    idx = indices.data if isinstance(indices, Tensor) else indices
-    idx = array_module(weight.data).asarray(idx)
+    idx = indices.array if isinstance(indices, Tensor) else indices
+    idx = array_module(weight.array).asarray(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices: expected integer indices, got dtype {idx.dtype}")
     n = weight.shape[0]

@@ -61,7 +61,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
 
 def _draw(kind: str, tensor: Tensor) -> Any:
     draw = _random.randn if kind == "normal" else _random.rand
-    return draw(*tensor.shape, dtype=tensor.dtype, device=tensor.device).data
+    return draw(*tensor.shape, dtype=tensor.dtype, device=tensor.device).array
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
@@ -124,7 +124,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     # QR in float64 on the CPU (small matrices), the Gaussian drawn from minigan's generator.
-    flat = _random.randn(rows, cols, dtype=np.float64).data
+    flat = _random.randn(rows, cols, dtype=np.float64).array
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
@@ -133,7 +133,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
         q = q.T
     values = (gain * q).reshape(tensor.shape).astype(tensor.dtype)
     if tensor.device == "cuda":
-        values = Tensor(values).to("cuda").data
+        values = Tensor(values).to("cuda").array
     return _fill(tensor, values)
 
 

@@ -24,7 +24,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         if not hasattr(data, "dtype"):
             data = np.asarray(data, dtype=np.float32)
         if requires_grad and data.dtype.kind != "f":
@@ -273,7 +273,7 @@ class Module:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad = Tensor(array_module(p.grad.data).zeros_like(p.grad.data))
+                    p.grad = Tensor(array_module(p.grad.array).zeros_like(p.grad.array))
 
     # ---- device and dtype -----------------------------------------------------------------------
     def to(self, target: Any) -> Module:
@@ -286,10 +286,10 @@ class Module:
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"target: expected a floating dtype, got {dtype}")
         for t in [*self.parameters(), *self.buffers()]:
-            t.data = _move_array(t.data, device, dtype)
+            t.array = _move_array(t.array, device, dtype)
             t._version[0] += 1
             if t.grad is not None:
-                t.grad = Tensor(_move_array(t.grad.data, device, dtype))
+                t.grad = Tensor(_move_array(t.grad.array, device, dtype))
         return self
 
     def float(self) -> Module:
@@ -313,7 +313,7 @@ class Module:
 
     def state_dict(self) -> OrderedDict:
         """Parameters and persistent buffers by dotted name, as copies of their arrays."""
-        return OrderedDict((name, t.data.copy()) for name, t in self._state_items())
+        return OrderedDict((name, t.array.copy()) for name, t in self._state_items())
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> LoadResult:
         """Copy arrays (or tensors) from ``state_dict`` into the parameters and persistent
@@ -330,7 +330,7 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            v = v.data if isinstance(v, Tensor) else v
+            v = v.array if isinstance(v, Tensor) else v
             if not hasattr(v, "shape"):
                 v = np.asarray(v)
             if tuple(v.shape) != tuple(t.shape):

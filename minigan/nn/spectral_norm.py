@@ -77,10 +77,10 @@ class SpectralNormalize(Function):
         (weight,) = ctx.saved_tensors
         u, v, dim = ctx.u, ctx.v, ctx.dim
         if not is_grad_enabled():
-            fn = registry.get("spectral_norm_backward", _device(weight.data))
-            dw = fn(_matrix(g.data, dim), _matrix(weight.data, dim), u, v, ctx.sigma)
+            fn = registry.get("spectral_norm_backward", _device(weight.array))
+            dw = fn(_matrix(g.array, dim), _matrix(weight.array, dim), u, v, ctx.sigma)
             return Tensor(_unmatrix(dw, weight.shape, dim)), None, None, None
-        xp = array_module(weight.data)
+        xp = array_module(weight.array)
         w2d = _weight_matrix(weight, dim)
         sigma = matmul(const(u), matmul(w2d, const(v)))
         uv = const(_unmatrix(xp.outer(u, v), weight.shape, dim))
@@ -110,14 +110,14 @@ class SpectralNorm:
         weight = getattr(module, self.name + "_orig")
         u_buf, v_buf = getattr(module, self.name + "_u"), getattr(module, self.name + "_v")
         if do_power_iteration:
-            u, v = power_iteration(_matrix(weight.data, self.dim), u_buf.data,
+            u, v = power_iteration(_matrix(weight.array, self.dim), u_buf.array,
                                    self.n_power_iterations, self.eps)
             with no_grad():  # the power iteration is state, never part of the graph
                 u_buf.copy_(u)
                 v_buf.copy_(v)
         # Copies as constants: a later forward updates the buffers in place, and this forward's
         # backward must still see the u, v it used.
-        return SpectralNormalize.apply(weight, u_buf.data.copy(), v_buf.data.copy(), self.dim)
+        return SpectralNormalize.apply(weight, u_buf.array.copy(), v_buf.array.copy(), self.dim)
 
     def __call__(self, module: Module, args: tuple) -> None:
         setattr(module, self.name, self.compute_weight(module, module.training))
@@ -156,7 +156,7 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     h, w = fn.weight_matrix(weight).shape
     u = randn(h, dtype=weight.dtype, device=weight.device)
     v = randn(w, dtype=weight.dtype, device=weight.device)
-    u.data, v.data = _normalize(u.data, eps), _normalize(v.data, eps)
+    u.array, v.array = _normalize(u.array, eps), _normalize(v.array, eps)
 
     del module._parameters[name]
     module.register_parameter(name + "_orig", weight)
@@ -182,5 +182,5 @@ def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     module.__dict__.pop(name, None)
     for suffix in ("_orig", "_u", "_v"):
         delattr(module, name + suffix)
-    module.register_parameter(name, Parameter(weight.data))
+    module.register_parameter(name, Parameter(weight.array))
     return module

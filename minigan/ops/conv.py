@@ -70,8 +70,8 @@ class Conv2dBias(Function):
         nx, nw, nb = ctx.needs_input_grad[:3]
         gx = ConvTranspose2d.apply(g, w, x.shape, *ctx.geom) if nx else None
         if nw and nb and not is_grad_enabled():
-            kernel = _kernel("conv2d_backward_weight_bias", x.data)
-            gw, gb = kernel(g.data, x.data, w.shape, *ctx.geom)
+            kernel = _kernel("conv2d_backward_weight_bias", x.array)
+            gw, gb = kernel(g.array, x.array, w.shape, *ctx.geom)
             return gx, Tensor(gw), Tensor(gb), None, None, None, None
         gw = Conv2dGradWeight.apply(x, g, w.shape, *ctx.geom) if nw else None
         gb = ChannelSum.apply(g) if nb else None

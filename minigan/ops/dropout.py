@@ -25,7 +25,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         return x
     if p == 1.0:
         return x * 0.0
-    u = _random.rand(*x.shape, dtype=np.float32, device=x.device).data
+    u = _random.rand(*x.shape, dtype=np.float32, device=x.device).array
     # keep with probability 1 - p (u is uniform on [0, 1))
     mask = (u >= p).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
     return x * const(mask)

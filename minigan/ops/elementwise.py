@@ -17,7 +17,7 @@ def _arr(x: Any, like: Any) -> Any:
     """The array behind x; a Python scalar takes the dtype of the tensor it meets (no upcast)."""
     if isinstance(x, Tensor):
         return x
-    xp = array_module(like.data)
+    xp = array_module(like.array)
     if isinstance(x, (int, float, bool)):
         return xp.asarray(x, dtype=like.dtype)
     return xp.asarray(x)
@@ -38,11 +38,11 @@ def const(arr: Any) -> Tensor:
 
 def reduce_grad(g: Tensor, shape: tuple, dtype: Any) -> Tensor:
     """Undo broadcasting and type promotion of a forward input."""
-    # (g.data, not the properties, and dtype identity first: this runs for every binary op's
+    # (g.array, not the properties, and dtype identity first: this runs for every binary op's
     # backward, mostly with nothing to undo)
-    if g.data.shape != shape:
+    if g.array.shape != shape:
         g = sum_to(g, shape)
-    gt = g.data.dtype
+    gt = g.array.dtype
     if gt is not dtype and gt != dtype:
         g = cast(g, dtype)
     return g
@@ -306,27 +306,27 @@ def abs(a: Tensor) -> Tensor:  # noqa: A001
 
 def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
     """a limited to [min, max]; the gradient passes only where a is strictly inside."""
-    xp = array_module(a.data)
+    xp = array_module(a.array)
     inside = xp.ones(a.shape, dtype=bool)
     if min is not None:
-        inside &= a.data >= min
+        inside &= a.array >= min
     if max is not None:
-        inside &= a.data <= max
-    bound = xp.clip(a.data, min, max)
+        inside &= a.array <= max
+    bound = xp.clip(a.array, min, max)
     return Masked.apply(a, bound, inside)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """cond ? a : b, elementwise; cond is a boolean array or tensor (no gradient)."""
-    c = cond.data if isinstance(cond, Tensor) else cond
+    c = cond.array if isinstance(cond, Tensor) else cond
     a, b = _pair(a, b)
     return Masked.apply(a, b, c)
 
 
 def _extremum(a: Any, b: Any, greater: bool) -> Tensor:
     a, b = _pair(a, b)
-    av = a.data if isinstance(a, Tensor) else a
-    bv = b.data if isinstance(b, Tensor) else b
+    av = a.array if isinstance(a, Tensor) else a
+    bv = b.array if isinstance(b, Tensor) else b
     xp = array_module(av)
     first = av > bv if greater else av < bv
     dtype = (a if isinstance(a, Tensor) else b).dtype

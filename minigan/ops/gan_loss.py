@@ -32,7 +32,7 @@ def _device(a: Any) -> str:
 def _slope(kind: str, side: str, x: Tensor) -> Tensor:
     """l'(x) / N with differentiable ops (the table in minigan.kernels.gan_loss)."""
     n = x.numel()
-    xp = array_module(x.data)
+    xp = array_module(x.array)
     if kind in ("minimax", "ns"):
         if side == "d_fake":
             return sigmoid(x) / n
@@ -42,9 +42,9 @@ def _slope(kind: str, side: str, x: Tensor) -> Tensor:
     if kind == "lsgan":
         return (x if side == "d_fake" else x - 1) / n
     if kind == "hinge" and side == "d_real":
-        return const(-(x.data < 1).astype(x.dtype) / n)
+        return const(-(x.array < 1).astype(x.dtype) / n)
     if kind == "hinge" and side == "d_fake":
-        return const((x.data > -1).astype(x.dtype) / n)
+        return const((x.array > -1).astype(x.dtype) / n)
     sign = 1 if (kind == "wgan" and side == "d_fake") else -1
     return const(xp.full(x.shape, sign / n, dtype=x.dtype))
 
@@ -63,7 +63,7 @@ class GANLoss(Function):
     def backward(ctx, g):
         if not is_grad_enabled():
             # First order: the kernel's gradient, scaled by d(out)/d(loss).
-            return Tensor(ctx.dlogits * g.data), None, None
+            return Tensor(ctx.dlogits * g.array), None, None
         (x,) = ctx.saved_tensors
         return g * _slope(ctx.kind, ctx.side, x), None, None
 

@@ -37,7 +37,7 @@ def _target_like(target: Any, like: Tensor, name: str = "target") -> Any:
         return target
     if isinstance(target, (int, float)):
         return float(target)
-    arr = array_module(like.data).asarray(target, dtype=like.dtype)
+    arr = array_module(like.array).asarray(target, dtype=like.dtype)
     if arr.shape != like.shape:
         raise ValueError(f"{name}: expected shape {like.shape} (the input's), got {arr.shape}")
     return Tensor(arr)
@@ -47,8 +47,8 @@ def _shifted(x: Tensor, axis: int) -> Tensor:
     """x - max(x) along axis, the max a constant: softmax and log_softmax are invariant to the
     shift, so its gradient contribution is exactly zero, and exp() of the result cannot overflow.
     Shifting first also keeps x - max exact (no rounding at the scale of huge logits)."""
-    xp = array_module(x.data)
-    m = x.data.max(axis=axis, keepdims=True)
+    xp = array_module(x.array)
+    m = x.array.max(axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype)
     return x - const(m)
 
@@ -95,8 +95,8 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     _check_reduction(reduction)
     if logits.ndim < 2:
         raise ValueError(f"logits: expected shape (N, C, ...), got {logits.shape}")
-    idx = target.data if isinstance(target, Tensor) else target
-    xp = array_module(logits.data)
+    idx = target.array if isinstance(target, Tensor) else target
+    xp = array_module(logits.array)
     idx = xp.asarray(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"target: expected integer class indices, got dtype {idx.dtype}")

@@ -106,8 +106,8 @@ class BatchNorm(Function):
         has_w, has_b = ctx.affine
         rest = (None, None, None, None)
         if not is_grad_enabled():
-            bwd = registry.get("batch_norm_backward", _device(x.data))
-            gx, gw, gb = bwd(g.data, x.data, None if w is None else w.data, ctx.mean,
+            bwd = registry.get("batch_norm_backward", _device(x.array))
+            gx, gw, gb = bwd(g.array, x.array, None if w is None else w.array, ctx.mean,
                              ctx.invstd)
             return (Tensor(gx), Tensor(gw) if has_w else None, Tensor(gb) if has_b else None,
                     *rest)
@@ -160,8 +160,8 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
             raise ValueError(f"x: batch norm in training needs more than 1 value per channel, "
                              f"got shape {x.shape}")
         update = training and running_mean is not None
-        y = BatchNorm.apply(x, weight, bias, running_mean.data if update else None,
-                            running_var.data if update else None, momentum, eps)
+        y = BatchNorm.apply(x, weight, bias, running_mean.array if update else None,
+                            running_var.array if update else None, momentum, eps)
         if update:  # updated in place by the kernel: saved-tensor checks must see it
             running_mean._version[0] += 1
             running_var._version[0] += 1
@@ -169,13 +169,13 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     recording = is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))
     if not recording:  # inference: one fused pass
-        fwd = registry.get("batch_norm_forward", _device(x.data))
-        return Tensor(fwd(x.data, None if weight is None else weight.data,
-                          None if bias is None else bias.data, running_mean.data,
-                          running_var.data, False, momentum, eps)[0])
-    xp = array_module(x.data)
-    invstd = (1 / xp.sqrt(running_var.data + eps)).astype(x.dtype, copy=False)
-    y = (x - const(running_mean.data.reshape(bshape))) * const(invstd.reshape(bshape))
+        fwd = registry.get("batch_norm_forward", _device(x.array))
+        return Tensor(fwd(x.array, None if weight is None else weight.array,
+                          None if bias is None else bias.array, running_mean.array,
+                          running_var.array, False, momentum, eps)[0])
+    xp = array_module(x.array)
+    invstd = (1 / xp.sqrt(running_var.array + eps)).astype(x.dtype, copy=False)
+    y = (x - const(running_mean.array.reshape(bshape))) * const(invstd.reshape(bshape))
     return _affine(y, weight, bias, bshape)
 
 

@@ -49,7 +49,7 @@ def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0
             x = getitem(x, (slice(None), slice(None), slice(0, oh * k[0]), slice(0, ow * k[1])))
         return mean(reshape(x, (N, C, oh, k[0], ow, k[1])), axis=(3, 5))
     # General case: a depthwise convolution with a constant averaging kernel (no gradient).
-    xp = array_module(x.data)
+    xp = array_module(x.array)
     w = Tensor(xp.full((C, 1, k[0], k[1]), 1.0 / (k[0] * k[1]), dtype=x.dtype))
     return conv2d(x, w, stride=s, padding=p, groups=C)
 

@@ -97,8 +97,8 @@ def logsumexp(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(a))) computed as m + log(sum(exp(a - m))) with m = max(a), a constant shift:
     no overflow for large entries, and the shift cancels exactly in the gradient."""
     axes = _axes(axis, a.ndim)
-    xp = array_module(a.data)
-    m = a.data.max(axis=axes, keepdims=True)
+    xp = array_module(a.array)
+    m = a.array.max(axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0).astype(a.dtype)
     out = log(sum(exp(a - const(m)), axes, keepdims=True)) + const(m)
     return out if keepdims else reshape(out, [n for i, n in enumerate(a.shape) if i not in axes])

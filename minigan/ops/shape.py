@@ -107,9 +107,9 @@ class Split(Function):
 def _index_key(key: Any) -> Any:
     """Tensors inside an index become their arrays (boolean masks, integer index arrays)."""
     if isinstance(key, Tensor):
-        return key.data
+        return key.array
     if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
+        return tuple(k.array if isinstance(k, Tensor) else k for k in key)
     return key
 
 
@@ -263,7 +263,7 @@ def getitem(a: Tensor, key: Any) -> Tensor:
     """a[key] for basic slicing and integer/boolean array indexing."""
     key = _index_key(key)
     if isinstance(key, list):
-        key = array_module(a.data).asarray(key)
+        key = array_module(a.array).asarray(key)
     return GetItem.apply(a, key)
 
 

@@ -117,17 +117,17 @@ def _d_step(method: Method, th: float, ps: float, h: float) -> float:
     theta, psi = _scalar(th), _scalar(ps)
     d_obj, _ = _objectives(method, theta, psi)
     (g,) = grad(d_obj, psi)
-    psi = _scalar(ps - h * float(g.data[0]))
+    psi = _scalar(ps - h * float(g.array[0]))
     if method.clip:
         penalties.clip_weights([psi], method.clip)
-    return float(psi.data[0])
+    return float(psi.array[0])
 
 
 def _g_step(method: Method, th: float, ps: float, h: float) -> float:
     theta, psi = _scalar(th), _scalar(ps)
     _, g_obj = _objectives(method, theta, psi)
     (g,) = grad(g_obj, theta)
-    return th - h * float(g.data[0])
+    return th - h * float(g.array[0])
 
 
 def simulate(method: Method | str, scheme: str = "simultaneous", steps: int = 500,
@@ -247,7 +247,7 @@ def vector_field(method: Method | str, lim: float, n: int = 13) -> tuple[np.ndar
     U, V = np.empty_like(TH), np.empty_like(PS)
     for idx in np.ndindex(TH.shape):
         g_theta, g_psi = gradients(method, _scalar(TH[idx]), _scalar(PS[idx]))
-        U[idx], V[idx] = -float(g_theta.data[0]), -float(g_psi.data[0])
+        U[idx], V[idx] = -float(g_theta.array[0]), -float(g_psi.array[0])
     return TH, PS, U, V
 
 

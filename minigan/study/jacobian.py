@@ -114,7 +114,7 @@ class GameField:
         for m in (*G.modules(), *D.modules()):
             if any(k.endswith("_u") and k[:-2] + "_orig" in m._parameters for k in m._buffers):
                 m.train(False)
-        self._buffers = [(b, b.data.copy()) for m in (G, D) for b in m.buffers()]
+        self._buffers = [(b, b.array.copy()) for m in (G, D) for b in m.buffers()]
 
     def objectives(self) -> tuple[Tensor, Tensor]:
         """(L_D, L_G) on the fixed batches, with the graph to every parameter. Mirrors
@@ -122,7 +122,7 @@ class GameField:
         depends on theta) and one fake batch serves both players."""
         cfg, src = self.cfg, self.source
         for b, value in self._buffers:
-            b.data[...] = value
+            b.array[...] = value
         saved = mgrandom.get_rng_state()
         mgrandom.manual_seed(int(cfg.get("seed", 0)))  # same penalty draws on every call
         try:

@@ -114,7 +114,7 @@ def test_batches_are_copies_and_dtype_cast():
     loader = DataLoader(x, y, batch_size=3, shuffle=False, dtype=np.float64)
     xb, yb = next(iter(loader))
     assert xb.dtype == np.float64 and yb.dtype == np.int64
-    xb.data[:] = -1
+    xb.array[:] = -1
     assert np.array_equal(next(iter(loader))[0].numpy(), x[3:6])
     assert np.array_equal(loader.arrays[0], x)
 
@@ -133,7 +133,7 @@ def test_cuda_batches_match_cpu():
     gpu = DataLoader(x, y, batch_size=5, seed=4, device="cuda")
     for (xc, yc), (xg, yg) in zip(itertools.islice(cpu.forever(), 7),
                                   itertools.islice(gpu.forever(), 7)):
-        assert xg.device == "cuda" and type(xg.data).__module__.startswith("cupy")
+        assert xg.device == "cuda" and type(xg.array).__module__.startswith("cupy")
         assert np.array_equal(xg.numpy(), xc.numpy()) and np.array_equal(yg.numpy(), yc.numpy())
 
 

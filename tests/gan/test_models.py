@@ -208,11 +208,11 @@ def _check_directional_derivative(penalty, params, seed=5):
     rng = np.random.default_rng(0)
     dirs = [rng.standard_normal(p.shape) for p in params]
     analytic = sum(float((g.numpy() * d).sum()) for g, d in zip(grads, dirs) if g is not None)
-    orig = [p.data.copy() for p in params]
+    orig = [p.array.copy() for p in params]
 
     def at(s):
         for p, o, d in zip(params, orig, dirs):
-            p.data = o + s * d
+            p.array = o + s * d
         return value().item()
 
     eps = 1e-6

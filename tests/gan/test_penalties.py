@@ -18,11 +18,11 @@ def test_gradient_penalty_of_a_linear_critic_and_its_gradient():
     real = mg.tensor(rng.standard_normal((8, 3, 2)))
     fake = mg.tensor(rng.standard_normal((8, 3, 2)))
     gp = penalties.gradient_penalty(linear_critic(w), real, fake)
-    norm = np.linalg.norm(w.data)
+    norm = np.linalg.norm(w.array)
     assert_close(gp, (norm - 1) ** 2, rtol=1e-9)
     # Double backprop: d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||.
     (gw,) = mg.grad(gp, w)
-    assert_close(gw, 2 * (norm - 1) * w.data / norm, rtol=1e-9)
+    assert_close(gw, 2 * (norm - 1) * w.array / norm, rtol=1e-9)
 
 
 def test_one_sided_penalty_ignores_small_gradients():
@@ -39,10 +39,10 @@ def test_r1_of_a_quadratic_critic():
     x = rng.standard_normal((5, 3))
     D = lambda t: (a * t * t).sum(axis=1)  # noqa: E731
     r1 = penalties.r1_penalty(D, mg.tensor(x), gamma=0.7)
-    expected = 0.35 * np.mean(((2 * a.data * x) ** 2).sum(1))
+    expected = 0.35 * np.mean(((2 * a.array * x) ** 2).sum(1))
     assert_close(r1, expected, rtol=1e-9)
     (ga,) = mg.grad(r1, a)
-    assert_close(ga, 0.35 * np.mean(8 * a.data * x ** 2, axis=0), rtol=1e-9)
+    assert_close(ga, 0.35 * np.mean(8 * a.array * x ** 2, axis=0), rtol=1e-9)
 
 
 def test_penalty_interpolates_per_sample():

@@ -35,7 +35,7 @@ def test_to_cuda_and_back_is_exact_and_differentiable():
     x = np.random.default_rng(0).standard_normal((3, 4))
     t = mg.tensor(x, requires_grad=True, dtype=np.float64)
     d = t.to("cuda")
-    assert d.device == "cuda" and type(d.data).__module__.startswith("cupy")
+    assert d.device == "cuda" and type(d.array).__module__.startswith("cupy")
     np.testing.assert_array_equal(d.numpy(), x)
     back = d.to("cpu")
     assert back.device == "cpu"
@@ -43,7 +43,7 @@ def test_to_cuda_and_back_is_exact_and_differentiable():
     (d * d).sum().backward()          # the gradient comes back through ToDevice to the CPU
     assert t.grad.device == "cpu"
     assert_close(t.grad.numpy(), 2 * x)
-    assert mg.tensor(d.data).device == "cpu"   # a CuPy array onto the CPU when asked for
+    assert mg.tensor(d.array).device == "cpu"   # a CuPy array onto the CPU when asked for
 
 
 def test_module_to_cuda_keeps_parameters_and_optimizer():

@@ -136,7 +136,7 @@ def test_op_running_stats_and_eval_inference_match_numpy_backend(backend):
         y = batch_norm(mg.tensor(x), rmt, rvt, mg.tensor(w), mg.tensor(b), training=True)
         with mg.no_grad():
             ye = batch_norm(mg.tensor(x), rmt, rvt, mg.tensor(w), mg.tensor(b), training=False)
-        return y.data, ye.data, rmt.data, rvt.data, rmt._version[0]
+        return y.array, ye.array, rmt.array, rvt.array, rmt._version[0]
 
     want = run()
     with backends.use(backend):

@@ -116,7 +116,7 @@ def test_gradient_penalty_through_the_loss_matches_composed(backend):
         for fn in (gan_loss, composed_gan_loss):
             (g,) = mg.grad(fn("ns", "g", x), [x], create_graph=True)
             (gg,) = mg.grad((g * g).sum(), [x])
-            outs.append(gg.data)
+            outs.append(gg.array)
     assert np.abs(outs[1]).max() > 0
     assert_close(outs[0], outs[1])
 

@@ -130,7 +130,7 @@ def test_sn_discriminator_double_backprop_matches_numpy_backend(backend):
         conv.zero_grad()
         (gx,) = mg.grad(conv(x).sum(), [x], create_graph=True)
         ((gx * gx).sum()).backward()
-        return conv.weight_orig.grad.data.copy()
+        return conv.weight_orig.grad.array.copy()
 
     want = penalty()
     with backends.use(backend):

@@ -110,7 +110,7 @@ CASES = [
     OpCase("getitem_slice", lambda a: a[1:, ::2], lambda a: a[1:, ::2], one(n(3, 5)), True),
     OpCase("getitem_int_array", lambda a, i: a[i], lambda a, i: a[i],
            lambda r: [r.standard_normal((4, 3)), np.array([0, 2, 2, 3, 0])], True),
-    OpCase("getitem_bool", lambda a: a[a.data > 0], lambda a: a[a > 0], one(away(3, 4)), True),
+    OpCase("getitem_bool", lambda a: a[a.array > 0], lambda a: a[a > 0], one(away(3, 4)), True),
     OpCase("pad", lambda a: mg.pad(a, [(0, 0), (1, 2)], 0.5),
            lambda a: np.pad(a, [(0, 0), (1, 2)], constant_values=0.5), one(n(2, 3)), True),
     # matmul

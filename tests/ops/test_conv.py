@@ -90,10 +90,10 @@ def test_no_grad_records_nothing():
 def test_non_contiguous_input_is_read_through_its_strides():
     base = rand(2, 5, 6, 3)                                # N, H, W, C
     x = permute(base, 0, 3, 1, 2)                          # a strided NCHW view
-    assert not x.data.flags.c_contiguous
+    assert not x.array.flags.c_contiguous
     w = rand(4, 3, 3, 3, seed=1)
     y = conv2d(x, w, padding=1)
-    assert_close(y, conv2d(Tensor(np.ascontiguousarray(x.data)), w, padding=1))
+    assert_close(y, conv2d(Tensor(np.ascontiguousarray(x.array)), w, padding=1))
 
 
 # ---- closed forms --------------------------------------------------------------------------------

@@ -49,8 +49,8 @@ def test_autograd_gradients_equal_the_closed_form_field(method):
         g_theta, g_psi = dirac.gradients(method, dirac._scalar(th), dirac._scalar(ps))
         want = closed_form(method, th, ps)
         assert g_theta.dtype == np.float64 and g_psi.dtype == np.float64
-        assert float(g_theta.data[0]) == pytest.approx(want[0], rel=1e-13, abs=1e-15)
-        assert float(g_psi.data[0]) == pytest.approx(want[1], rel=1e-13, abs=1e-15)
+        assert float(g_theta.array[0]) == pytest.approx(want[0], rel=1e-13, abs=1e-15)
+        assert float(g_psi.array[0]) == pytest.approx(want[1], rel=1e-13, abs=1e-15)
 
 
 @pytest.mark.parametrize("h", [0.1, 0.2, 0.5])

@@ -126,12 +126,12 @@ def fd_jacobian(field, eps=1e-6):
     j = 0
     for p in field.params:
         for idx in np.ndindex(p.shape):
-            orig = p.data[idx]
-            p.data[idx] = orig + eps
+            orig = p.array[idx]
+            p.array[idx] = orig + eps
             vp = field.field_vector()
-            p.data[idx] = orig - eps
+            p.array[idx] = orig - eps
             vm = field.field_vector()
-            p.data[idx] = orig
+            p.array[idx] = orig
             J[:, j] = (vp - vm) / (2 * eps)
             j += 1
     return J

@@ -22,7 +22,7 @@ COND_MODES = ("concat", "multiply")
 
 def _labels(y: Any, n: int, n_classes: int) -> Any:
     """Check the labels of a batch of n: integer class indices, shape (n,)."""
-    arr = y.data if isinstance(y, Tensor) else y
+    arr = y.array if isinstance(y, Tensor) else y
     shape = getattr(arr, "shape", None)
     if shape != (n,) or getattr(arr, "dtype", None) is None or arr.dtype.kind not in "iu":
         raise ValueError(f"y: expected integer class labels of shape ({n},), got "

@@ -45,8 +45,8 @@ def infogan_latent(z: Tensor, cat_codes: Tensor | None, cont_codes: Tensor | Non
     """l = [z, onehot(cat_codes, n_cat), cont_codes] along dim 1 (absent codes left out)."""
     parts = [z]
     if cat_codes is not None:
-        idx = cat_codes.data if isinstance(cat_codes, Tensor) else cat_codes
-        xp = array_module(z.data)
+        idx = cat_codes.array if isinstance(cat_codes, Tensor) else cat_codes
+        xp = array_module(z.array)
         parts.append(Tensor(xp.eye(n_cat, dtype=z.dtype)[xp.asarray(idx)]))
     if cont_codes is not None:
         parts.append(cont_codes)
