@@ -1,7 +1,8 @@
-// Bindings of the float32 AVX-512 convolution GEMMs (cpu/conv_gemm.h); registered on minigan._C
-// by bindings_cpu.cpp. Only argument checks live here. Signatures follow the NumPy reference
-// (minigan/kernels/conv.py) with groups = 1; float64 and other CPUs use im2col + BLAS instead
-// (minigan/kernels/native_conv.py decides), so these raise rather than fall back.
+// Bindings of the float32 convolution kernels (cpu/conv_gemm.h: the packed GEMMs, AVX-512 only;
+// the direct kernels, one per ISA variant, cpu/isa.h); registered on minigan._C by
+// bindings_cpu.cpp. Only argument checks and the choice of form live here. Signatures follow the
+// NumPy reference (minigan/kernels/conv) with groups = 1; float64 uses im2col + BLAS instead
+// (minigan/kernels/conv/native.py decides), so these raise rather than fall back.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -9,35 +10,36 @@
 
 #include "cpu/bias_act.h"
 #include "cpu/conv_gemm.h"
+#include "cpu/isa.h"
 #include "cpu/parallel.h"
 #include "pyargs.h"
 
 namespace py = pybind11;
 using namespace minigan::pyargs;
 using minigan::cpu::ConvShape;
+using minigan::cpu::Isa;
 
 namespace {
 
-// The kernels index with int32 (AVX-512 gathers): every array they touch must be smaller.
+// The kernels index with int32 (gathers, tap offsets): every array they touch must be smaller.
 void check_int32(const char* name, int64_t elements) {
     MG_CHECK_ARG(elements < std::numeric_limits<int32_t>::max(), name,
-                 "expected fewer than 2**31 elements for the AVX-512 conv kernels, got ",
+                 "expected fewer than 2**31 elements for the float32 conv kernels, got ",
                  elements);
 }
 
 py::array f32_arg(const py::object& obj, const char* name, int ndim, const char* dims) {
     py::array a = numpy_arg(obj, name);
     MG_CHECK_TYPE(float_dtype(a, name) == Float::f32, name,
-                  "expected dtype float32 (the AVX-512 conv kernels are float32 only), got ",
+                  "expected dtype float32 (these conv kernels are float32 only), got ",
                   std::string(py::str(a.dtype())));
     check_numpy_layout(a, name, ndim, dims);
     return a;
 }
 
-void check_cpu() {
-    if (!minigan::cpu::cpu_has_avx512())
-        throw std::runtime_error("conv2d (AVX-512): this CPU lacks AVX-512 F/BW/DQ/VL");
-}
+// The packed GEMMs exist for AVX-512 only: with another variant active, every call takes the
+// direct form (the caller, minigan/kernels/conv/native.py, sends only layers it fits).
+bool gemm_available() { return minigan::cpu::isa_active() == Isa::avx512; }
 
 // Geometry of x (N, C, H, W) and w (O, C, kh, kw), validated like the reference.
 ConvShape conv_shape(const std::array<int64_t, 4>& x, const std::array<int64_t, 4>& w,
@@ -68,7 +70,9 @@ std::array<int64_t, 4> shape4(const py::array& a) {
 // vs 0.74 ms (there the GEMM's 16 columns leave two thirds of each 48-wide panel empty); its
 // input gradient (phase-split direct kernel vs GEMM + scatter-add) 4.09 vs 5.11 ms, 2 threads
 // 2.23 vs 2.69 ms.
-bool direct_fits(int64_t channels) { return channels % 32 == 0 || channels >= 128; }
+bool direct_fits(int64_t channels) {
+    return !gemm_available() || channels % 32 == 0 || channels >= 128;
+}
 
 py::array forward(const py::object& x_obj, const py::object& w_obj, const py::object& stride,
                   const py::object& padding, const py::object& dilation,
@@ -82,16 +86,14 @@ py::array forward(const py::object& x_obj, const py::object& w_obj, const py::ob
         check_shape(bias, "bias", {s.O});
         bp = static_cast<const float*>(bias.data());
     }
-    check_cpu();
     py::array_t<float> y({s.N, s.O, s.OH, s.OW});
     const float* xp = static_cast<const float*>(x.data());
     const float* wp = static_cast<const float*>(w.data());
     float* yp = y.mutable_data();
     py::gil_scoped_release nogil;
-    const bool direct = direct_fits(s.O) && s.C * s.kh * s.kw >= 64;
+    const bool direct = direct_fits(s.O) && (!gemm_available() || s.C * s.kh * s.kw >= 64);
     if (direct)
-        minigan::cpu::conv2d_forward_direct_avx512(xp, wp, bp, yp, s,
-                                                   minigan::cpu::num_threads());
+        minigan::cpu::conv_direct().forward(xp, wp, bp, yp, s, minigan::cpu::num_threads());
     else
         minigan::cpu::conv2d_forward_avx512(xp, wp, bp, yp, s, minigan::cpu::num_threads());
     return y;
@@ -106,7 +108,6 @@ py::object backward_weight(const py::object& gy_obj, const py::object& x_obj,
     const auto ws = shape4_arg(w_shape, "w_shape");
     const ConvShape s = conv_shape(shape4(x), ws, stride, padding, dilation);
     check_shape(gy, "grad_output", {s.N, s.O, s.OH, s.OW});
-    check_cpu();
     py::array_t<float> gw({ws[0], ws[1], ws[2], ws[3]});
     py::array_t<float> gb(need_bias ? s.O : 0);
     const float* gp = static_cast<const float*>(gy.data());
@@ -116,8 +117,8 @@ py::object backward_weight(const py::object& gy_obj, const py::object& x_obj,
     {
         py::gil_scoped_release nogil;
         if (direct_fits(s.O)) {
-            minigan::cpu::conv2d_backward_weight_direct_avx512(gp, xp, out, gbp, s,
-                                                               minigan::cpu::num_threads());
+            minigan::cpu::conv_direct().backward_weight(gp, xp, out, gbp, s,
+                                                        minigan::cpu::num_threads());
         } else {
             minigan::cpu::conv2d_backward_weight_avx512(gp, xp, out, s,
                                                         minigan::cpu::num_threads());
@@ -139,23 +140,68 @@ py::array backward_data(const py::object& gy_obj, const py::object& w_obj,
     const auto xs = shape4_arg(x_shape, "x_shape");
     const ConvShape s = conv_shape(xs, shape4(w), stride, padding, dilation);
     check_shape(gy, "grad_output", {s.N, s.O, s.OH, s.OW});
-    check_cpu();
     py::array_t<float> dx({xs[0], xs[1], xs[2], xs[3]});
     const float* gp = static_cast<const float*>(gy.data());
     const float* wp = static_cast<const float*>(w.data());
     float* out = dx.mutable_data();
     py::gil_scoped_release nogil;
     if (direct_fits(s.C))
-        minigan::cpu::conv2d_backward_data_direct_avx512(gp, wp, out, s,
-                                                         minigan::cpu::num_threads());
+        minigan::cpu::conv_direct().backward_data(gp, wp, out, s, minigan::cpu::num_threads());
     else
         minigan::cpu::conv2d_backward_data_avx512(gp, wp, out, s, minigan::cpu::num_threads());
     return dx;
 }
 
+// The target_clones variant GCC's loader picks for a function cloned for `clones` (simd.h): the
+// first, in GCC's priority order, that this CPU reports.
+std::string loader_pick(bool with_avx512) {
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+    if (with_avx512 && __builtin_cpu_supports("avx512f")) return "avx512 (target_clones)";
+    if (__builtin_cpu_supports("avx2")) return "avx2 (target_clones)";
+    return "generic (target_clones)";
+#else
+    (void)with_avx512;
+    return "generic";
+#endif
+}
+
+py::dict isa_info() {
+    py::list compiled, supported;
+    for (Isa isa : minigan::cpu::isa_compiled()) {
+        compiled.append(minigan::cpu::isa_name(isa));
+        if (minigan::cpu::isa_supported(isa)) supported.append(minigan::cpu::isa_name(isa));
+    }
+    const std::string active = minigan::cpu::isa_name(minigan::cpu::isa_active());
+    py::dict families;
+    families["conv"] = active;
+    families["gan_loss"] = loader_pick(true);
+    families["optim"] = loader_pick(false);
+    // Compiled once for the baseline ISA (SSE2 on x86-64, NEON on ARM64), auto-vectorised.
+    for (const char* f : {"bias_act", "batch_norm", "spectral_norm", "im2col"})
+        families[f] = "baseline";
+    py::dict out;
+    out["compiled"] = compiled;
+    out["supported"] = supported;
+    out["active"] = active;
+    out["families"] = families;
+    return out;
+}
+
+void set_isa(const std::string& name) { minigan::cpu::isa_set(minigan::cpu::isa_parse(name)); }
+
 }  // namespace
 
 void bind_conv_kernels(py::module_& m) {
+    minigan::cpu::isa_init_from_env();  // an unusable MINIGAN_ISA fails the import, naming it
+    m.def("isa_info", &isa_info, R"doc(The ISA variants of the vectorised kernels: 'compiled'
+(in this build, best first), 'supported' (of those, what this CPU executes), 'active' (the one
+in use: the best supported, or MINIGAN_ISA / set_isa's choice) and 'families' (kernel family ->
+the variant it runs: the active one where the family is dispatched by minigan, the loader's pick
+for target_clones functions, 'baseline' where a family is compiled once).)doc");
+    m.def("set_isa", &set_isa, py::arg("name"), R"doc(Use the ISA variant name ('avx512', 'avx2'
+or 'generic') from now on, in every thread. RuntimeError when this CPU cannot execute it.)doc");
+    m.def("conv_direct_panel", []() { return minigan::cpu::conv_direct().panel; },
+          "Channels per panel of the active variant's direct conv kernels.");
     m.def("has_avx512", &minigan::cpu::cpu_has_avx512,
           "True when this CPU runs the AVX-512 (F/BW/DQ/VL) convolution kernels.");
     m.def("conv2d_forward_f32", &forward, py::arg("x"), py::arg("weight"), py::arg("stride"),

@@ -1,6 +1,6 @@
-// Small helpers shared by the AVX-512 convolution files (conv_gemm.cpp, conv_direct.cpp).
-// Include only from files compiled with the AVX-512 flags: everything here has internal linkage
-// (an anonymous namespace), so no AVX-512 copy of it can reach code built for older CPUs.
+// Small helpers shared by the convolution files (conv_gemm.cpp, conv_direct.cpp).
+// Those are compiled with wider-ISA flags than the baseline: everything here has internal linkage
+// (an anonymous namespace), so no AVX-512/AVX2 copy of it can reach code built for older CPUs.
 #pragma once
 
 #include <cstdint>

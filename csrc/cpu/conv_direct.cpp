@@ -1,13 +1,11 @@
 // float32 convolutions, "direct" forms (see conv_gemm.h): x is copied once into a zero-padded
 // buffer and read in place by the micro-kernel -- no operand packing of the image at all.
 //
-// Compiled with the AVX-512 flags (CMakeLists.txt) and entered only after cpu_has_avx512();
-// everything here has internal linkage, as in conv_gemm.cpp.
-#include "conv_gemm.h"
-
-#if defined(__x86_64__) && defined(__AVX512F__)
-#include <immintrin.h>
-
+// One source, compiled once per instruction set (isa.h; CMakeLists.txt gives each unit its
+// flags, MG_ISA_NS and MG_VEC_BYTES): the micro-kernel is written with the vector type of vec.h,
+// so it becomes AVX-512, AVX2+FMA, SSE2 or NEON code. Everything but the exported table has
+// internal linkage (anonymous namespace), so no wide-ISA copy of a helper can be picked by the
+// linker for code that runs on an older CPU.
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -17,20 +15,30 @@
 #endif
 
 #include "avx512_util.h"
+#include "isa.h"
+#include "vec.h"
 
-namespace minigan::cpu {
+#ifndef MG_ISA_NS
+#error "conv_direct.cpp: compile with -DMG_ISA_NS=isa_<name> -DMG_ISA_NAME=\"<name>\""
+#endif
+
+namespace minigan::cpu::MG_ISA_NS {
 // x is copied once into a zero-padded buffer, so every tap of every output position is an
-// in-bounds load; the micro-kernel then broadcasts x values straight from it (8 output
-// positions at a time, through 8 base pointers and one shared tap offset) against packed rows of
-// 32 weights (forward) or 32 gradient channels (weight gradient). No gathers, no B packing.
+// in-bounds load; the micro-kernel then broadcasts x values straight from it (DR output
+// positions at a time, through DR base pointers and one shared tap offset) against packed rows
+// of DV weights (forward) or DV gradient channels (weight gradient). No gathers, no B packing.
+
+using vec::vf;
 
 namespace {
 
-constexpr int64_t DR = 8;   // output positions (forward) / taps (weight gradient) per tile
-// Pixels per tile of the input gradient: 14 rows (28 accumulators, a few base pointers spill to
-// the stack) beat 8 there (D.conv2 input gradient, 1 thread: 5.5 vs 5.9 ms), not elsewhere.
-constexpr int64_t DRD = 14;
-constexpr int64_t DV = 32;  // channels per tile: two 16-float vectors
+// Channels per tile: two vectors. Rows per tile: as many as the accumulators (2 per row), the
+// two weight vectors and the broadcast leave registers for -- 32 with AVX-512, 16 otherwise.
+constexpr int64_t DV = 2 * vec::kFloats;
+constexpr int64_t DR = vec::kBytes == 64 ? 8 : 6;  // positions (forward) / taps (weight grad.)
+// Pixels per tile of the input gradient: with AVX-512, 14 rows (28 accumulators, a few base
+// pointers spill to the stack) beat 8 there (D.conv2 input gradient, 1 thread: 5.5 vs 5.9 ms).
+constexpr int64_t DRD = vec::kBytes == 64 ? 14 : 6;
 constexpr int64_t QB = 64;  // output positions per block of the weight gradient's reduction
 
 struct Padded {  // x[n, c] planes, zero-padded to (Hp, Wp)
@@ -66,28 +74,35 @@ struct Padded {  // x[n, c] planes, zero-padded to (Hp, Wp)
     }
 };
 
-// acc[r] (2 vectors) += sum_t v[t][0:32] * base[r][off[t]] over t < n, r < R: the direct
-// micro-kernel (2R zmm accumulators). R = DR everywhere but the input gradient, where R = DRD.
+// acc[r] (2 vectors) += sum_t v[t][0:DV] * base[r][off[t]] over t < n, r < R: the direct
+// micro-kernel (2R vector accumulators). R = DR everywhere but the input gradient (R = DRD).
 template <int R>
 inline void direct_kernel(int64_t n, const int32_t* __restrict off, const float* __restrict v,
-                          const float* const* base, __m512 acc[][2]) {
+                          const float* const* base, vf acc[][2]) {
     const float* b[R];
     for (int r = 0; r < R; ++r) b[r] = base[r];
     for (int64_t t = 0; t < n; ++t) {
         const int32_t o = off[t];
-        const __m512 v0 = _mm512_load_ps(v + t * DV), v1 = _mm512_load_ps(v + t * DV + 16);
+        const vf v0 = vec::load(v + t * DV), v1 = vec::load(v + t * DV + vec::kFloats);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
-            const __m512 a = _mm512_set1_ps(b[r][o]);
-            acc[r][0] = _mm512_fmadd_ps(a, v0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(a, v1, acc[r][1]);
+            const vf a = vec::splat(b[r][o]);
+            acc[r][0] = vec::madd(a, v0, acc[r][0]);
+            acc[r][1] = vec::madd(a, v1, acc[r][1]);
         }
     }
 }
 
-}  // namespace
+// The tile's accumulators to memory, row r at tile[r] (DV floats).
+template <int R>
+inline void store_tile(vf acc[][2], float (*tile)[DV]) {
+    for (int r = 0; r < R; ++r) {
+        vec::store(tile[r], acc[r][0]);
+        vec::store(tile[r] + vec::kFloats, acc[r][1]);
+    }
+}
 
-void conv2d_forward_direct_avx512(const float* x, const float* w, const float* bias, float* y,
+void forward(const float* x, const float* w, const float* bias, float* y,
                                   const ConvShape& s, int threads) {
     const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, NP = s.N * P;
     const int64_t opanels = cdiv(s.O, DV), qtiles = cdiv(NP, DR);
@@ -115,14 +130,11 @@ void conv2d_forward_direct_avx512(const float* x, const float* w, const float* b
                 base[r] = xp.buf.p + xp.corner(s, qs[r]);
             }
             for (int64_t op = 0; op < opanels; ++op) {
-                __m512 acc[DR][2];
-                for (int r = 0; r < DR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                vf acc[DR][2];
+                for (int r = 0; r < DR; ++r) acc[r][0] = acc[r][1] = vf{};
                 direct_kernel<DR>(K, taps, wp.p + op * K * DV, base, acc);
                 alignas(64) float tile[DR][DV];
-                for (int r = 0; r < DR; ++r) {
-                    _mm512_store_ps(tile[r], acc[r][0]);
-                    _mm512_store_ps(tile[r] + 16, acc[r][1]);
-                }
+                store_tile<DR>(acc, tile);
                 const int64_t omax = lmin(DV, s.O - op * DV);
                 for (int64_t r = 0; r < DR && qt * DR + r < NP; ++r) {
                     const int64_t n = qs[r] / P, p = qs[r] % P;
@@ -135,7 +147,7 @@ void conv2d_forward_direct_avx512(const float* x, const float* w, const float* b
     }
 }
 
-void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float* gw, float* gb,
+void backward_weight(const float* gy, const float* x, float* gw, float* gb,
                                           const ConvShape& s, int threads) {
     const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, NP = s.N * P;
     const int64_t opanels = cdiv(s.O, DV), ktiles = cdiv(K, DR);
@@ -193,17 +205,11 @@ void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float
             const int64_t nq = lmin(QB, qb - q0);
             if (bsum)  // the bias gradient from the gy block while it is in L1, in double
                 for (int64_t op = 0; op < opanels; ++op) {
-                    __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(),
-                                      _mm512_setzero_pd(), _mm512_setzero_pd()};
+                    double sums[DV] = {};  // per channel, in q order (the compiler vectorises)
                     for (int64_t q = q0; q < q0 + nq; ++q) {
                         const float* row = gp.p + (op * NP + q) * DV;
-                        for (int h = 0; h < 4; ++h) {
-                            const __m512d v = _mm512_cvtps_pd(_mm256_load_ps(row + 8 * h));
-                            acc[h] = _mm512_add_pd(acc[h], v);
-                        }
+                        for (int64_t v = 0; v < DV; ++v) sums[v] += double(row[v]);
                     }
-                    alignas(64) double sums[DV];
-                    for (int h = 0; h < 4; ++h) _mm512_store_pd(sums + 8 * h, acc[h]);
                     for (int64_t v = 0; v < DV; ++v) bsum[op * DV + v] += sums[v];
                 }
             for (int64_t kt = 0; kt < ktiles; ++kt) {
@@ -212,15 +218,15 @@ void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float
                     base[r] = xp.buf.p + xp.tap(s, lmin(kt * DR + r, K - 1));
                 for (int64_t op = 0; op < opanels; ++op) {
                     float* tile = part + (op * KP + kt * DR) * DV;
-                    __m512 acc[DR][2];
+                    vf acc[DR][2];
                     for (int r = 0; r < DR; ++r)
                         for (int h = 0; h < 2; ++h)
-                            acc[r][h] = q0 > qa ? _mm512_load_ps(tile + r * DV + 16 * h)
-                                                : _mm512_setzero_ps();
+                            acc[r][h] = q0 > qa ? vec::load(tile + r * DV + vec::kFloats * h)
+                                                : vf{};
                     direct_kernel<DR>(nq, corners + q0, gp.p + (op * NP + q0) * DV, base, acc);
                     for (int r = 0; r < DR; ++r)
                         for (int h = 0; h < 2; ++h)
-                            _mm512_store_ps(tile + r * DV + 16 * h, acc[r][h]);
+                            vec::store(tile + r * DV + vec::kFloats * h, acc[r][h]);
                 }
             }
         }
@@ -251,7 +257,7 @@ void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float
 // and oh = (h + ph)/sh - (i*dh - phase)/sh, so each phase is a stride-1 correlation of a padded gy
 // with a sub-kernel: the direct micro-kernel again, 32 input channels by DRD pixels, every dx
 // element written once (no scatter-add, no col2im).
-void conv2d_backward_data_direct_avx512(const float* gy, const float* w, float* dx,
+void backward_data(const float* gy, const float* w, float* dx,
                                         const ConvShape& s, int threads) {
     const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw;
     const int64_t cpanels = cdiv(s.C, DV);
@@ -350,15 +356,12 @@ void conv2d_backward_data_direct_avx512(const float* gy, const float* w, float* 
                               (ww + s.pw) / s.sw + PL;
                 }
                 for (int64_t cp = 0; cp < cpanels; ++cp) {
-                    __m512 acc[DRD][2];
-                    for (int r = 0; r < DRD; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+                    vf acc[DRD][2];
+                    for (int r = 0; r < DRD; ++r) acc[r][0] = acc[r][1] = vf{};
                     direct_kernel<DRD>(s.O * ntaps[ph], offs + ph * max_red,
                                   wp.p + (ph * cpanels + cp) * max_red * DV, base, acc);
                     alignas(64) float tile[DRD][DV];
-                    for (int r = 0; r < DRD; ++r) {
-                        _mm512_store_ps(tile[r], acc[r][0]);
-                        _mm512_store_ps(tile[r] + 16, acc[r][1]);
-                    }
+                    store_tile<DRD>(acc, tile);
                     const int64_t cmax = lmin(DV, s.C - cp * DV);
                     for (int64_t r = 0; r < DRD && t0 + r < total; ++r)
                         for (int64_t v = 0; v < cmax; ++v)
@@ -368,17 +371,9 @@ void conv2d_backward_data_direct_avx512(const float* gy, const float* w, float* 
     }
 }
 
-}  // namespace minigan::cpu
+}  // namespace
 
-#else  // not built for AVX-512: cpu_has_avx512() is false there, so these are never called
+extern const ConvDirect conv_direct_table;
+const ConvDirect conv_direct_table = {MG_ISA_NAME, DV, &forward, &backward_weight, &backward_data};
 
-namespace minigan::cpu {
-void conv2d_forward_direct_avx512(const float*, const float*, const float*, float*,
-                                  const ConvShape&, int) {}
-void conv2d_backward_weight_direct_avx512(const float*, const float*, float*, float*,
-                                          const ConvShape&, int) {}
-void conv2d_backward_data_direct_avx512(const float*, const float*, float*, const ConvShape&,
-                                        int) {}
-}  // namespace minigan::cpu
-
-#endif
+}  // namespace minigan::cpu::MG_ISA_NS

@@ -48,11 +48,6 @@ void conv2d_backward_weight_avx512(const float* gy, const float* x, float* gw,
 void conv2d_backward_data_avx512(const float* gy, const float* w, float* dx, const ConvShape& s,
                                  int threads);
 
-void conv2d_forward_direct_avx512(const float* x, const float* w, const float* bias, float* y,
-                                  const ConvShape& s, int threads);
-void conv2d_backward_weight_direct_avx512(const float* gy, const float* x, float* gw, float* gb,
-                                          const ConvShape& s, int threads);
-void conv2d_backward_data_direct_avx512(const float* gy, const float* w, float* dx,
-                                        const ConvShape& s, int threads);
+// The direct forms (conv_direct.cpp) are compiled per instruction set: see isa.h.
 
 }  // namespace minigan::cpu

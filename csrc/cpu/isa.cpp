@@ -1,0 +1,129 @@
+// The run-time choice of ISA variant (isa.h). Compiled for the baseline ISA, so asking the CPU is
+// safe anywhere.
+#include "isa.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace minigan::cpu {
+
+#if MINIGAN_HAVE_ISA_AVX512
+namespace isa_avx512 { extern const ConvDirect conv_direct_table; }
+#endif
+#if MINIGAN_HAVE_ISA_AVX2
+namespace isa_avx2 { extern const ConvDirect conv_direct_table; }
+#endif
+namespace isa_generic { extern const ConvDirect conv_direct_table; }
+
+namespace {
+
+std::atomic<int> active{-1};  // -1: not chosen yet
+
+bool compiled(Isa isa) {
+    switch (isa) {
+        case Isa::avx512: return MINIGAN_HAVE_ISA_AVX512 != 0;
+        case Isa::avx2: return MINIGAN_HAVE_ISA_AVX2 != 0;
+        case Isa::generic: return true;
+    }
+    return false;
+}
+
+// What the CPU reports (x86: CPUID through GCC's __builtin_cpu_supports).
+bool cpu_runs(Isa isa) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    switch (isa) {
+        case Isa::avx512: return cpu_has_avx512();
+        case Isa::avx2:
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        case Isa::generic: return true;
+    }
+    return false;
+#else
+    return isa == Isa::generic;
+#endif
+}
+
+Isa best() {
+    for (Isa isa : isa_compiled())
+        if (isa_supported(isa)) return isa;
+    return Isa::generic;
+}
+
+std::string runnable() {
+    std::string out;
+    for (Isa isa : isa_compiled())
+        if (isa_supported(isa)) out += std::string(out.empty() ? "" : ", ") + isa_name(isa);
+    return out;
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::avx512: return "avx512";
+        case Isa::avx2: return "avx2";
+        case Isa::generic: return "generic";
+    }
+    return "?";
+}
+
+std::vector<Isa> isa_compiled() {
+    std::vector<Isa> out;
+    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::generic})
+        if (compiled(isa)) out.push_back(isa);
+    return out;
+}
+
+bool isa_supported(Isa isa) { return compiled(isa) && cpu_runs(isa); }
+
+Isa isa_parse(const std::string& name) {
+    for (Isa isa : {Isa::avx512, Isa::avx2, Isa::generic})
+        if (name == isa_name(isa)) return isa;
+    throw std::invalid_argument("isa: expected 'avx512', 'avx2' or 'generic', got '" + name + "'");
+}
+
+Isa isa_active() {
+    int a = active.load(std::memory_order_relaxed);
+    if (a < 0) {
+        a = int(best());
+        active.store(a, std::memory_order_relaxed);
+    }
+    return Isa(a);
+}
+
+void isa_set(Isa isa) {
+    if (!compiled(isa))
+        throw std::runtime_error(std::string("isa '") + isa_name(isa) +
+                                 "': this build of minigan._C does not contain that variant "
+                                 "(available here: " + runnable() + ")");
+    if (!cpu_runs(isa))
+        throw std::runtime_error(std::string("isa '") + isa_name(isa) +
+                                 "': this CPU does not report the instructions it needs "
+                                 "(available here: " + runnable() + ")");
+    active.store(int(isa), std::memory_order_relaxed);
+}
+
+void isa_init_from_env() {
+    const char* env = std::getenv("MINIGAN_ISA");
+    if (env == nullptr || *env == '\0') return;
+    try {
+        isa_set(isa_parse(env));
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("MINIGAN_ISA=") + env + ": " + e.what());
+    }
+}
+
+const ConvDirect& conv_direct() {
+    switch (isa_active()) {
+#if MINIGAN_HAVE_ISA_AVX512
+        case Isa::avx512: return isa_avx512::conv_direct_table;
+#endif
+#if MINIGAN_HAVE_ISA_AVX2
+        case Isa::avx2: return isa_avx2::conv_direct_table;
+#endif
+        default: return isa_generic::conv_direct_table;
+    }
+}
+
+}  // namespace minigan::cpu
