@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ._common import DatasetError, ImageData, check_labels, scale_uint8
+from .safe_npz import entry_names, read_npz
 
 IMAGE_KEYS = ("images", "x", "x_train", "data", "arr_0")
 LABEL_KEYS = ("labels", "y", "y_train", "arr_1")
@@ -82,28 +82,19 @@ def load_npz(path: str | os.PathLike, images_key: str | None = None,
     single-channel. ``value_range``: see :func:`to_unit_range`.
     """
     path = Path(path)
-    try:
-        # Our own handle: np.load leaks its own when the zip directory is corrupt.
-        with open(path, "rb") as fh:
-            z = np.load(fh, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise DatasetError(f"{path}: a single .npy array, expected an .npz archive")
-            keys = list(z.files)
-            ikey = _pick(keys, images_key, IMAGE_KEYS, "images", path)
-            if ikey is None and len(keys) == 1:
-                ikey = keys[0]
-            if ikey is None:
-                raise DatasetError(f"{path}: no images array; it holds {', '.join(keys)}; "
-                                   f"pass images_key= (one of them)")
-            lkey = _pick(keys, labels_key, LABEL_KEYS, "labels", path)
-            images = z[ikey]
-            labels = z[lkey] if lkey is not None and lkey != ikey else None
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(f"{path}: not a readable .npz file ({exc})") from None
+    keys = entry_names(path, DatasetError)
+    ikey = _pick(keys, images_key, IMAGE_KEYS, "images", path)
+    if ikey is None and len(keys) == 1:
+        ikey = keys[0]
+    if ikey is None:
+        raise DatasetError(f"{path}: no images array; it holds {', '.join(keys) or 'nothing'}; "
+                           f"pass images_key= (one of them)")
+    lkey = _pick(keys, labels_key, LABEL_KEYS, "labels", path)
+    if lkey == ikey:
+        lkey = None
+    # Bounded by the file's size, never pickle: see safe_npz.
+    arrays = read_npz(path, DatasetError, names={ikey} | ({lkey} if lkey else set()))
+    images, labels = arrays[ikey], arrays.get(lkey) if lkey else None
     source = f"{path}[{ikey}]"
     x = to_unit_range(_to_nchw(images, layout, path), value_range, source)
     y = None if labels is None else check_labels(labels, x.shape[0], f"{path}[{lkey}]")

@@ -12,6 +12,7 @@ it runs, with a DatasetError naming the file and the callable it asked for.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from pathlib import Path
@@ -109,8 +110,11 @@ def safe_load_pickle(path: str | os.PathLike) -> Any:
     as bytes, as the CIFAR-10 page prescribes); a DatasetError for refused or corrupt data."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            return SafeUnpickler(f, encoding="bytes").load()
+        # From memory, not the file: a pickle opcode declaring a 2**40-byte string would make
+        # a file's read(n) allocate n bytes first; BytesIO returns only what is there, so
+        # memory stays bounded by the file's size.
+        data = path.read_bytes()
+        return SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
     except _Refused as exc:

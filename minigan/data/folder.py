@@ -7,6 +7,7 @@ images inside (labels 0..K-1 in sorted subfolder-name order, as torchvision's Im
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from ._common import DatasetError, ImageData, scale_uint8
 
+MAX_RATIO = 1032  # DEFLATE's largest expansion; see _check_declared_size
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -26,8 +28,20 @@ def _pillow() -> Any:
 
 
 def _images_in(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir()
-                  if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    try:
+        return sorted(p for p in directory.iterdir()
+                      if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    except OSError as exc:  # an unreadable (sub)folder: permission denied, I/O error
+        raise DatasetError(f"{directory}: cannot list the folder ({exc.strerror or exc})") \
+            from None
+
+
+def _subfolders(directory: Path) -> list[Path]:
+    try:
+        return [d for d in directory.iterdir() if d.is_dir()]
+    except OSError as exc:
+        raise DatasetError(f"{directory}: cannot list the folder ({exc.strerror or exc})") \
+            from None
 
 
 def folder_classes(directory: str | os.PathLike) -> list[str]:
@@ -37,7 +51,7 @@ def folder_classes(directory: str | os.PathLike) -> list[str]:
         raise DatasetError(f"{directory}: no such directory")
     if _images_in(directory):
         return []
-    return sorted(d.name for d in directory.iterdir() if d.is_dir() and _images_in(d))
+    return sorted(d.name for d in _subfolders(directory) if _images_in(d))
 
 
 def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -49,17 +63,40 @@ def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return int(hw[0]), int(hw[1])
 
 
+def _check_declared_size(path: Path, im: Any) -> None:
+    """Refuse an image whose declared pixels its file's size cannot justify, before decoding:
+    a few hundred bytes of TIFF or PNG can declare 100M pixels. The bound is DEFLATE's 1032:1
+    expansion plus 64 MiB (far more than any data set image needs)."""
+    w, h = im.size
+    declared = w * h * max(len(im.getbands()), 1)
+    limit = MAX_RATIO * path.stat().st_size + (64 << 20)
+    if declared > limit:
+        raise DatasetError(f"{path}: declares {w}x{h} pixels ({declared} bytes decoded), more "
+                           f"than a {path.stat().st_size}-byte file can hold; refused")
+
+
 def _read(path: Path, Image: Any, grayscale: bool, hw: tuple[int, int] | None) -> np.ndarray:
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            # Pillow warns above 89M pixels; _check_declared_size decides instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            _check_declared_size(path, im)
             im = im.convert("L" if grayscale else "RGB")
             if hw is not None and im.size != (hw[1], hw[0]):
                 # LANCZOS: the antialiasing filter; downscaling by large factors stays clean.
                 resampling = getattr(Image, "Resampling", Image)  # Pillow < 9.1: Image.LANCZOS
                 im = im.resize((hw[1], hw[0]), resampling.LANCZOS)
             arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's ways of saying "not an image"
-        raise DatasetError(f"{path}: cannot read as an image ({exc})") from None
+    except DatasetError:
+        raise
+    except MemoryError:
+        raise DatasetError(f"{path}: not enough memory to decode it") from None
+    except Exception as exc:  # Pillow's decoders raise many types on hostile input (OSError,
+        # ValueError, SyntaxError, DecompressionBombError, struct.error, EOFError, ...)
+        raise DatasetError(f"{path}: cannot read as an image "
+                           f"({type(exc).__name__}: {exc})") from None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 

@@ -11,6 +11,7 @@ misread.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import struct
@@ -78,15 +79,20 @@ def read_idx(path: str | os.PathLike, expect_magic: int | None = None) -> np.nda
     path = Path(path)
     try:
         with _open(path) as f:
-            return _read(f, path, expect_magic)
+            # What the file can hold: its size, or DEFLATE's 1032:1 expansion of it if gzipped.
+            size = path.stat().st_size
+            limit = size if isinstance(f, io.BufferedReader) else 1032 * size + 1024
+            return _read(f, path, expect_magic, limit)
     except EOFError:  # gzip: the stream ended before its end-of-stream marker
         raise DatasetError(f"{path}: truncated gzip stream (the download is incomplete; "
                            f"delete the file and fetch it again)") from None
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise DatasetError(f"{path}: corrupt gzip data ({exc})") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def _read(f: BinaryIO, path: Path, expect_magic: int | None) -> np.ndarray:
+def _read(f: BinaryIO, path: Path, expect_magic: int | None, limit: int) -> np.ndarray:
     head = f.read(4)
     if len(head) < 4:
         raise DatasetError(f"{path}: truncated: {len(head)} bytes, shorter than the 4-byte "
@@ -107,6 +113,10 @@ def _read(f: BinaryIO, path: Path, expect_magic: int | None) -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", raw_dims)
     dtype = np.dtype(IDX_DTYPES[head[2]])
     nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on a bogus header
+    what = f"shape {shape} of {dtype.name} needs {nbytes} bytes of data"
+    if nbytes > limit:
+        raise DatasetError(f"{path}: truncated or corrupt: the header says {what}, more than "
+                           f"this {path.stat().st_size}-byte file can hold")
     body = _read_upto(f, nbytes)
     what = f"shape {shape} of {dtype.name} needs {nbytes} bytes of data"
     if len(body) < nbytes:

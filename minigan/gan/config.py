@@ -122,8 +122,17 @@ def load_toml(path: str | pathlib.Path) -> dict:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a directory, expected a TOML file") \
+            from None
+    except OSError as e:
+        raise ConfigError(f"config file {str(path)!r} cannot be read ({e.strerror or e})") \
+            from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: nested too deeply") \
+            from None
     return data
 
 
