@@ -53,9 +53,14 @@ ConvShape conv_shape(const std::array<int64_t, 4>& x, const std::array<int64_t, 
                                                pd[0], pd[1], dl[0], dl[1]);
     ConvShape s{x[0], x[1], x[2], x[3], w[0], w[2], w[3], st[0], st[1], pd[0], pd[1], dl[0],
                 dl[1], g.OH, g.OW};
-    check_int32("x", s.N * s.C * s.H * s.W);
-    check_int32("grad_output", s.N * s.O * s.OH * s.OW);
-    check_int32("weight", s.O * s.C * s.kh * s.kw);
+    using minigan::checked_mul;
+    MG_CHECK_ARG(s.O >= 0, "weight", "expected a non-negative number of filters, got ", s.O);
+    check_int32("x", checked_mul(checked_mul(checked_mul(s.N, s.C, "x"), s.H, "x"), s.W, "x"));
+    check_int32("grad_output",
+                checked_mul(checked_mul(checked_mul(s.N, s.O, "weight"), s.OH, "x"), s.OW, "x"));
+    check_int32("weight",
+                checked_mul(checked_mul(checked_mul(s.O, s.C, "weight"), s.kh, "weight"), s.kw,
+                            "weight"));
     return s;
 }
 

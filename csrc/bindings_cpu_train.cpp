@@ -15,6 +15,9 @@
 //             eps, weight_decay) -> None
 //   sgd_step(params, grads, momentum_buffers, fresh, lr, momentum, dampening, nesterov,
 //            weight_decay) -> None
+#include <algorithm>
+#include <cstdint>
+
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -300,6 +303,8 @@ py::sequence list_arg(const py::handle& obj, const char* name, size_t n) {
 // params[i] and a same-shaped, same-dtype array from each list, checked before any update.
 struct Group {
     std::vector<py::array> arrays;  // keeps them alive while the GIL is released
+    std::vector<std::string> names;  // arrays[k]'s argument name, e.g. "exp_avgs[2]"
+    std::vector<char> written;       // whether the update writes arrays[k]
     std::vector<void*> param, grad, a, b, c;
     std::vector<int64_t> size;
     std::vector<Float> dtype;
@@ -309,6 +314,8 @@ void* member(Group& g, const py::handle& obj, const std::string& name, size_t i,
     const auto shape = shape_of(g.arrays[i]);
     py::array a = array_arg(obj, name, g.dtype[i], &shape, writeable);
     g.arrays.push_back(a);
+    g.names.push_back(name);
+    g.written.push_back(writeable);
     return const_cast<void*>(a.data());
 }
 
@@ -323,6 +330,8 @@ Group group_arg(const py::object& params_obj, const py::object& grads_obj) {
         py::array p = numpy_arg(params[i], name.c_str());
         const Float dt = float_dtype(p, name.c_str());
         g.arrays.push_back(array_arg(p, name, dt, nullptr, true));
+        g.names.push_back(name);
+        g.written.push_back(true);
         g.dtype.push_back(dt);
         g.size.push_back(p.size());
         g.param.push_back(const_cast<void*>(p.data()));
@@ -330,6 +339,38 @@ Group group_arg(const py::object& params_obj, const py::object& grads_obj) {
     auto grads = list_arg(grads_obj, "grads", n);
     for (size_t i = 0; i < n; ++i) g.grad.push_back(member(g, grads[i], item("grads", i), i, false));
     return g;
+}
+
+// Refuses a call where an array the update writes shares memory with any other array of the
+// call (param is grad, m is v, two params on one buffer, ...): the elementwise update would read
+// values it has already overwritten, and the result would depend on the loop order. Sorting by
+// start address finds every overlap among k arrays in O(k log k).
+void check_no_aliasing(const Group& g) {
+    struct Span {
+        uintptr_t begin, end;
+        size_t k;
+    };
+    std::vector<Span> spans;
+    for (size_t k = 0; k < g.arrays.size(); ++k) {
+        const auto begin = reinterpret_cast<uintptr_t>(g.arrays[k].data());
+        const auto bytes = static_cast<uintptr_t>(g.arrays[k].nbytes());
+        if (bytes > 0) spans.push_back({begin, begin + bytes, k});
+    }
+    std::sort(spans.begin(), spans.end(),
+              [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    // b overlaps an earlier span iff the furthest-reaching one ends after b begins; tracked
+    // twice, over all earlier spans and over the written ones.
+    const Span* far_any = nullptr;
+    const Span* far_written = nullptr;
+    for (const Span& b : spans) {
+        const Span* hit = g.written[b.k] ? far_any : far_written;
+        if (hit != nullptr && b.begin < hit->end)
+            MG_CHECK_ARG(false, g.names[b.k], "shares memory with ", g.names[hit->k],
+                         "; the optimizer update needs separate buffers (pass copies)");
+        if (far_any == nullptr || b.end > far_any->end) far_any = &b;
+        if (g.written[b.k] && (far_written == nullptr || b.end > far_written->end))
+            far_written = &b;
+    }
 }
 
 void adam_step(const py::object& params, const py::object& grads, const py::object& m_obj,
@@ -352,6 +393,7 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
         for (size_t i = 0; i < n; ++i)
             g.c.push_back(member(g, vmax[i], item("max_exp_avg_sqs", i), i, true));
     }
+    check_no_aliasing(g);
     const minigan::cpu::AdamHyper h{float_arg(lr, "lr"), float_arg(beta1, "beta1"),
                                     float_arg(beta2, "beta2"), float_arg(eps, "eps"),
                                     float_arg(wd, "weight_decay")};
@@ -385,6 +427,7 @@ void sgd_step(const py::object& params, const py::object& grads, const py::objec
                           : member(g, bufs[i], item("momentum_buffers", i), i, true));
         fresh[i] = bool_arg(fresh_seq[i], item("fresh", i).c_str());
     }
+    check_no_aliasing(g);
     const minigan::cpu::SgdHyper h{float_arg(lr, "lr"), float_arg(momentum, "momentum"),
                                    float_arg(dampening, "dampening"),
                                    float_arg(wd, "weight_decay"), bool_arg(nesterov, "nesterov")};

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -97,6 +98,20 @@ struct ConvGeometry {
     MG_HOST_DEVICE int64_t cols() const { return C * kh * kw; }
 };
 
+// a * b and a + b for non-negative int64 operands, throwing invalid_argument naming `what` where
+// the exact result does not fit (a shape or geometry from Python can hold any int64: wrapped
+// arithmetic would size buffers wrongly and index out of bounds).
+inline int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+    MG_CHECK_ARG(b == 0 || a <= std::numeric_limits<int64_t>::max() / b, what,
+                 "sizes too large: ", a, " * ", b, " overflows int64");
+    return a * b;
+}
+inline int64_t checked_add(int64_t a, int64_t b, const char* what) {
+    MG_CHECK_ARG(a <= std::numeric_limits<int64_t>::max() - b, what, "sizes too large: ", a,
+                 " + ", b, " overflows int64");
+    return a + b;
+}
+
 // Validates the parameters and computes OH/OW. Throws invalid_argument naming the offending
 // argument: the formula above silently gives nonsense (C++ division truncates toward zero)
 // when the dilated kernel does not fit in the padded image.
@@ -110,13 +125,19 @@ inline ConvGeometry make_conv_geometry(int64_t N, int64_t C, int64_t H, int64_t 
     MG_CHECK_ARG(ph >= 0 && pw >= 0, "padding", "expected (h, w) >= 0, got (", ph, ", ", pw, ")");
     MG_CHECK_ARG(dh >= 1 && dw >= 1, "dilation", "expected (h, w) >= 1, got (", dh, ", ", dw,
                  ")");
-    const int64_t span_h = dh * (kh - 1) + 1, span_w = dw * (kw - 1) + 1;
-    MG_CHECK_ARG(span_h <= H + 2 * ph && span_w <= W + 2 * pw, "kernel",
-                 "dilated kernel (", span_h, ", ", span_w, ") is larger than the padded input (",
-                 H + 2 * ph, ", ", W + 2 * pw, ")");
+    const int64_t span_h = checked_add(checked_mul(dh, kh - 1, "dilation"), 1, "kernel");
+    const int64_t span_w = checked_add(checked_mul(dw, kw - 1, "dilation"), 1, "kernel");
+    const int64_t Hp = checked_add(H, checked_mul(2, ph, "padding"), "padding");
+    const int64_t Wp = checked_add(W, checked_mul(2, pw, "padding"), "padding");
+    MG_CHECK_ARG(span_h <= Hp && span_w <= Wp, "kernel", "dilated kernel (", span_h, ", ",
+                 span_w, ") is larger than the padded input (", Hp, ", ", Wp, ")");
     ConvGeometry g{N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, 0, 0};
-    g.OH = (H + 2 * ph - span_h) / sh + 1;
-    g.OW = (W + 2 * pw - span_w) / sw + 1;
+    g.OH = (Hp - span_h) / sh + 1;
+    g.OW = (Wp - span_w) / sw + 1;
+    // rows() * cols() elements (the im2col matrix), each up to 8 bytes, must be addressable.
+    const int64_t rows = checked_mul(checked_mul(N, g.OH, "x_shape"), g.OW, "x_shape");
+    const int64_t cols = checked_mul(checked_mul(C, kh, "kernel"), kw, "kernel");
+    checked_mul(checked_mul(rows, cols, "kernel"), 8, "kernel");
     return g;
 }
 

@@ -44,6 +44,28 @@ void finish_channel(int64_t c, bool training, double shift, double s, double ss,
     invstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(static_cast<T>(var)) + eps));
 }
 
+// The shift of a channel's sums: any value works (see the top), but an infinite one would turn
+// every difference into NaN where the reference's mean is +-inf.
+template <typename T>
+inline double finite_or_zero(T v) {
+    return std::isfinite(v) ? static_cast<double>(v) : 0.0;
+}
+
+// gw of one channel when its invstd is inf or NaN (a rare path): sum gy * ((x - mean) * invstd)
+// term by term as the reference does, since sum(gy * (x - mean)) * invstd would miss the NaN
+// of inf - inf (or of 0 * inf) that the reference's sum holds. Rows of `len` values `stride`
+// apart, N of them.
+template <typename T>
+double gw_nonfinite(const T* gy, const T* x, int64_t N, int64_t stride, int64_t len, T mean,
+                    T invstd) {
+    double sum = 0.0;
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t l = 0; l < len; ++l)
+            sum += static_cast<double>(gy[n * stride + l]) *
+                   static_cast<double>((x[n * stride + l] - mean) * invstd);
+    return sum;
+}
+
 // This thread's share [c0, c1) of C channels.
 inline void channel_range(int64_t C, int64_t& c0, int64_t& c1) {
     int tid = 0, used = 1;
@@ -78,14 +100,14 @@ void bn_forward_rows(const T* x, int64_t N, int64_t C, const T* weight, const T*
                 const T* row = x + n * C;
 #pragma omp simd
                 for (int64_t c = c0; c < c1; ++c) {
-                    const double d = static_cast<double>(row[c]) - static_cast<double>(x[c]);
+                    const double d = static_cast<double>(row[c]) - finite_or_zero(x[c]);
                     s[c] += d;
                     ss[c] += d * d;
                 }
             }
         }
         for (int64_t c = c0; c < c1; ++c)
-            finish_channel(c, training, static_cast<double>(x[c]), training ? s[c] : 0.0,
+            finish_channel(c, training, finite_or_zero(x[c]), training ? s[c] : 0.0,
                            training ? ss[c] : 0.0, N, running_mean, running_var, momentum, eps,
                            mean, invstd);
         for (int64_t n = 0; n < N; ++n) {
@@ -122,7 +144,9 @@ void bn_backward_rows(const T* gy, const T* x, int64_t N, int64_t C, const T* we
         }
         for (int64_t c = c0; c < c1; ++c) {
             gb[c] = static_cast<T>(s[c]);
-            gw[c] = static_cast<T>(sx[c] * static_cast<double>(invstd[c]));
+            gw[c] = static_cast<T>(std::isfinite(invstd[c])
+                                       ? sx[c] * static_cast<double>(invstd[c])
+                                       : gw_nonfinite(gy + c, x + c, N, C, 1, mean[c], invstd[c]));
         }
         for (int64_t n = 0; n < N; ++n) {
             const T* g = gy + n * C;
@@ -153,7 +177,7 @@ void bn_forward(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, co
     const bool parallel = total >= kParallelGrain;
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel && C > 1)
     for (int64_t c = 0; c < C; ++c) {
-        const double shift = x[c * L];
+        const double shift = finite_or_zero(x[c * L]);
         double s = 0.0, ss = 0.0;
         if (training) {
             for (int64_t n = 0; n < N; ++n) {
@@ -200,7 +224,10 @@ void bn_backward(const T* gy, const T* x, int64_t N, int64_t C, int64_t L, const
             }
         }
         gb[c] = static_cast<T>(s);
-        gw[c] = static_cast<T>(sx * static_cast<double>(invstd[c]));
+        gw[c] = static_cast<T>(std::isfinite(invstd[c])
+                                   ? sx * static_cast<double>(invstd[c])
+                                   : gw_nonfinite(gy + c * L, x + c * L, N, C * L, L, mean[c],
+                                                  invstd[c]));
     }
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel)
     for (int64_t r = 0; r < N * C; ++r) {

@@ -13,7 +13,9 @@ namespace {
 template <Act act, typename T>
 inline T activate(T z, T alpha) {
     switch (act) {
-        case Act::relu: return z > T(0) ? z : T(0);
+        // z < 0 ? 0 : z, not z > 0 ? z : 0: NaN passes through, as in the reference's
+        // maximum(z, 0) (the NaN guard must see it).
+        case Act::relu: return z < T(0) ? T(0) : z;
         case Act::leaky_relu: return z > T(0) ? z : alpha * z;
         case Act::tanh: return std::tanh(z);
         // Stable on both sides: exp of a non-positive number never overflows.

@@ -67,13 +67,13 @@ MG_INLINE double chunk_code(int code, const T* x, T* grad, int64_t b, int64_t e,
     if (kind == 4 && side == D_REAL)
         return chunk(x, grad, b, e, n, [](T v, T& l, T& d) {
             const T h = T(1) - v;
-            l = h > T(0) ? h : T(0);
+            l = h < T(0) ? T(0) : h;  // max(h, 0) that keeps a NaN, as the reference's
             d = -T(v < T(1));
         });
     if (kind == 4 && side == D_FAKE)
         return chunk(x, grad, b, e, n, [](T v, T& l, T& d) {
             const T h = T(1) + v;
-            l = h > T(0) ? h : T(0);
+            l = h < T(0) ? T(0) : h;
             d = T(v > T(-1));
         });
     const T sign = (kind == 3 && side == D_FAKE) ? T(1) : T(-1);  // wgan, hinge's g

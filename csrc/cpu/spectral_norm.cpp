@@ -50,7 +50,10 @@ template <typename T>
 void normalize_into(const double* src, int64_t k, double eps, T* dst) {
     double ss = 0.0;
     for (int64_t i = 0; i < k; ++i) ss += src[i] * src[i];
-    const T denom = static_cast<T>(std::max(std::sqrt(ss), eps));
+    // NumPy's maximum: a NaN on either side (eps = NaN included) gives NaN, as the reference.
+    const double norm = std::sqrt(ss);
+    const T denom = static_cast<T>(std::isnan(norm) || std::isnan(eps) ? norm + eps
+                                                                        : std::max(norm, eps));
     for (int64_t i = 0; i < k; ++i) dst[i] = static_cast<T>(src[i]) / denom;
 }
 
