@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from minigan.bench_step import bench_step, format_step
+from minigan.bench.step import bench_step, format_step
 
 
 def choose(report: dict) -> str:

@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_data_parser(sub)
 
-    from .bench import add_command as add_bench
+    from .bench.cli import add_command as add_bench
 
     add_bench(sub)
 

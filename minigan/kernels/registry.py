@@ -4,8 +4,8 @@ A kernel family module (``minigan/kernels/<family>.py``) defines its reference f
 registers them, together with where each backend's implementation lives::
 
     registry.define("conv", "conv2d_forward", conv2d_forward)           # the reference
-    registry.provide("conv2d_forward", "native", "minigan.kernels.native_conv:conv2d_forward")
-    registry.provide("conv2d_forward", "numba", "minigan.kernels.numba_conv:conv2d_forward")
+    registry.provide("conv2d_forward", "native", "minigan.kernels.conv.native:conv2d_forward")
+    registry.provide("conv2d_forward", "numba", "minigan.kernels.conv.numba:conv2d_forward")
 
 Implementations given as ``"module:attr"`` are imported on first use, so importing minigan
 never imports Numba or compiles anything. Every implementation has the reference's signature.

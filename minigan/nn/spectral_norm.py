@@ -11,7 +11,7 @@ Each training forward runs ``n_power_iterations`` of
 
 on plain arrays (no graph; the backend's fused kernel), then W / sigma with sigma = u^T W v is
 one op whose gradient is d(W / sigma)/dW with u, v held constant, as in the paper and PyTorch
-(minigan/kernels/spectral_norm.py has the kernels and the formula).
+(minigan/kernels/spectral_norm/ has the kernels and the formula).
 In evaluation mode u and v are not updated; sigma is recomputed from the stored ones.
 """
 

@@ -1,5 +1,5 @@
 """A deliberately naive im2col/col2im, written straight from the spec with Python loops, that the
-native and CUDA kernels are checked against. It shares no code with minigan/kernels/conv.py, so
+native and CUDA kernels are checked against. It shares no code with minigan/kernels/conv/, so
 the two references check each other too.
 
     OH = (H + 2*ph - dh*(kh-1) - 1) // sh + 1      (OW likewise)

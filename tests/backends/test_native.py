@@ -1,5 +1,5 @@
 """minigan._C (C++/OpenMP): im2col/col2im against the naive loop reference (conftest.py) and the
-NumPy reference in minigan/kernels/conv.py, adjointness, thread control, and clear errors for
+NumPy reference in minigan/kernels/conv/, adjointness, thread control, and clear errors for
 bad input."""
 
 from __future__ import annotations

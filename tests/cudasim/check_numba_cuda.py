@@ -31,16 +31,13 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
 numba = pytest.importorskip("numba")
 
 from minigan.diagnostics.gradcheck import assert_close, assert_outputs_close  # noqa: E402
-from minigan.kernels import (  # noqa: E402
-    numba_cuda_batch_norm,
-    numba_cuda_bias_act,
-    numba_cuda_common,
-    numba_cuda_conv,
-    numba_cuda_gan_loss,
-    numba_cuda_optim,
-    registry,
-    table,
-)
+from minigan.kernels import registry, table  # noqa: E402
+from minigan.kernels.batch_norm import numba_cuda as numba_cuda_batch_norm  # noqa: E402
+from minigan.kernels.bias_act import numba_cuda as numba_cuda_bias_act  # noqa: E402
+from minigan.kernels.common import numba_cuda as numba_cuda_common  # noqa: E402
+from minigan.kernels.conv import numba_cuda as numba_cuda_conv  # noqa: E402
+from minigan.kernels.gan_loss import numba_cuda as numba_cuda_gan_loss  # noqa: E402
+from minigan.kernels.optim import numba_cuda as numba_cuda_optim  # noqa: E402
 
 # The simulator runs one Python thread per CUDA thread and polls them all at each barrier; with
 # the default 5 ms switch interval a barrier costs milliseconds. 0.1 ms makes the run ~5x faster.

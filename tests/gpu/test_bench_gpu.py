@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from minigan import backends, bench_gpu
+from minigan import backends
+from minigan.bench import gpu as bench_gpu
 from minigan.cli import main
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from minigan import backends
 from minigan.diagnostics.gradcheck import assert_close
-from minigan.kernels import batch_norm, bias_act, conv, gan_loss, optim_kernels, spectral_norm
+from minigan.kernels import batch_norm, bias_act, conv, gan_loss, spectral_norm
+from minigan.kernels import optim as optim_kernels
 
 pytestmark = pytest.mark.gpu
 
@@ -46,8 +47,8 @@ CONV = [
 
 
 def _conv_all(cp, x, w, geom, dtype):
-    """(forward, backward data, backward weight) of minigan.kernels.cuda_conv, as host arrays."""
-    from minigan.kernels import cuda_conv
+    """(forward, backward data, backward weight) of minigan.kernels.conv.cuda, as host arrays."""
+    from minigan.kernels.conv import cuda as cuda_conv
 
     xs, ws, s, p, d, g = geom
     y = conv.conv2d_forward(x, w, s, p, d, g)
@@ -73,7 +74,7 @@ def test_conv_beyond_one_tile_matches_reference(cp, geom, dtype):
 
 
 def test_split_k_weight_gradient_is_deterministic_and_equals_one_split(cp):
-    from minigan.kernels import cuda_conv
+    from minigan.kernels.conv import cuda as cuda_conv
 
     xs, ws, s, p, d, g = CONV[5]
     x = cp.asarray(_rng().standard_normal(xs).astype(np.float32))
@@ -96,7 +97,7 @@ def test_split_k_weight_gradient_is_deterministic_and_equals_one_split(cp):
 def test_tf32_path_within_its_documented_bound(cp, geom):
     """|y - y_exact| <= 2^-9 * sum_k |a_k b_k| (csrc/cuda/conv_tf32.cuh), and the flag really
     switches path: the TF32 result differs from the float32 one."""
-    from minigan.kernels import cuda_conv
+    from minigan.kernels.conv import cuda as cuda_conv
 
     xs, ws, s, p, d, g = geom
     x, w = _rng().standard_normal(xs), _rng(2).standard_normal(ws)
@@ -122,7 +123,8 @@ def test_tf32_path_within_its_documented_bound(cp, geom):
 def test_kernels_run_on_cupys_current_stream(cp):
     """A non-blocking stream does not wait for the legacy default stream: were the kernels
     launched anywhere but on the current stream, they would race the CuPy work feeding them."""
-    from minigan.kernels import cuda_conv, cuda_gan_loss
+    from minigan.kernels.conv import cuda as cuda_conv
+    from minigan.kernels.gan_loss import cuda as cuda_gan_loss
 
     n = 1 << 24
     stream = cp.cuda.Stream(non_blocking=True)
@@ -144,7 +146,7 @@ def test_kernels_run_on_cupys_current_stream(cp):
 
 @pytest.mark.parametrize("kind", gan_loss.KINDS)
 def test_gan_loss_finite_for_huge_logits(cp, kind):
-    from minigan.kernels import cuda_gan_loss
+    from minigan.kernels.gan_loss import cuda as cuda_gan_loss
 
     x = np.array([0.0, 1.0, -1.0, 20.0, -20.0, 88.0, -88.0, 1e4, -1e4], np.float32)
     for side in gan_loss.SIDES:
@@ -157,7 +159,7 @@ def test_gan_loss_finite_for_huge_logits(cp, kind):
 
 def test_adam_and_sgd_groups_longer_than_one_launch(cp):
     """70 parameters: three launches of the 32-entry table, sizes 0 to ~100k, mixed dtypes."""
-    from minigan.kernels import cuda_optim
+    from minigan.kernels.optim import cuda as cuda_optim
 
     rng = _rng()
     shapes = [(int(rng.integers(0, 3000)),) if i % 7 else (37, 2900) for i in range(70)]
@@ -184,7 +186,8 @@ def test_adam_and_sgd_groups_longer_than_one_launch(cp):
 @pytest.mark.parametrize("shape", [(7, 1000), (3, 1000, 1, 2), (256, 40, 33, 3)],
                          ids=["columns", "rows small inner", "rows large"])
 def test_per_channel_kernels_in_both_layouts(cp, shape):
-    from minigan.kernels import cuda_batch_norm, cuda_bias_act
+    from minigan.kernels.batch_norm import cuda as cuda_batch_norm
+    from minigan.kernels.bias_act import cuda as cuda_bias_act
 
     rng = _rng()
     c = shape[1]
@@ -215,7 +218,8 @@ def test_per_channel_kernels_in_both_layouts(cp, shape):
 def test_unaligned_inputs_take_the_scalar_path(cp):
     """A view one element into a buffer is not 16-byte aligned: the vectorised kernels must
     fall back to scalar accesses, not fault or misread."""
-    from minigan.kernels import cuda_bias_act, cuda_gan_loss
+    from minigan.kernels.bias_act import cuda as cuda_bias_act
+    from minigan.kernels.gan_loss import cuda as cuda_gan_loss
 
     rng = _rng()
     host = rng.standard_normal(1 + 4 * 6 * 8).astype(np.float32)
@@ -236,7 +240,7 @@ def test_unaligned_inputs_take_the_scalar_path(cp):
 
 def test_spectral_norm_on_matrices_larger_than_the_block(cp):
     """One block of 1024 threads loops over rows and columns: shapes beyond it either way."""
-    from minigan.kernels import cuda_spectral_norm
+    from minigan.kernels.spectral_norm import cuda as cuda_spectral_norm
 
     for shape in ((3000, 5), (5, 5000), (700, 1500)):
         rng = _rng()

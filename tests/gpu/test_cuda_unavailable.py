@@ -98,7 +98,7 @@ def test_cupy_kernel_modules_import_without_cupy_and_match_the_references():
 
 def test_cupy_kernels_refuse_host_arrays():
     """A NumPy array handed to a cupy-backend kernel is a TypeError naming the argument."""
-    from minigan.kernels import cupy_bias_act
+    from minigan.kernels.bias_act import cupy as cupy_bias_act
 
     with pytest.raises(TypeError, match=r"x: expected a cupy.ndarray"):
         cupy_bias_act.bias_act(np.zeros((2, 3), np.float32), None, "relu")

@@ -13,7 +13,7 @@ import pytest
 
 import minigan as mg
 from minigan import backends
-from minigan.bench_models import build_minigan, make_minigan_step
+from minigan.bench.models import build_minigan, make_minigan_step
 from minigan.diagnostics.gradcheck import assert_close
 from minigan.gan import penalties
 

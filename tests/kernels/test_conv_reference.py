@@ -1,4 +1,4 @@
-"""The NumPy convolution reference (minigan/kernels/conv.py) against naive loops, its adjoint
+"""The NumPy convolution reference (minigan/kernels/conv/) against naive loops, its adjoint
 identities, its error messages, and PyTorch when it is installed."""
 
 import itertools

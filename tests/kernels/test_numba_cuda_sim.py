@@ -47,7 +47,7 @@ def test_numba_cuda_kernels_match_the_reference_under_the_simulator(tmp_path):
 @pytest.mark.parametrize("family", MODULES)
 def test_modules_import_without_a_gpu_and_compile_lazily(family):
     pytest.importorskip("numba")
-    mod = importlib.import_module(f"minigan.kernels.numba_cuda_{family}")
+    mod = importlib.import_module(f"minigan.kernels.{family}.numba_cuda")
     from minigan.kernels import registry
 
     for name, impl in vars(mod).items():
@@ -61,7 +61,7 @@ def test_numpy_arrays_are_refused_outside_the_simulator():
     numba = pytest.importorskip("numba")
     if numba.config.ENABLE_CUDASIM:
         pytest.skip("this process runs under the simulator, where NumPy arrays are the input")
-    from minigan.kernels import numba_cuda_gan_loss
+    from minigan.kernels.gan_loss import numba_cuda as numba_cuda_gan_loss
 
     with pytest.raises(TypeError, match="logits: the numba_cuda kernels take CuPy arrays"):
         numba_cuda_gan_loss.fused_gan_loss("ns", "g", np.zeros(3, dtype=np.float32))
@@ -101,7 +101,8 @@ def test_every_kernel_compiles_to_ptx(monkeypatch):
         pytest.skip("libNVVM not found: Numba cannot compile CUDA kernels here")
     from numba.cuda import dispatcher
 
-    from minigan.kernels import numba_cuda_common, registry, table
+    from minigan.kernels import registry, table
+    from minigan.kernels.common import numba_cuda as numba_cuda_common
 
     if not hasattr(dispatcher, "get_current_device"):
         pytest.skip("this Numba compiles device functions differently (no get_current_device)")
@@ -111,7 +112,7 @@ def test_every_kernel_compiles_to_ptx(monkeypatch):
 
     monkeypatch.setattr(dispatcher, "get_current_device", lambda: _Device())
     monkeypatch.setattr(numba_cuda_common, "Launch", _CompileOnly)
-    modules = [importlib.import_module(f"minigan.kernels.numba_cuda_{f}") for f in MODULES]
+    modules = [importlib.import_module(f"minigan.kernels.{f}.numba_cuda") for f in MODULES]
     try:
         for case in table.rows():
             impl = registry.get(case.kernel, "cuda", backend="numba_cuda")

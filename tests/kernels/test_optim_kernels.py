@@ -14,7 +14,7 @@ import minigan as mg
 from minigan import backends, optim
 from minigan.diagnostics.gradcheck import assert_close
 from minigan.kernels import registry
-from minigan.kernels.optim_kernels import adam_update, sgd_update
+from minigan.kernels.optim import adam_update, sgd_update
 
 CPU = [b for b in backends.available() if backends.DEVICE[b] == "cpu"]
 DTYPES = [np.float32, np.float64]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from minigan import backends
-from minigan.bench_models import make_minigan_step
+from minigan.bench.models import make_minigan_step
 from minigan.kernels import registry
 
 CPU = [b for b in backends.available() if backends.DEVICE[b] == "cpu"]
@@ -69,7 +69,8 @@ def test_importing_minigan_imports_no_numba():
 def test_numba_kernels_are_cached_and_follow_the_thread_count():
     import numba
 
-    from minigan.kernels import numba_bias_act, numba_conv
+    from minigan.kernels.bias_act import numba as numba_bias_act
+    from minigan.kernels.conv import numba as numba_conv
 
     for fn in (numba_conv._im2col_span, numba_conv._col2im_par, numba_bias_act._forward_span):
         assert fn._cache.__class__.__name__ == "FunctionCache", fn  # cache=True

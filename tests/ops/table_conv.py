@@ -1,7 +1,7 @@
 """Op-table rows for convolution and spatial ops: conv2d, conv_transpose2d, avg_pool2d,
 upsample_nearest. All sit on a discriminator's path, so every row is second order.
 
-The references here are direct definitions written independently of minigan/kernels/conv.py:
+The references here are direct definitions written independently of minigan/kernels/conv/:
 conv2d and avg_pool2d gather each output pixel's window and contract it; conv_transpose2d
 scatters each input pixel into the output; upsample repeats. Shapes stay tiny because
 gradcheck costs one forward per input element (and gradgradcheck one backward)."""

@@ -64,8 +64,12 @@ def run(out: Path) -> int:
     from parity import Comparisons
 
     from minigan import backends
-    from minigan.kernels import batch_norm, cupy_batch_norm, cupy_conv, cupy_gan_loss
-    from minigan.kernels import cupy_optim, gan_loss, optim_kernels
+    from minigan.kernels import batch_norm, gan_loss
+    from minigan.kernels import optim as optim_kernels
+    from minigan.kernels.batch_norm import cupy as cupy_batch_norm
+    from minigan.kernels.conv import cupy as cupy_conv
+    from minigan.kernels.gan_loss import cupy as cupy_gan_loss
+    from minigan.kernels.optim import cupy as cupy_optim
 
     assert backends.unavailable_reason("cupy") is None, backends.unavailable_reason("cupy")
     cmp = Comparisons()

@@ -104,7 +104,8 @@ def run(so: Path) -> int:
     from minigan import backends
 
     backends._modules["minigan._cuda"] = emulated  # what cuda_common imports
-    from minigan.kernels import conv, cuda_conv
+    from minigan.kernels import conv
+    from minigan.kernels.conv import cuda as cuda_conv
 
     cmp = Comparisons()
     check = cmp.check
@@ -113,8 +114,11 @@ def run(so: Path) -> int:
     rng = np.random.default_rng(0)
 
     # Unaligned data (a view one float into a buffer): the vectorised kernels' scalar paths.
-    from minigan.kernels import bias_act, cuda_bias_act, cuda_gan_loss, cuda_optim, gan_loss
-    from minigan.kernels import optim_kernels
+    from minigan.kernels import bias_act, gan_loss
+    from minigan.kernels import optim as optim_kernels
+    from minigan.kernels.bias_act import cuda as cuda_bias_act
+    from minigan.kernels.gan_loss import cuda as cuda_gan_loss
+    from minigan.kernels.optim import cuda as cuda_optim
 
     host = rng.standard_normal(1 + 4 * 6 * 8).astype(np.float32)
     xh = host[1:].reshape(4, 6, 8)

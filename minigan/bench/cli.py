@@ -1,0 +1,117 @@
+"""``minigan bench``: kernels against their NumPy references, and one GAN training step.
+
+``bench kernels`` takes every benchmark-sized row of the parity table
+(:mod:`minigan.kernels.table`) and, per CPU backend (each in a process of its own), reports the
+median time over repeats after warm-up, GFLOP/s (or GB/s for memory-bound kernels), the
+speed-up against the ``numpy`` reference measured in the same run, and the largest error
+against the reference computed in float64. A backend without its own kernel for a row is listed
+as a fallback, not timed.
+
+``bench step`` (:mod:`minigan.bench.step`) times one full training step (D step, then G step)
+of the dcgan-mnist model per backend, and the same model in PyTorch CPU when PyTorch is
+installed (each in processes of its own, taking turns), as a ratio (minigan / torch: below 1
+means minigan is faster).
+
+With ``--device cuda`` both run on the GPU instead (CUDA backends, CUDA-event timing, L2
+flushed between kernel calls, rates as a fraction of the GPU's peak, PyTorch CUDA beside the
+step): see :mod:`minigan.bench.gpu`.
+
+Speed is never asserted anywhere: these are measurements, noisy on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from .. import backends
+from .kernels import bench_kernels, format_kernels
+
+
+def add_command(sub: Any) -> None:
+    """Register ``minigan bench kernels|step`` on the CLI's subparsers."""
+    bench = sub.add_parser("bench", help="benchmark kernels against NumPy, or a training step",
+                           description=__doc__.split("\n\n")[1])
+    what = bench.add_subparsers(dest="what", metavar="{kernels,step}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backends",
+                        help="comma-separated backends of the device (default: all here)")
+    common.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cpu (default) or cuda: the GPU backends, timed with CUDA events")
+    common.add_argument("--json", metavar="FILE", help="also write every number to FILE")
+    common.add_argument("--repeats", type=int, help="timed runs per measurement")
+    common.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    common.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_argument("--same-process", action="store_true",
+                        help="time every backend in this process (default: each in a process "
+                             "of its own, so one's thread pools cannot slow another)")
+    k = what.add_parser("kernels", parents=[common], help="every kernel family x backend")
+    k.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    k.add_argument("--only", help="rows whose name contains this text")
+    k.add_argument("--small", action="store_true",
+                   help="the test-sized rows instead (a smoke run: numbers are not data)")
+    s = what.add_parser("step", parents=[common], help="one GAN training step, vs PyTorch")
+    s.add_argument("--preset", default="dcgan-mnist")
+    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    bench.set_defaults(func=cmd_bench, what=None)
+    _DEFAULT.append(k)
+
+
+_DEFAULT: list = []  # the `bench kernels` parser: a bare `minigan bench` means its defaults
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what is None:
+        args = _DEFAULT[0].parse_args([])
+        args.what = "kernels"
+    what = args.what
+    if args.device == "cuda":
+        return _cmd_bench_cuda(args)
+    if what == "kernels":
+        report = bench_kernels(args.backends, args.repeats or 10, args.warmup, args.dtype,
+                               args.only, not args.small, not args.quiet,
+                               isolate=not args.same_process)
+        text = format_kernels(report)
+    else:
+        from .step import bench_step, format_step
+
+        report = bench_step(args.preset, args.backends, args.repeats or 5, args.warmup,
+                            args.batch, not args.no_torch, not args.quiet,
+                            isolate=not args.same_process)
+        text = format_step(report)
+    return _finish(args, report, text)
+
+
+def _finish(args: argparse.Namespace, report: dict[str, Any], text: str) -> int:
+    report["machine"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_bench_cuda(args: argparse.Namespace) -> int:
+    from . import gpu as bench_gpu
+
+    try:
+        backends.require_cupy()
+        if args.what == "kernels":
+            report = bench_gpu.bench_kernels(args.backends, args.repeats or 10, args.warmup,
+                                             args.dtype, args.only, not args.small,
+                                             not args.quiet)
+            text = bench_gpu.format_kernels(report)
+        else:
+            report = bench_gpu.bench_step(args.preset, args.backends, args.repeats or 5,
+                                          args.warmup, args.batch, not args.no_torch,
+                                          not args.quiet)
+            text = bench_gpu.format_step(report)
+    except (RuntimeError, ValueError) as exc:  # no CuPy/driver/GPU, or a bad --backends
+        print(f"minigan bench: error: {exc}", file=sys.stderr)
+        return 2
+    return _finish(args, report, text)
