@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .distributed.shard import full_shape
 from .tensor import DEFAULT_DTYPE, Tensor, _xp_for
 
 _STATE: dict[str, Any] = {"rng": np.random.default_rng(0), "cuda": None}
@@ -50,13 +51,15 @@ def _draw(kind: str, shape: tuple, dtype: Any, device: str, **kw: Any) -> Any:
     dtype = np.dtype(dtype or DEFAULT_DTYPE)
     _xp_for(device)
     rng = _STATE["rng"] if device == "cpu" else _cuda_generator()
+    # Data parallel: the whole global batch is drawn and this rank keeps its rows.
+    shape, rows = full_shape(shape)
     if kind == "normal":
         out = rng.standard_normal(shape, dtype=dtype if dtype.kind == "f" else np.float64)
     elif kind == "uniform":
         out = rng.random(shape, dtype=dtype if dtype.kind == "f" else np.float64)
     else:
         raise ValueError(kind)
-    return out.astype(dtype, copy=False)
+    return out.astype(dtype, copy=False) if rows is None else out[rows].astype(dtype, copy=False)
 
 
 def _shape(shape: tuple) -> tuple:
@@ -80,7 +83,9 @@ def rand(*shape: Any, dtype: Any = None, device: str = "cpu",
 def randint(low: int, high: int, shape: Any, device: str = "cpu") -> Tensor:
     """Integers in [low, high) as int64."""
     rng = _STATE["rng"] if device == "cpu" else _cuda_generator()
-    return Tensor(rng.integers(low, high, size=shape, dtype=np.int64))
+    shape, rows = full_shape(tuple(shape) if isinstance(shape, (tuple, list)) else (shape,))
+    out = rng.integers(low, high, size=shape, dtype=np.int64)
+    return Tensor(out if rows is None else out[rows])
 
 
 def permutation(n: int) -> np.ndarray:

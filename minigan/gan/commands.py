@@ -54,6 +54,13 @@ def _device_backends(device: str) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..distributed import finish_command
+
+    # Under mpiexec, a failure on one rank stops every rank (none waits for a rank gone).
+    return finish_command(_train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
     from .. import backends
 
     if args.list_presets:
@@ -87,10 +94,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         device = _device(args.device, args.backend)
         if args.backend:
             backends.use(args.backend)
+        from ..distributed import for_training
         from .trainer import Trainer, TrainingError
 
+        # Data parallel when started by mpiexec/srun (a collective: every rank has checked
+        # --out above before rank 0 creates anything in it).
+        dist = for_training(device)
         out.mkdir(parents=True, exist_ok=True)
-        trainer = Trainer(cfg, out, progress=not args.quiet, device=device)
+        trainer = Trainer(cfg, out, progress=not args.quiet and dist.is_main, device=device,
+                          dist=dist)
     except (config.ConfigError, checkpoint.CheckpointError, ValueError) as e:
         return _fail("train", str(e))
     except RuntimeError as e:  # --device cuda without CuPy, a driver or a GPU: one line

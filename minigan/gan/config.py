@@ -58,12 +58,17 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "instance_noise": (0.0, "std of Gaussian noise added to D inputs, annealed to 0"),
     "label_smoothing": (0.0, "one-sided: real target 1 - s (BCE losses)"),
     "seed": (0, "random seed"),
+    "dtype": ("float32", "floating dtype of weights, data and latents: float32 | float64"),
+    "sync_bn": (False, "data parallel: BatchNorm statistics over the global batch (else per rank)"),
     "telemetry": (True, "record per-layer gradient/weight norms and spectral norms at log steps"),
     "log_every": (100, "steps between metrics.jsonl records"),
     "sample_every": (2000, "steps between sample pictures"),
     "checkpoint_every": (2000, "steps between checkpoints"),
     "eval_samples": (2500, "samples for the final metrics"),
 }
+
+
+DTYPES = ("float32", "float64")
 
 
 class ConfigError(ValueError):
@@ -93,6 +98,9 @@ def check_value(key: str, value: Any) -> Any:
     if not ok:
         raise ConfigError(f"config key {key!r}: expected {kind.__name__} "
                           f"(like {default!r}), got {value!r}")
+    if key == "dtype" and value not in DTYPES:
+        raise ConfigError(f"config key 'dtype': expected one of {', '.join(DTYPES)}, "
+                          f"got {value!r}")
     if kind is float and not math.isfinite(value):
         raise ConfigError(f"config key {key!r}: expected a finite number, got {value!r}")
     if kind is int and key != "seed" and value < (0 if key.endswith("every") else 1):

@@ -27,8 +27,16 @@ from . import plots
 from .config import ConfigError
 
 
-def _on(device: str, a: np.ndarray) -> Tensor:
-    """A host array as a tensor on ``device`` (an asynchronous upload on "cuda": no sync)."""
+def _dtype(cfg: dict) -> np.dtype:
+    """The run's floating dtype (config key ``dtype``)."""
+    return np.dtype(cfg.get("dtype", "float32"))
+
+
+def _on(device: str, a: np.ndarray, dtype: np.dtype | None = None) -> Tensor:
+    """A host array as a tensor on ``device`` (an asynchronous upload on "cuda": no sync),
+    floating arrays cast to ``dtype`` when given."""
+    if dtype is not None and a.dtype.kind == "f":
+        a = a.astype(dtype, copy=False)
     return Tensor(a) if device == "cpu" else tensor(a, device=device)
 
 
@@ -63,10 +71,10 @@ class ToySource:
 
     def real_batch(self, n: int) -> tuple[Tensor, None]:
         # Drawn on the host from the source's own generator: the same data on every device.
-        return _on(self.device, self._sample(n, self.rng)), None
+        return _on(self.device, self._sample(n, self.rng), _dtype(self.cfg)), None
 
     def _z(self, n: int) -> Tensor:
-        return mgrandom.randn(n, self.cfg["z_dim"], device=self.device)
+        return mgrandom.randn(n, self.cfg["z_dim"], dtype=_dtype(self.cfg), device=self.device)
 
     def generate(self, G: Any, n: int) -> tuple[Tensor, None]:
         return G(self._z(n)), None
@@ -85,7 +93,7 @@ class ToySource:
         return [rng.standard_normal((n, self.cfg["z_dim"])).astype(np.float32)]
 
     def generate_from(self, G: Any, fixed: list) -> Tensor:
-        return G(_on(self.device, fixed[0]))
+        return G(_on(self.device, fixed[0], _dtype(self.cfg)))
 
     def plot(self, path: pathlib.Path, x: np.ndarray, title: str) -> None:
         means = self.mixture.means if self.mixture is not None else None
@@ -95,7 +103,8 @@ class ToySource:
     def evaluate(self, G: Any, n: int) -> dict:
         """Mode coverage (VEEGAN/PacGAN protocol) of n samples drawn with a fixed seed."""
         rng = np.random.default_rng([self.cfg["seed"], 4])
-        z = _on(self.device, rng.standard_normal((n, self.cfg["z_dim"])).astype(np.float32))
+        z = _on(self.device, rng.standard_normal((n, self.cfg["z_dim"])).astype(np.float32),
+                _dtype(self.cfg))
         with no_grad():
             x = G(z).numpy()
         if self.mixture is None:
@@ -132,13 +141,13 @@ def fixed_latent(cfg: dict, n: int, rng: np.random.Generator) -> list:
 def generate_from(G: Any, cfg: dict, fixed: list, device: str = "cpu") -> Tensor:
     """G's samples for latents made by :func:`fixed_latent` (G's parameters on ``device``)."""
     kind = KIND[cfg["model"]]
-    z = _on(device, fixed[0])
+    z = _on(device, fixed[0], _dtype(cfg))
     if kind in ("cond", "acgan"):
         return G(z, _on(device, fixed[1]))
     if kind == "infogan":
         from .models.infogan import infogan_latent
 
-        cont = None if fixed[2] is None else _on(device, fixed[2])
+        cont = None if fixed[2] is None else _on(device, fixed[2], _dtype(cfg))
         cat = None if fixed[1] is None else _on(device, fixed[1])
         return G(infogan_latent(z, cat, cont, cfg["n_cat"]))
     return G(z)
@@ -159,7 +168,7 @@ class ImageSource:
             raise ConfigError("model: 'mlp' is for 2-D data; use dcgan, sngan-resnet, cgan, "
                               "acgan or infogan for images")
         data = load(cfg["dataset"])
-        self.images, self.labels = data.images, data.labels
+        self.images, self.labels = data.images.astype(_dtype(cfg), copy=False), data.labels
         if self.kind in ("cond", "acgan") and self.labels is None:
             raise ConfigError(f"dataset {cfg['dataset']!r} has no labels, which model "
                               f"{cfg['model']!r} needs")
@@ -184,11 +193,11 @@ class ImageSource:
         cfg, dev = self.cfg, self.device
         if self.kind in ("cond", "acgan"):
             y = mgrandom.randint(0, self.n_classes, (n,), device=dev)
-            return G(mgrandom.randn(n, cfg["z_dim"], device=dev), y), y
+            return G(mgrandom.randn(n, cfg["z_dim"], dtype=_dtype(cfg), device=dev), y), y
         if self.kind == "infogan":
             latent, cat, cont = G.sample_latent(n, device=dev)
             return G(latent), (cat, cont)
-        return G(mgrandom.randn(n, cfg["z_dim"], device=dev)), None
+        return G(mgrandom.randn(n, cfg["z_dim"], dtype=_dtype(cfg), device=dev)), None
 
     def call_d(self, D: Any, x: Tensor, cond: Any) -> Any:
         if self.kind == "cond":

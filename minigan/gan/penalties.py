@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import random as _random
+from ..distributed.shard import batch_std
 from ..ops import mean, relu, sqrt, sum
 from ..tensor import Tensor, grad
 
@@ -62,7 +63,7 @@ def dragan_penalty(D: Callable[[Tensor], Tensor], real: Tensor, k: float = 1.0,
     """DRAGAN (Kodali et al. 2017): E[(||grad D(x + delta)|| - k)^2] with x real and
     delta = c * std(x) * U(0, 1) noise -- a gradient penalty around the data only."""
     noise = _random.rand(*real.shape, dtype=real.dtype, device=real.device)
-    std = real.array.std()
+    std = batch_std(real.array)  # of the global batch, also when data parallel
     # On a GPU the scale stays a device scalar: float() would stop the step for a copy.
     scale = c * float(std) if real.device == "cpu" else Tensor((c * std).astype(real.dtype))
     x = real.detach() + scale * noise

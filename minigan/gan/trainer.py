@@ -59,7 +59,10 @@ def _flat_logits(out: Any) -> Tensor:
 
 class Trainer:
     def __init__(self, cfg: dict, out_dir: str | pathlib.Path, progress: bool = True,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", dist: Any = None) -> None:
+        """``dist``: the data-parallel hooks of this rank (minigan.distributed.for_training);
+        None is a single process."""
+        from ..distributed.data_parallel import Local
         from . import models
 
         if device not in ("cpu", "cuda"):
@@ -85,6 +88,9 @@ class Trainer:
         if device != "cpu":
             self.G.to(device)
             self.D.to(device)
+        if cfg.get("dtype", "float32") != "float32":
+            self.G.to(np.dtype(cfg["dtype"]))  # float64: runs comparable to ~1e-12
+            self.D.to(np.dtype(cfg["dtype"]))
         self.G_ema = copy.deepcopy(self.G) if cfg["ema"] > 0 else None
         betas = (cfg["beta1"], cfg["beta2"])
         self.opt_g = Adam(self.G.parameters(), lr=cfg["lr_g"], betas=betas)
@@ -102,6 +108,8 @@ class Trainer:
                        "D": telemetry.SpectralTracker(cfg["seed"] + 1)}
         self.fixed_z = self.source.fixed_latent(64 if self.source.is_image else 2500)
         self.last: dict[str, float] = {}
+        self.dist = dist if dist is not None else Local()
+        self.dist.attach(self)  # data parallel: split the batch, same initial weights
 
     # ---- one training step ---------------------------------------------------------------
     def _noise(self, x: Tensor) -> Tensor:
@@ -115,7 +123,7 @@ class Trainer:
 
     def _d_step(self) -> dict:
         cfg, src = self.cfg, self.source
-        real, real_cond = src.real_batch(cfg["batch_size"])
+        real, real_cond = self.dist.local_batch(src.real_batch(cfg["batch_size"]))
         with no_grad():
             fake, fake_cond = src.generate(self.G, cfg["batch_size"])
         out_r, out_f = self._D(real, real_cond), self._D(fake, fake_cond)
@@ -144,6 +152,7 @@ class Trainer:
         total = d_loss if penalty is None else d_loss + penalty
         self.opt_d.zero_grad()
         total.backward()
+        self.dist.average_gradients(self.D)
         self._check("D loss", total, self.D)
         if self._recording:
             self._telemetry["grad_norms_D"] = telemetry.grad_norms(self.D)
@@ -154,8 +163,7 @@ class Trainer:
         # Device scalars: train_step copies them to the host together.
         return {"d_loss": d_loss.array,
                 "penalty": 0.0 if penalty is None else penalty.array,
-                "d_real": rd.mean(), "d_fake": fd.mean(),
-                "d_real_std": rd.std(), "d_fake_std": fd.std()}
+                **self.dist.logit_stats(rd, fd)}
 
     def _g_step(self) -> dict:
         cfg, src = self.cfg, self.source
@@ -164,13 +172,14 @@ class Trainer:
         f = _flat_logits(out_f)
         real_logits = None
         if self.loss.needs_real_for_g:
-            real, real_cond = src.real_batch(cfg["batch_size"])
+            real, real_cond = self.dist.local_batch(src.real_batch(cfg["batch_size"]))
             with no_grad():
                 real_logits = _flat_logits(self._D(real, real_cond))
         g_loss = self.loss.g_loss(f, real_logits) + src.aux_g_loss(out_f, cond)
         self.opt_g.zero_grad()
         self.D.zero_grad()
         g_loss.backward()
+        self.dist.average_gradients(self.G)
         self._check("G loss", g_loss, self.G)
         if self._recording:
             self._telemetry["grad_norms_G"] = telemetry.grad_norms(self.G)
@@ -218,12 +227,14 @@ class Trainer:
         self._telemetry: dict[str, Any] = {}
         self._set_lr()
         rec: dict[str, Any] = {}
-        for _ in range(self.cfg["n_critic"]):
-            rec = self._d_step()
-        rec.update(self._g_step())
-        rec = _host_record(rec)
+        with self.dist.shard():  # data parallel: this rank's rows of every batch-sized draw
+            for _ in range(self.cfg["n_critic"]):
+                rec = self._d_step()
+            rec.update(self._g_step())
+        rec = self.dist.average_record(_host_record(rec))
         self._update_ema()
         self.step += 1
+        self.dist.after_step(self)
         if self._recording:
             rec.update(self._summarize_telemetry())
         return rec
@@ -287,6 +298,9 @@ class Trainer:
             should_stop: Callable[[], bool] | None = None) -> dict | None:
         """Train to ``cfg["steps"]``; returns the summary, or None when ``should_stop()`` asked
         to stop early (after writing a checkpoint at a step boundary)."""
+        if not self.dist.is_main:  # data parallel: the same steps, rank 0 alone writes
+            return self.dist.follow(self, resume, should_stop)
+        should_stop = self.dist.agree(should_stop)
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         metrics_path = self.out / "metrics.jsonl"

@@ -162,9 +162,23 @@ def run_job(job: dict) -> dict:
     return res
 
 
-def run_sweep(jobs_list: list[dict], jobs: int | None = None, log: Any = print) -> list[dict]:
-    """Run every job, ``jobs`` at a time in worker processes (1: in this process); returns the
-    results in the order of ``jobs_list``."""
+def _failed(job: dict, err: BaseException) -> dict:
+    """The row of a run whose process raised (not a NaN stop, which run_job reports itself)."""
+    from ..diagnostics.diagnosis import diagnose
+
+    msg = f"{type(err).__name__}: {err}"
+    diag = diagnose([], None, error=msg)
+    return {"point": job["point"], "seed": job["seed"], "dir": job["dir"], "error": msg,
+            "modes_covered": math.nan, "n_modes": math.nan, "high_quality": math.nan,
+            "reverse_kl": math.nan, "reused": False, "seconds": math.nan, "diagnosis": diag,
+            "verdict": diag["verdict"]}
+
+
+def run_sweep(jobs_list: list[dict], jobs: int | None = None, log: Any = print,
+              pool: Any = None) -> list[dict]:
+    """Run every job, ``jobs`` at a time in worker processes (1: in this process), or on the
+    executor ``pool`` (``--executor mpi``: minigan.distributed.executor); returns the results in
+    the order of ``jobs_list``."""
     n = jobs
     if n is None:
         n = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -178,6 +192,19 @@ def run_sweep(jobs_list: list[dict], jobs: int | None = None, log: Any = print) 
         done = sum(r is not None for r in results)
         log(f"[{done}/{len(jobs_list)}] {describe(res)}")
 
+    if pool is not None:  # MPI: one run per worker rank at a time; a failed run is a row
+        from concurrent.futures import as_completed
+        from functools import partial
+
+        from ..distributed.executor import single_threaded
+
+        futures = {pool.submit(partial(single_threaded, run_job), job): i
+                   for i, job in enumerate(jobs_list)}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            err = fut.exception()
+            report(i, fut.result() if err is None else _failed(jobs_list[i], err))
+        return results  # type: ignore[return-value]
     if n == 1:
         for i, job in enumerate(jobs_list):
             report(i, run_job(job))
@@ -353,6 +380,20 @@ def write_outputs(out: pathlib.Path, results: list[dict], axes: dict[str, list[s
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if getattr(args, "executor", "local") != "mpi":
+        return _sweep(args)
+    from ..distributed.executor import mpi_pool
+
+    try:
+        with mpi_pool() as pool:
+            # The other ranks train the runs rank 0 hands them, then return here.
+            return 0 if pool is None else _sweep(args, pool)
+    except RuntimeError as e:  # no mpi4py, or a world of one process
+        print(f"minigan study sweep: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _sweep(args: argparse.Namespace, pool: Any = None) -> int:
     def fail(msg: str) -> int:
         print(f"minigan study sweep: error: {msg}", file=sys.stderr)
         return 2
@@ -371,7 +412,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"{preset}, {cfg0['steps']} steps each, into {out}", file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        results = run_sweep(jobs_list, args.jobs, log=lambda s: print(s, file=sys.stderr))
+        results = run_sweep(jobs_list, args.jobs, log=lambda s: print(s, file=sys.stderr),
+                            pool=pool)
     except SweepError as e:
         return fail(str(e))
     wall = time.perf_counter() - t0
@@ -400,5 +442,8 @@ def add_sweep_parser(study_subparsers: Any) -> None:
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per config (1)")
     p.add_argument("--steps", type=int, help="generator steps per run (default: the preset's)")
     p.add_argument("--jobs", type=int, help="worker processes (default: the CPUs available)")
+    p.add_argument("--executor", choices=["local", "mpi"], default="local",
+                   help="local: a process pool on this machine; mpi: the ranks of `mpiexec -n "
+                   "N` (rank 0 hands out runs, N-1 train; needs minigan[mpi])")
     p.add_argument("--out", help="output directory (default runs/sweep-<preset>-<time>)")
     p.set_defaults(func=cmd_sweep)
