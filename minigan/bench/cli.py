@@ -35,7 +35,7 @@ def add_command(sub: Any) -> None:
     """Register ``minigan bench kernels|step`` on the CLI's subparsers."""
     bench = sub.add_parser("bench", help="benchmark kernels against NumPy, or a training step",
                            description=__doc__.split("\n\n")[1])
-    what = bench.add_subparsers(dest="what", metavar="{kernels,step}")
+    what = bench.add_subparsers(dest="what", metavar="{kernels,step,scale}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--backends",
                         help="comma-separated backends of the device (default: all here)")
@@ -57,6 +57,15 @@ def add_command(sub: Any) -> None:
     s.add_argument("--preset", default="dcgan-mnist")
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    sc = what.add_parser("scale", help="1 process x N threads vs N MPI ranks x 1 thread, "
+                         "bytes all-reduced, projected multi-GPU efficiency (minigan.bench.scale)")
+    sc.add_argument("--preset", default="grid25", help="grid25 (default) or dcgan-mnist")
+    sc.add_argument("--batch", type=int, help="global batch size (default: 256 / 64)")
+    sc.add_argument("--ranks", type=int, default=2, help="ranks (and threads of the 1 process)")
+    sc.add_argument("--steps", type=int, default=20, help="timed steps")
+    sc.add_argument("--step-ms", type=float, default=5.0,
+                    help="compute time of one step per GPU, assumed by the projection")
+    sc.add_argument("--json", metavar="FILE", help="also write every number to FILE")
     bench.set_defaults(func=cmd_bench, what=None)
     _DEFAULT.append(k)
 
@@ -69,6 +78,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args = _DEFAULT[0].parse_args([])
         args.what = "kernels"
     what = args.what
+    if what == "scale":
+        from .scale import bench_scale, format_scale
+
+        try:
+            report = bench_scale(args.preset, args.batch, args.ranks, args.steps,
+                                 step_ms=args.step_ms)
+        except RuntimeError as exc:  # no mpi4py / mpiexec, or a failed run
+            print(f"minigan bench: error: {exc}", file=sys.stderr)
+            return 2
+        return _finish(args, report, format_scale(report))
     if args.device == "cuda":
         return _cmd_bench_cuda(args)
     if what == "kernels":
