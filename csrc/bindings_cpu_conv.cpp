@@ -205,6 +205,8 @@ the variant it runs: the active one where the family is dispatched by minigan, t
 for target_clones functions, 'baseline' where a family is compiled once).)doc");
     m.def("set_isa", &set_isa, py::arg("name"), R"doc(Use the ISA variant name ('avx512', 'avx2'
 or 'generic') from now on, in every thread. RuntimeError when this CPU cannot execute it.)doc");
+    m.def("isa", []() { return std::string(minigan::cpu::isa_name(minigan::cpu::isa_active())); },
+          "The ISA variant in use: 'avx512', 'avx2' or 'generic' (see isa_info).");
     m.def("conv_direct_panel", []() { return minigan::cpu::conv_direct().panel; },
           "Channels per panel of the active variant's direct conv kernels.");
     m.def("has_avx512", &minigan::cpu::cpu_has_avx512,

@@ -68,7 +68,8 @@ def collect_info() -> dict[str, Any]:
             "path": getattr(C, "__file__", None),
             "error": backends.import_error("minigan._C"),
             "build": C.build_info() if C is not None else None,
-            "avx512_conv": bool(C.has_avx512()) if C is not None else False,
+            # compiled/supported/active ISA variants and each kernel family's (MINIGAN_ISA)
+            "isa": C.isa_info() if C is not None else None,
         },
         "cuda": {
             "built": cu is not None,
@@ -133,10 +134,13 @@ def _format_info(info: dict[str, Any]) -> str:
     if native["built"]:
         b = native["build"]
         openmp = f"OpenMP {b['openmp']}" if b["openmp"] else "no OpenMP"
-        conv = ("AVX-512 float32 conv GEMMs" if native["avx512_conv"]
-                else "conv via im2col + BLAS (no AVX-512 here)")
-        rows.append(("native (_C)",
-                     f"built, {openmp}, {conv}, {b['compiler']}  ({native['path']})"))
+        rows.append(("native (_C)", f"built, {openmp}, {b['compiler']}  ({native['path']})"))
+        isa = native["isa"]
+        forced = os.environ.get("MINIGAN_ISA")
+        rows.append(("  ISA variant", f"{isa['active']}{' (MINIGAN_ISA)' if forced else ''}; "
+                     f"compiled: {', '.join(isa['compiled'])}; "
+                     f"this CPU runs: {', '.join(isa['supported'])}"))
+        rows.append(("  per family", ", ".join(f"{k} {v}" for k, v in isa["families"].items())))
     else:
         rows.append(("native (_C)", f"not built: {native['error']}"))
     if cuda["built"]:

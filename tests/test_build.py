@@ -96,6 +96,27 @@ def test_minigan_info_json(tmp_path):
     assert names <= set(registry._REFERENCE)                  # hold test kernels as well)
     assert {"conv2d_forward_bias", "fused_gan_loss", "adam_step", "batch_norm_forward",
             "bias_act", "spectral_norm_power_iteration"} <= names
+    # the ISA variants: compiled, what this CPU runs, the one in use and each family's
+    isa = info["native"]["isa"]
+    assert isa["compiled"][-1] == "generic" and isa["active"] in isa["supported"]
+    assert isa["families"]["conv"] == isa["active"]
+
+
+def test_minigan_isa_forces_a_variant_or_names_why_not(tmp_path):
+    """MINIGAN_ISA=generic is used by every family minigan dispatches; a variant this CPU cannot
+    run leaves _C unimported with a message naming it, which `minigan info` shows."""
+    supported = importlib.import_module("minigan._C").isa_info()["supported"]
+    for name in ("avx512", "avx2", "generic"):
+        env = {**os.environ, "MINIGAN_ISA": name}
+        result = subprocess.run([sys.executable, "-m", "minigan", "info", "--json"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        native = json.loads(result.stdout)["native"]
+        if name in supported:
+            assert native["isa"]["active"] == name and native["isa"]["families"]["conv"] == name
+        else:
+            assert native["built"] is False
+            assert f"MINIGAN_ISA={name}" in native["error"] and "available here" in native["error"]
 
 
 def test_minigan_without_subcommand_shows_usage(tmp_path):

@@ -33,7 +33,8 @@ def _np(x: Any) -> np.ndarray:
 def assert_close(actual: Any, reference: Any, dtype: Any = None, rtol: float | None = None,
                  atol: float | None = None, what: str = "result") -> None:
     """Assert |actual - reference| <= atol * scale + rtol * |reference| elementwise, where scale
-    = max(1, max|reference|) and the default tolerances come from ``dtype`` (of ``actual``)."""
+    = max(1, max|finite reference|) and the default tolerances come from ``dtype`` (of
+    ``actual``); where the reference is NaN or +-inf, actual must be NaN or that infinity."""
     a, r = _np(actual), _np(reference)
     if a.shape != r.shape:
         raise AssertionError(f"{what}: shape {a.shape} != reference shape {r.shape}")
@@ -41,9 +42,16 @@ def assert_close(actual: Any, reference: Any, dtype: Any = None, rtol: float | N
     rtol = d_rtol if rtol is None else rtol
     atol = d_atol if atol is None else atol
     r64, a64 = r.astype(np.float64), a.astype(np.float64)
-    scale = max(1.0, float(np.max(np.abs(r64)))) if r64.size else 1.0
-    err = np.abs(a64 - r64)
-    bad = ~(err <= atol * scale + rtol * np.abs(r64))
+    # Where the reference is NaN or infinite the result must be the same (NaN, or the same
+    # infinity); the scale and the tolerance come from the finite elements only.
+    finite = np.isfinite(r64)
+    r_fin = np.where(finite, r64, 0.0)
+    scale = max(1.0, float(np.max(np.abs(r_fin)))) if r64.size else 1.0
+    err = np.where(finite, np.abs(a64 - r_fin), 0.0)
+    err[np.isnan(err)] = np.inf
+    same = np.where(np.isnan(r64), np.isnan(a64), a64 == r64)
+    err = np.where(finite, err, np.where(same, 0.0, np.inf))
+    bad = ~(err <= atol * scale + rtol * np.abs(r_fin))
     if bad.any():
         i = np.unravel_index(int(np.argmax(np.where(bad, err, -1))), a.shape) if a.ndim else ()
         raise AssertionError(

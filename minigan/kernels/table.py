@@ -31,6 +31,7 @@ class KernelCase:
     tol: dict = field(default_factory=dict)       # dtype -> (rtol, atol) overrides, with reason
     bench: bool = False                           # a benchmark-sized row (skipped by tests)
     devices: tuple[str, ...] = ("cpu", "cuda")    # where its benchmark runs (GPU-sized rows)
+    nonfinite: bool = False                       # NaN/inf inputs (see :func:`nonfinite`)
 
     @property
     def name(self) -> str:
@@ -61,9 +62,48 @@ def add(*cases: KernelCase) -> None:
         names.add(c.name)
 
 
-def rows(bench: bool = False, device: str | None = None) -> list[KernelCase]:
+def rows(bench: bool = False, device: str | None = None,
+         nonfinite: bool = False) -> list[KernelCase]:
     """Test-sized rows (or benchmark-sized ones, for ``device`` when given), after importing
-    every kernel family."""
+    every kernel family; with ``nonfinite`` also the rows with NaN/inf inputs (checked on the
+    CPU backends today)."""
     from .. import kernels  # noqa: F401  (imports every family, which adds its rows)
 
-    return [c for c in CASES if c.bench == bench and (device is None or device in c.devices)]
+    return [c for c in CASES if c.bench == bench and (device is None or device in c.devices)
+            and (nonfinite or not c.nonfinite)]
+
+
+def nonfinite(case: KernelCase, *args: int | str) -> KernelCase:
+    """``case`` with NaN, +inf and -inf in the arguments ``args`` (positions or keyword names):
+    an array gets them at its first, middle and last element (the first catches a kernel that
+    shifts its sums by the first value), a float argument becomes NaN. Accelerated kernels must
+    propagate them exactly as the reference does, so that the NaN guard and the diagnosis see
+    what happened; the comparison (:func:`minigan.diagnostics.gradcheck.assert_close`) wants
+    NaN where the reference has NaN and the same infinities."""
+
+    def poison(value: Any) -> Any:
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:
+            value = value.copy()
+            flat = value.reshape(-1)
+            for at, v in zip((0, flat.size // 2, flat.size - 1), (np.nan, np.inf, -np.inf)):
+                flat[at] = v
+            return value
+        if isinstance(value, float):
+            return float("nan")
+        if isinstance(value, list):  # the optimizers' lists of arrays: poison each
+            return [poison(v) for v in value]
+        raise TypeError(f"nonfinite: {case.name}: cannot poison {type(value).__name__}")
+
+    def make(rng: np.random.Generator, dtype: np.dtype) -> tuple[tuple, dict]:
+        a, kw = case.make(rng, dtype)
+        a = list(a)
+        for which in args:
+            if isinstance(which, int):
+                a[which] = poison(a[which])
+            else:
+                kw = {**kw, which: poison(kw[which])}
+        return tuple(a), kw
+
+    where = ",".join(str(w) for w in args)
+    return KernelCase(case.kernel, f"{case.label},nan/inf in {where}", make, case.outputs,
+                      case.flops, case.bytes, case.tol, False, case.devices, True)

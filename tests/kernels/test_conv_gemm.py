@@ -1,7 +1,9 @@
-"""minigan._C's float32 AVX-512 convolution GEMMs (csrc/cpu/conv_gemm.cpp), called directly:
-against the float64 NumPy reference on every groups=1 geometry of the parity table, with 1, 2
-and 3 threads (the column split differs), and their argument errors. The parity table reaches
-them through the native backend too; this file makes sure it is these kernels that ran."""
+"""minigan._C's float32 convolution kernels, called directly, in every ISA variant this CPU
+executes (csrc/cpu/isa.h: avx512 -- direct kernels and packed GEMMs --, avx2 and generic --
+direct kernels): against the float64 NumPy reference on every groups=1 geometry of the parity
+table, with 1, 2 and 3 threads (the column split differs), and their argument errors. Variants
+this CPU cannot execute are reported as skipped, with the reason. The parity table reaches these
+kernels through the native backend too; this file makes sure each variant's kernels ran."""
 
 from __future__ import annotations
 
@@ -13,10 +15,26 @@ from minigan.diagnostics.gradcheck import assert_close
 from minigan.kernels import conv
 
 _C = backends.native()
-pytestmark = pytest.mark.skipif(_C is None or not _C.has_avx512(),
-                                reason="needs minigan._C on a CPU with AVX-512")
+pytestmark = pytest.mark.skipif(_C is None, reason="needs minigan._C")
+_INFO = _C.isa_info() if _C is not None else {"compiled": [], "supported": []}
 
 GEOMS = [g for g in conv._GEOMETRIES + conv._BENCH if g[5] == 1]
+
+
+@pytest.fixture(autouse=True, params=["avx512", "avx2", "generic"])
+def isa(request):
+    """Every test here runs once per ISA variant, with that variant forced (_C.set_isa)."""
+    name = request.param
+    if name not in _INFO["compiled"]:
+        pytest.skip(f"{name}: not compiled into this build of minigan._C "
+                    f"(compiled: {', '.join(_INFO['compiled'])})")
+    if name not in _INFO["supported"]:
+        pytest.skip(f"{name}: this CPU does not report the instructions it needs "
+                    f"(it runs: {', '.join(_INFO['supported'])})")
+    before = _C.isa()
+    _C.set_isa(name)
+    yield name
+    _C.set_isa(before)
 
 
 @pytest.fixture(params=[1, 2, 3], ids=lambda n: f"{n}threads")
@@ -52,7 +70,8 @@ def test_gemm_kernels_match_reference(geom, threads):
 @pytest.mark.parametrize("channels", [3, 32], ids=["gemm", "direct"])
 def test_backward_data_overwrites_and_covers_every_pixel(channels):
     """Pixels no window touches (stride 3, kernel 2) must come back 0, not stale memory --
-    for the GEMM + scatter-add form (3 channels) and the phase-split direct form (32)."""
+    for the GEMM + scatter-add form (3 channels; with avx512) and the phase-split direct form
+    (32 channels; every variant, and 3 channels too where there is no GEMM)."""
     rng = np.random.default_rng(3)
     w = rng.standard_normal((4, channels, 2, 2)).astype(np.float32)
     gy = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
@@ -95,7 +114,7 @@ def test_bad_arguments_are_named():
 @pytest.mark.parametrize("o", [32, 5], ids=["direct", "gemm"])
 def test_fused_bias_and_its_gradient(o, threads):
     """bias= on the forward and need_bias= on the weight gradient (the direct kernels sum it
-    from their gy blocks; the GEMM form in a separate pass) against float64 NumPy sums."""
+    from their gy blocks; the avx512 GEMM form in a separate pass) against float64 sums."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal((3, 8, 9, 7)).astype(np.float32)
     w = rng.standard_normal((o, 8, 3, 3)).astype(np.float32)
@@ -110,3 +129,20 @@ def test_fused_bias_and_its_gradient(o, threads):
                  atol=0, what="gw with and without the bias gradient")
     assert gb.dtype == np.float32 and gb.shape == (o,)
     assert_close(gb, gy.astype(np.float64).sum(axis=(0, 2, 3)), np.float32, what="gb")
+
+
+def test_variants_are_reported_and_a_missing_one_is_refused():
+    """isa_info names what was compiled, what runs here (a subset, generic always) and the
+    variant each family uses; forcing one the CPU lacks is a RuntimeError naming what runs."""
+    info = _C.isa_info()
+    assert info["compiled"][-1] == "generic" and set(info["supported"]) <= set(info["compiled"])
+    assert "generic" in info["supported"] and info["active"] == _C.isa()
+    assert info["families"]["conv"] == _C.isa()
+    assert _C.conv_direct_panel() == {"avx512": 32, "avx2": 16, "generic": 8}[_C.isa()]
+    for name in ("avx512", "avx2", "generic"):
+        if name not in info["supported"]:
+            with pytest.raises(RuntimeError, match=f"isa '{name}'.*available here"):
+                _C.set_isa(name)
+            assert _C.isa() == info["active"]
+    with pytest.raises(ValueError, match="expected 'avx512', 'avx2' or 'generic'"):
+        _C.set_isa("sse9")

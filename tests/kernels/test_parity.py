@@ -3,7 +3,12 @@ float64) against the NumPy reference run in float64 on the same inputs.
 
 A float32 result is compared with the float64 reference (not with the float32 reference), so
 the tolerance measures the kernel's rounding and nothing else; the ``numpy`` backend is checked
-the same way, which keeps the tolerances honest for the reference itself."""
+the same way, which keeps the tolerances honest for the reference itself. The rows with NaN/inf
+inputs (``table.nonfinite``) are included: NaN where the reference has NaN, the same infinities.
+
+The native backend's vectorised conv kernels exist once per ISA variant (``_C.isa_info()``):
+its conv rows run again under every variant this CPU executes, forced with ``_C.set_isa``;
+variants it cannot execute are reported as skipped with the reason."""
 
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from minigan.kernels import registry, table
 
 CPU = [b for b in backends.available() if backends.DEVICE[b] == "cpu"]
 DTYPES = [np.float32, np.float64]
-ROWS = table.rows()
+ROWS = table.rows(nonfinite=True)
+_C = backends.native()
+_ISA = _C.isa_info() if _C is not None else {"compiled": [], "supported": []}
 
 
 def _upcast(obj, dtype):
@@ -75,3 +82,30 @@ def test_every_conv_and_bias_act_kernel_is_provided(backend):
                  "bias_act", "bias_act_backward"):
         assert backend in registry.providers(name)
         assert registry.get(name, "cpu", backend=backend) is not registry.reference(name)
+
+
+@pytest.fixture(params=["avx512", "avx2", "generic"])
+def native_isa(request):
+    """The native backend with one ISA variant forced for the test, then restored."""
+    name = request.param
+    if _C is None or "native" not in CPU:
+        pytest.skip("minigan._C is not built")
+    if name not in _ISA["compiled"]:
+        pytest.skip(f"{name}: not compiled into this build of minigan._C")
+    if name not in _ISA["supported"]:
+        pytest.skip(f"{name}: this CPU does not report the instructions it needs "
+                    f"(it runs: {', '.join(_ISA['supported'])})")
+    before = _C.isa()
+    _C.set_isa(name)
+    yield name
+    _C.set_isa(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", [c for c in ROWS if c.kernel.startswith("conv2d")],
+                         ids=lambda c: c.name)
+def test_native_conv_matches_reference_per_isa(case, native_isa, dtype):
+    """The native conv rows under each ISA variant (with generic, native routes float32 conv
+    to im2col + BLAS, which beats the portable kernels wherever measured; those kernels are
+    compared with the reference directly in test_conv_gemm.py)."""
+    test_kernel_matches_reference(case, "native", dtype)

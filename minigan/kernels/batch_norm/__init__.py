@@ -160,6 +160,11 @@ def _rows(shape: tuple, bench: bool = False) -> list:
                          bytes=4 * 5 * numel, bench=bench),
     ]
     if not bench:
+        # NaN/inf in x (train), in eps (eval), in gy, x and invstd (backward)
+        rows += [table.nonfinite(rows[0], 0), table.nonfinite(rows[0], 7),
+                 table.nonfinite(table.KernelCase("batch_norm_forward", f"{label},eval",
+                                                  evaluate, outputs=with_stats), 7),
+                 *(table.nonfinite(rows[1], arg) for arg in (0, 1, 4))]
         rows += [
             table.KernelCase("batch_norm_forward", f"{label},eval", evaluate,
                              outputs=with_stats),

@@ -123,6 +123,11 @@ def batch_norm_backward(gy: Any, x: Any, weight: Any, mean: Any, invstd: Any) ->
     gb64, gxm64 = np.empty(c), np.empty(c)
     _grad_stats(gy3, x3, mean, gb64, gxm64)
     gb, gw = gb64.astype(dt), (gxm64 * invstd).astype(dt)
+    bad = ~np.isfinite(invstd)
+    if bad.any():  # rare: sum gy * ((x - mean) * invstd) term by term, as the reference, so
+        # that inf - inf and 0 * inf give its NaN (the factored form above would miss them)
+        xhat = (x3[:, bad] - mean[bad][None, :, None]) * invstd[bad][None, :, None]
+        gw[bad] = (gy3[:, bad].astype(np.float64) * xhat).sum(axis=(0, 2)).astype(dt)
     gx = np.empty_like(x3)
     _grad_x(gy3, x3, mean, invstd, _or(weight, 1, c, dt), gb, gw, gx)
     return gx.reshape(x.shape), gw, gb

@@ -150,6 +150,9 @@ table.add(
     _backward_case((9, 13), "leaky_relu"),
     _backward_case((2, 3, 11), "sigmoid", axis=-1),
     _backward_case((6, 1), "tanh"),
+    # NaN/inf in x, bias, grad_output, y: propagated as the reference does (relu keeps a NaN)
+    *(table.nonfinite(_forward_case((3, 5, 4, 7), act), arg) for act in ACTS for arg in (0, 1)),
+    *(table.nonfinite(_backward_case((3, 5, 4, 7), act), arg) for act in ACTS for arg in (0, 1)),
     # benchmark sizes: the D's second conv output and the G's first BN input in dcgan-mnist
     _forward_case((64, 128, 7, 7), "leaky_relu", bench=True),
     _backward_case((64, 128, 7, 7), "leaky_relu", bench=True),

@@ -38,7 +38,7 @@ def _forward_span(x, b, has_bias, y, code, alpha, lo, hi):  # pragma: no cover (
         for i in range(inner):
             z = x[o, c, i] + bias
             if code == 1:
-                z = z if z > 0 else 0
+                z = 0 if z < 0 else z  # keeps a NaN, as the reference's maximum(z, 0)
             elif code == 2:
                 z = z if z > 0 else a * z
             elif code == 3:

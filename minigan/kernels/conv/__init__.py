@@ -377,6 +377,12 @@ def _conv_cases(geom: tuple, which: tuple, bench: bool) -> list:
 
 _ALL = tuple(REFERENCE)
 table.add(*(c for geom in _GEOMETRIES for c in _conv_cases(geom, _ALL, False)))
+# NaN/inf in every array argument, on a small geometry and one the direct kernels take
+_POISON = {"im2col": (0,), "col2im": (0,), "conv2d_forward": (0, 1),
+           "conv2d_forward_bias": (0, 1, 2), "conv2d_backward_data": (0, 1),
+           "conv2d_backward_weight": (0, 1), "conv2d_backward_weight_bias": (0, 1)}
+table.add(*(table.nonfinite(c, arg) for geom in (_GEOMETRIES[0], _GEOMETRIES[10])
+            for c in _conv_cases(geom, _ALL, False) for arg in _POISON[c.kernel]))
 table.add(*(c for geom in _BENCH for c in _conv_cases(
     geom, ("im2col", "col2im", "conv2d_forward", "conv2d_backward_weight", *_FUSED), True)))
 table.add(*(c for geom in _BENCH_T for c in _conv_cases(geom, ("conv2d_backward_data",), True)))

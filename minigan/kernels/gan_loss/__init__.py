@@ -126,6 +126,10 @@ def _rows() -> list:
                 label = f"{kind},{side},{'x'.join(map(str, shape))},|x|~{scale:g}"
                 rows.append(table.KernelCase("fused_gan_loss", label,
                                              _make(kind, side, shape, scale)))
+    # NaN/inf logits: the loss and the gradient propagate them as the reference does.
+    rows += [table.nonfinite(table.KernelCase("fused_gan_loss", f"{kind},{side},37",
+                                              _make(kind, side, (37,), 3.0)), 2)
+             for kind in KINDS for side in SIDES]
     # Benchmark: 1M logits, forward and backward in one call (read x, write dlogits).
     n = 1 << 20
     for kind, side in (("ns", "g"), ("minimax", "d_real"), ("hinge", "d_fake")):

@@ -207,6 +207,11 @@ table.add(
     _sgd_row(SMALL, "4 params,momentum,first", 0.9, 0.0, False, 0.01, True),
     _sgd_row(SMALL, "4 params,momentum,dampening", 0.9, 0.1, False, 0.0, False),
     _sgd_row(SMALL, "4 params,nesterov,wd", 0.9, 0.0, True, 0.01, False),
+    # NaN/inf in the gradients and in the parameters
+    *(table.nonfinite(_adam_row(SMALL, "4 params,t=5,amsgrad,wd", True, 0.01, 5), arg)
+      for arg in (0, 1)),
+    *(table.nonfinite(_sgd_row(SMALL, "4 params,nesterov,wd", 0.9, 0.0, True, 0.01, False), arg)
+      for arg in (0, 1)),
     _adam_row(BENCH, "dcgan G+D params", False, 0.0, 10, bench=True),
     _sgd_row(BENCH, "dcgan G+D params,momentum", 0.9, 0.0, False, 0.0, False, bench=True),
     # on a GPU also 16M parameters, where HBM bandwidth is judged (see gan_loss's GPU rows)

@@ -122,6 +122,10 @@ def _rows(d_out: int, rest: int, bench: bool = False) -> list:
                          bytes=4 * (4 * mn), bench=bench),
     ]
     if not bench:
+        # NaN/inf in W, u and eps; in W (normalize); in G and W (backward)
+        rows += [*(table.nonfinite(rows[0], arg) for arg in (0, 1, 3)),
+                 table.nonfinite(rows[1], 0),
+                 *(table.nonfinite(rows[2], arg) for arg in (0, 1))]
         rows.append(table.KernelCase(
             "spectral_norm_power_iteration", f"{label},3 iters",
             lambda rng, dtype: power(rng, dtype, 3), flops=12 * mn, bytes=4 * 6 * mn))

@@ -44,7 +44,9 @@ def _w_v(w, v, out):
 
 @njit(cache=True, error_model="numpy")
 def _normalized(src, eps, dst):
-    denom = max(np.sqrt(np.sum(src * src)), eps)
+    norm = np.sqrt(np.sum(src * src))
+    # NumPy's maximum: a NaN on either side (eps = NaN included) gives NaN, as the reference
+    denom = norm + eps if np.isnan(norm) or np.isnan(eps) else max(norm, eps)
     for i in range(src.shape[0]):
         dst[i] = src[i] / denom
 
