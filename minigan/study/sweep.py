@@ -167,7 +167,8 @@ def _failed(job: dict, err: BaseException) -> dict:
     from ..diagnostics.diagnosis import diagnose
 
     msg = f"{type(err).__name__}: {err}"
-    diag = diagnose([], None, error=msg)
+    # Not a training instability: the run never produced numbers to diagnose.
+    diag = {**diagnose([], None, error=msg), "verdict": "failed"}
     return {"point": job["point"], "seed": job["seed"], "dir": job["dir"], "error": msg,
             "modes_covered": math.nan, "n_modes": math.nan, "high_quality": math.nan,
             "reverse_kl": math.nan, "reused": False, "seconds": math.nan, "diagnosis": diag,
