@@ -59,9 +59,10 @@ def for_training(device: str = "cpu") -> Any:
 
 def finish_command(code: int) -> int:
     """Called with a command's exit code: under a data-parallel world, a failure on this rank
-    (any code but 0 and 130, the agreed interruption) aborts every rank, so none is left
-    waiting in a collective for a rank that has gone."""
+    aborts every rank, so none is left waiting in a collective for a rank that has gone. Not
+    0, nor 130 / 143 (SIGINT / SIGTERM): all ranks agreed on that stop, and rank 0 may still be
+    writing its checkpoint, which an abort would cut short."""
     w = _STARTED.get("world")
-    if w is not None and code not in (0, 130):
+    if w is not None and code not in (0, 130, 143):
         w.abort(f"exited with status {code}; stopping all {w.size} ranks", code)
     return code

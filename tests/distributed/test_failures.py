@@ -70,3 +70,34 @@ def test_two_ranks_on_cuda_without_a_gpu_is_one_clear_error(tmp_path):
                        env=ENV)
     assert p.returncode != 0
     assert "minigan train: error:" in p.stderr and "CuPy" in p.stderr
+
+
+@needs_mpi
+def test_sigterm_to_mpiexec_stops_every_rank_with_one_checkpoint(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "r"
+    args = ["train", "--set", "g_hidden=16", "--set", "d_hidden=16", "--set", "log_every=1",
+            "--set", "sample_every=0", "--set", "checkpoint_every=0", "--steps", "1000000",
+            "--quiet", "--out", str(out)]
+    p = subprocess.Popen([mpiexec(), "-n", "2", sys.executable, "-m", "minigan", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 60
+        while not ((out / "metrics.jsonl").exists()
+                   and (out / "metrics.jsonl").read_text().count("\n") >= 3):
+            assert p.poll() is None and time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)  # mpiexec forwards it to every rank
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert "interrupted at step" in err, err
+    assert "MPI_Abort" not in err, err  # an agreed stop, not one rank aborting the others
+    assert sorted(f.name for f in (out / "checkpoints").iterdir()) == ["latest.npz"]
+    from minigan.gan import checkpoint
+
+    step = checkpoint.load(out / "checkpoints" / "latest.npz")["step"]
+    assert step >= 3
