@@ -73,7 +73,8 @@ def test_two_ranks_on_cuda_without_a_gpu_is_one_clear_error(tmp_path):
 
 
 @needs_mpi
-def test_sigterm_to_mpiexec_stops_every_rank_with_one_checkpoint(tmp_path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_to_mpiexec_stops_every_rank_with_one_checkpoint(tmp_path, sig):
     import signal
     import time
 
@@ -89,7 +90,7 @@ def test_sigterm_to_mpiexec_stops_every_rank_with_one_checkpoint(tmp_path):
                    and (out / "metrics.jsonl").read_text().count("\n") >= 3):
             assert p.poll() is None and time.monotonic() < deadline, "the run did not start"
             time.sleep(0.1)
-        p.send_signal(signal.SIGTERM)  # mpiexec forwards it to every rank
+        p.send_signal(getattr(signal, sig))  # mpiexec forwards it to every rank
         _, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
