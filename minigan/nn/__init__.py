@@ -1,16 +1,30 @@
-"""minigan.nn: Module, Parameter, layers, init, spectral_norm -- PyTorch-shaped, on minigan's
-autograd. ``import minigan.nn.functional as F`` for the stateless ops."""
+"""minigan.nn: Module, Parameter, layers, losses, init, spectral_norm -- PyTorch-shaped, on
+minigan's autograd. ``import minigan.nn.functional as F`` for the stateless ops."""
 
 from . import functional, init
-from .layers import (Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten, Identity, LeakyReLU,
-                     Linear, ReLU, Sequential, Sigmoid, Tanh, Unflatten, Upsample)
+from .activation import (ELU, SELU, Hardtanh, LogSoftmax, PReLU, ReLU6, SiLU, Softmax,
+                         Softplus)
+from .container import ModuleDict, ModuleList
+from .layers import (Conv2d, ConvTranspose2d, Dropout, Dropout2d, Embedding, Flatten, Identity,
+                     LeakyReLU, Linear, PixelShuffle, PixelUnshuffle, ReLU, Sequential, Sigmoid,
+                     Tanh, Unflatten, Upsample)
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss,
+                   NLLLoss, SmoothL1Loss)
 from .module import Module, Parameter
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+                            LayerNorm)
+from .pooling import (AdaptiveAvgPool2d, AvgPool2d, ConstantPad2d, MaxPool2d, ReflectionPad2d,
+                      ReplicationPad2d, ZeroPad2d)
 from .spectral_norm import remove_spectral_norm, spectral_norm
 
 __all__ = [
-    "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
-    "Identity", "LayerNorm", "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential",
-    "Sigmoid", "Tanh", "Unflatten", "Upsample", "functional", "init", "remove_spectral_norm",
-    "spectral_norm",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+    "BatchNorm2d", "ConstantPad2d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout",
+    "Dropout2d", "ELU", "Embedding", "Flatten", "GroupNorm", "Hardtanh", "Identity",
+    "InstanceNorm1d", "InstanceNorm2d", "KLDivLoss", "L1Loss", "LayerNorm", "LeakyReLU",
+    "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList",
+    "NLLLoss", "PReLU", "Parameter", "PixelShuffle", "PixelUnshuffle", "ReLU", "ReLU6",
+    "ReflectionPad2d", "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid",
+    "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "Unflatten", "Upsample", "ZeroPad2d",
+    "functional", "init", "remove_spectral_norm", "spectral_norm",
 ]

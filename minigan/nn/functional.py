@@ -1,7 +1,8 @@
 """``mg.nn.functional`` (import as F): the stateless ops behind the layers, with PyTorch's names.
 
 Most are re-exports of ``minigan.ops``; ``embedding``, ``pad`` (PyTorch's last-dim-first pad
-spec) and ``interpolate`` are defined here. Convolution and pooling resolve lazily, so this module
+spec, constant or by index), ``softmax``/``log_softmax`` (``dim``) and ``dropout2d`` are
+defined here. Convolution and pooling resolve lazily, so this module
 imports even where ``minigan.ops.conv`` / ``minigan.ops.pool`` are unavailable.
 """
 
@@ -11,21 +12,31 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from ..ops.activation import elu, leaky_relu, log_sigmoid, relu, sigmoid, softplus, tanh
+from ..ops import padding as _padding
+from ..ops import resample as _resample
+from ..ops.activation import (elu, hardtanh, leaky_relu, log_sigmoid, prelu, relu, selu,
+                              sigmoid, silu, softplus_beta, tanh)
 from ..ops.dropout import dropout
-from ..ops.loss import binary_cross_entropy_with_logits, cross_entropy, log_softmax, mse_loss
-from ..ops.loss import softmax
+from ..ops.elementwise import cast
+from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
+                        kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from ..ops.loss import log_softmax as _log_softmax
+from ..ops.loss import softmax as _softmax
 from ..ops.matmul import linear
-from ..ops.norm import batch_norm, layer_norm
+from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm
+from ..ops.resample import pixel_shuffle, pixel_unshuffle
 from ..ops.shape import getitem
 from ..ops.shape import pad as _np_pad
 from ..tensor import Tensor, array_module, host_values
 
 __all__ = [
-    "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d",
-    "cross_entropy", "dropout", "elu", "embedding", "interpolate", "layer_norm", "leaky_relu",
-    "linear", "log_sigmoid", "log_softmax", "mse_loss", "pad", "relu", "sigmoid", "softmax",
-    "softplus", "tanh", "upsample_nearest",
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d", "cross_entropy",
+    "dropout", "dropout2d", "elu", "embedding", "group_norm", "hardtanh", "instance_norm",
+    "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_sigmoid",
+    "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "pad", "pixel_shuffle",
+    "pixel_unshuffle", "prelu", "relu", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
+    "softplus", "tanh", "upsample", "upsample_nearest",
 ]
 
 
@@ -57,32 +68,27 @@ def upsample_nearest(x: Tensor, scale_factor: Any) -> Tensor:
     return _ops_module("pool").upsample_nearest(x, scale_factor)
 
 
-def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None,
-                mode: str = "nearest") -> Tensor:
-    """Resize (N, C, H, W) input, nearest-neighbour only: by integer ``scale_factor``, or to a
-    ``size`` (int or (h, w)) that is an integer multiple of the input's."""
-    if mode != "nearest":
-        raise ValueError(f"mode: only 'nearest' is supported, got {mode!r}")
-    if (size is None) == (scale_factor is None):
-        raise ValueError("size, scale_factor: give exactly one of them")
-    if size is not None:
-        if x.ndim != 4:
-            raise ValueError(f"x: expected 4-D input (N, C, H, W), got shape {x.shape}")
-        hw = (size, size) if isinstance(size, int) else tuple(size)
-        if len(hw) != 2 or any(s % n for s, n in zip(hw, x.shape[2:])):
-            raise ValueError(f"size: nearest upsampling needs integer multiples of the input "
-                             f"size {x.shape[2:]}, got {size!r}")
-        scale_factor = tuple(s // n for s, n in zip(hw, x.shape[2:]))
-    elif isinstance(scale_factor, float) and scale_factor.is_integer():
-        scale_factor = int(scale_factor)
-    return upsample_nearest(x, scale_factor)
+def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None,
+                recompute_scale_factor: bool | None = None) -> Tensor:
+    """Resize (N, C, H, W) input, 'nearest' or 'bilinear'; see ``minigan.ops.resample``."""
+    return _resample.interpolate(x, size, scale_factor, mode, align_corners,
+                                 recompute_scale_factor)
 
 
-def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
-    """PyTorch-style constant padding: ``pad = (left, right, top, bottom, ...)`` pads the last
-    dim by (left, right), the one before by (top, bottom), and so on."""
+def upsample(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+             align_corners: bool | None = None) -> Tensor:
+    """The deprecated alias of :func:`interpolate`."""
+    return interpolate(x, size, scale_factor, mode, align_corners)
+
+
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant",
+        value: float | None = None) -> Tensor:
+    """PyTorch-style padding: ``pad = (left, right, top, bottom, ...)`` pads the last dim by
+    (left, right), the one before by (top, bottom), and so on. ``mode`` is 'constant' (with
+    ``value``, default 0), 'reflect', 'replicate' or 'circular'."""
     if mode != "constant":
-        raise ValueError(f"mode: only 'constant' padding is supported, got {mode!r}")
+        return _padding.pad_by_index(x, pad, mode)
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: expected an even number of sizes, at most 2 per dim of a "
@@ -92,12 +98,63 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
     widths = [(0, 0)] * x.ndim
     for k in range(len(pad) // 2):
         widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
-    return _np_pad(x, widths, value)
+    return _np_pad(x, widths, 0.0 if value is None else value)
 
 
-def embedding(indices: Any, weight: Tensor) -> Tensor:
+def _dim(dim: int | None, x: Tensor) -> int:
+    if dim is None:  # PyTorch's legacy implicit choice
+        return 0 if x.ndim in (0, 1, 3) else 1
+    return dim
+
+
+def softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3,
+            dtype: Any = None) -> Tensor:
+    """softmax along ``dim``; ``dtype`` casts the input first."""
+    return _softmax(x if dtype is None else cast(x, dtype), _dim(dim, x))
+
+
+def log_softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype: Any = None) -> Tensor:
+    """log softmax along ``dim``; ``dtype`` casts the input first."""
+    return _log_softmax(x if dtype is None else cast(x, dtype), _dim(dim, x))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, linear above ``threshold``."""
+    return softplus_beta(x, beta, threshold)
+
+
+def max_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """Max pooling; see ``minigan.ops.pool.max_pool2d``."""
+    return _ops_module("pool").max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode,
+                                          return_indices)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
+    """Adaptive average pooling; see ``minigan.ops.pool.adaptive_avg_pool2d``."""
+    return _ops_module("pool").adaptive_avg_pool2d(x, output_size)
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels: y[n, c] = x[n, c] m_nc / (1 - p), m_nc ~ Bernoulli(1 - p)."""
+    if not training or p == 0.0:
+        return x
+    if x.ndim not in (3, 4):
+        raise ValueError(f"x: dropout2d expects (N, C, H, W) or (C, H, W), got {x.shape}")
+    lead = x.shape[:-2]
+    ones = Tensor(array_module(x.array).ones(lead, dtype=x.dtype))
+    mask = dropout(ones, p, True).array  # the channel mask, already scaled by 1/(1-p)
+    return x * Tensor(mask.reshape(lead + (1, 1)))
+
+
+def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Row gather y[..., :] = weight[indices[...], :] (shape indices.shape + (dim,)). The
-    backward scatters the gradient back to the rows, summing over repeated indices."""
+    backward scatters the gradient back to the rows, summing over repeated indices; the
+    ``padding_idx`` row gets no gradient. ``max_norm``: the looked-up rows whose norm exceeds
+    it are first rescaled in place to that norm (outside the graph, as PyTorch)."""
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ValueError(f"weight: expected a 2-D Tensor (num_embeddings, dim), got "
                          f"{getattr(weight, 'shape', type(weight).__name__)}")
@@ -110,4 +167,17 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
         lo, hi = (int(v) for v in host_values(idx.min(), idx.max()))  # one copy on a GPU
         if lo < 0 or hi >= n:
             raise ValueError(f"indices: expected values in [0, {n}), got range [{lo}, {hi}]")
-    return getitem(weight, idx)
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("scale_grad_by_freq, sparse: not supported")
+    xp = array_module(weight.array)
+    if max_norm is not None:
+        rows = xp.unique(idx)
+        norms = (xp.abs(weight.array[rows]) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+        weight.array[rows] *= scale[:, None].astype(weight.dtype)
+    y = getitem(weight, idx)
+    if padding_idx is not None and weight.requires_grad:
+        # Same values; the mask stops the gradient into the padding row.
+        keep = (idx != padding_idx % n)[..., None].astype(weight.dtype)
+        y = y * Tensor(keep) + Tensor(weight.array[padding_idx] * (1 - keep))
+    return y

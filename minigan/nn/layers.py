@@ -143,19 +143,36 @@ class ConvTranspose2d(_ConvNd):
 class Embedding(Module):
     """A lookup table: y = weight[indices], weight (num_embeddings, embedding_dim) ~ N(0, 1)."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype: Any = None,
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False,
+                 _weight: Tensor | None = None, _freeze: bool = False, dtype: Any = None,
                  device: str = "cpu") -> None:
         super().__init__()
         self.num_embeddings = _positive_int("num_embeddings", num_embeddings)
         self.embedding_dim = _positive_int("embedding_dim", embedding_dim)
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"padding_idx: expected a row in [-{num_embeddings}, "
+                                 f"{num_embeddings}), got {padding_idx}")
+            padding_idx %= num_embeddings
+        if scale_grad_by_freq or sparse:
+            raise NotImplementedError("scale_grad_by_freq, sparse: not supported")
+        self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
         self.weight = _new_param((num_embeddings, embedding_dim), dtype, device)
         self.reset_parameters()
+        if _weight is not None:
+            self.weight.array[...] = _weight.array if isinstance(_weight, Tensor) else _weight
+        self.weight.requires_grad = not _freeze
 
     def reset_parameters(self) -> None:
         _init.normal_(self.weight)
+        if self.padding_idx is not None:  # the padding row starts at zero, as in PyTorch
+            self.weight.array[self.padding_idx] = 0
 
     def forward(self, indices: Any) -> Tensor:
-        return F.embedding(indices, self.weight)
+        return F.embedding(indices, self.weight, self.padding_idx, self.max_norm,
+                           self.norm_type)
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
@@ -169,14 +186,23 @@ class Identity(Module):
 
 
 class ReLU(Module):
+    """max(x, 0). ``inplace`` is accepted for PyTorch's signature; the result is the same, but
+    the input tensor is left as it was (a new tensor is returned)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x: Tensor) -> Tensor:
         return _ops.relu(x)
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    """x for x > 0, negative_slope * x otherwise (``inplace`` as in ReLU)."""
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return _ops.leaky_relu(x, self.negative_slope)
@@ -228,40 +254,80 @@ class Unflatten(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout in training mode, the identity in evaluation mode."""
+    """Inverted dropout in training mode, the identity in evaluation mode (``inplace`` as in
+    ReLU)."""
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
             raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Zeroes whole channels (N, C, H, W) with probability p, survivors scaled by 1/(1-p)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
 class Upsample(Module):
-    """Nearest-neighbour upsampling by an integer scale_factor (or to an integer-multiple
-    size)."""
+    """Resize by ``scale_factor`` or to ``size``: mode 'nearest' or 'bilinear'
+    (``align_corners``), see ``F.interpolate``."""
 
-    def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest") -> None:
+    def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                 align_corners: bool | None = None,
+                 recompute_scale_factor: bool | None = None) -> None:
         super().__init__()
-        if mode != "nearest":
-            raise ValueError(f"mode: only 'nearest' is supported, got {mode!r}")
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"mode: expected 'nearest' or 'bilinear', got {mode!r}")
         if (size is None) == (scale_factor is None):
             raise ValueError("size, scale_factor: give exactly one of them")
         self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.interpolate(x, self.size, self.scale_factor, self.mode)
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
 
     def extra_repr(self) -> str:
         what = f"size={self.size}" if self.size is not None else \
             f"scale_factor={self.scale_factor}"
         return f"{what}, mode='{self.mode}'"
+
+
+class PixelShuffle(Module):
+    """(N, C r^2, H, W) -> (N, C, H r, W r), sub-pixel upsampling."""
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = _positive_int("upscale_factor", upscale_factor)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(N, C, H r, W r) -> (N, C r^2, H, W), the inverse of PixelShuffle."""
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = _positive_int("downscale_factor", downscale_factor)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
 
 
 # ---- containers ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm (PyTorch names, buffers and
-defaults)."""
+"""Normalization layers: BatchNorm1d, BatchNorm2d, InstanceNorm1d/2d, GroupNorm, LayerNorm
+(PyTorch names, buffers, state_dict keys and defaults)."""
 
 from __future__ import annotations
 
@@ -122,3 +122,70 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")
+
+
+class _InstanceNorm(_BatchNorm):
+    """Each (n, c) plane normalized by its own statistics. PyTorch's defaults differ from batch
+    norm's: affine=False, track_running_stats=False. With running statistics they are updated
+    in training (the batch average of the planes' statistics) and used in evaluation; the same
+    keys as BatchNorm in state_dict."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False, dtype: Any = None,
+                 device: str = "cpu") -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype, device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in self._expected_dims:
+            raise ValueError(f"x: {type(self).__name__} expects {self._expected_dims[0]}-D "
+                             f"input (N, C, ...), got shape {x.shape}")
+        if x.shape[1] != self.num_features and self.affine:
+            raise ValueError(f"x: expected {self.num_features} channels (dim 1), "
+                             f"got shape {x.shape}")
+        use_input_stats = self.training or not self.track_running_stats
+        # As PyTorch: num_batches_tracked is kept (state_dict) but never counted, and
+        # momentum=None means no update at all (not a cumulative average).
+        factor = 0.0 if self.momentum is None else self.momentum
+        return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                               use_input_stats, factor, self.eps)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm over (N, C, L) input."""
+
+    _expected_dims = (3,)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm over (N, C, H, W) input."""
+
+    _expected_dims = (4,)
+
+
+class GroupNorm(Module):
+    """Normalize each group of num_channels/num_groups channels per sample; weight 1 and bias 0
+    per channel when ``affine``."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, dtype: Any = None, device: str = "cpu") -> None:
+        super().__init__()
+        if not isinstance(num_groups, int) or num_groups < 1 or num_channels % num_groups:
+            raise ValueError(f"num_groups: expected a positive divisor of num_channels "
+                             f"({num_channels}), got {num_groups!r}")
+        self.num_groups, self.num_channels, self.eps, self.affine = \
+            num_groups, num_channels, eps, affine
+        if affine:
+            self.weight = Parameter(ones(num_channels, dtype=dtype, device=device))
+            self.bias = Parameter(zeros(num_channels, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"x: expected {self.num_channels} channels (dim 1), "
+                             f"got shape {x.shape}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

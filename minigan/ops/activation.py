@@ -182,3 +182,42 @@ def log_sigmoid(x: Tensor) -> Tensor:
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
     return ELU.apply(x, alpha)
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, a_c x otherwise, a learned slope per channel (dim 1) or one shared:
+    written max(x, 0) - a max(-x, 0), so the slope's gradient is min(x, 0) summed."""
+    if weight.ndim != 1:
+        raise ValueError(f"weight: expected a 1-D slope tensor, got shape {weight.shape}")
+    a = weight
+    if weight.shape[0] != 1:
+        if x.ndim < 2 or x.shape[1] != weight.shape[0]:
+            raise ValueError(f"weight: {weight.shape[0]} slopes need input with that many "
+                             f"channels (dim 1), got shape {x.shape}")
+        a = weight.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return relu(x) - a * relu(-x)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """x clamped to [min_val, max_val]; gradient 1 strictly inside, 0 outside."""
+    from .elementwise import clip
+    if min_val > max_val:
+        raise ValueError(f"min_val: must not exceed max_val, got {min_val} > {max_val}")
+    return clip(x, min_val, max_val)
+
+
+def softplus_beta(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """PyTorch's softplus: log(1 + e^(beta x)) / beta, and x itself where beta x > threshold."""
+    if beta == 1.0 and threshold == float("inf"):
+        return softplus(x)
+    return where(x.array * beta > threshold, x, softplus(x * beta) / beta)
+
+
+def silu(x: Tensor) -> Tensor:
+    """x sigmoid(x) (swish)."""
+    return x * sigmoid(x)
+
+
+def selu(x: Tensor) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalizing constants of Klambauer et al."""
+    return 1.0507009873554804934193349852946 * elu(x, 1.6732632423543772848170429916717)

@@ -1,4 +1,4 @@
-"""Normalization: batch_norm and layer_norm.
+"""Normalization: batch_norm, layer_norm, instance_norm, group_norm.
 
 Both standardize x over some axes, xhat = (x - mean) / sqrt(var + eps) (biased variance), then
 apply an optional per-feature affine map y = xhat * weight + bias. The standardization is one
@@ -195,3 +195,58 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
     _check_param(bias, "bias", shape, x)
     y = Standardize.apply(x, tuple(range(x.ndim - k, x.ndim)), eps)
     return _affine(y, weight, bias, shape)
+
+
+def instance_norm(x: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Instance normalization of (N, C, ...) input: each (n, c) plane standardized over its
+    spatial axes, y = (x - mean_nc) / sqrt(var_nc + eps) * weight_c + bias_c (biased variance).
+
+    With ``use_input_stats`` and running statistics given, they are updated in place as
+    r <- (1 - momentum) r + momentum mean_n(s_nc), s the plane's mean or *unbiased* variance (as
+    PyTorch). Without ``use_input_stats`` the running statistics normalize (batch_norm's
+    evaluation mode)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a Tensor, got {type(x).__name__}")
+    if x.ndim < 3:
+        raise ValueError(f"x: expected (N, C, ...) input with spatial dims, got shape {x.shape}")
+    c = x.shape[1]
+    for name, p in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_param(p, name, (c,), x)
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("running_mean, running_var: needed when use_input_stats=False")
+        return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
+    axes = tuple(range(2, x.ndim))
+    if running_mean is not None and running_var is not None:
+        n = x.numel() // (x.shape[0] * c)
+        mu, var = _moments(array_module(x.array), x.array, axes)
+        unbiased = var * (n / max(n - 1, 1))
+        m = x.dtype.type(momentum)
+        running_mean.array[...] = (1 - m) * running_mean.array + m * mu.mean(axis=0).reshape(c)
+        running_var.array[...] = (1 - m) * running_var.array \
+            + m * unbiased.mean(axis=0).reshape(c)
+        running_mean._version[0] += 1
+        running_var._version[0] += 1
+    y = Standardize.apply(x, axes, eps)
+    return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Group normalization: the C channels split into ``num_groups`` groups, each (n, group)
+    standardized over its channels and spatial axes, then a per-channel affine map."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a Tensor, got {type(x).__name__}")
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"num_groups: {num_groups} must divide the channel count of x, "
+                         f"got shape {x.shape}")
+    c = x.shape[1]
+    _check_param(weight, "weight", (c,), x)
+    _check_param(bias, "bias", (c,), x)
+    g = reshape(x, (x.shape[0], num_groups, -1))
+    y = reshape(Standardize.apply(g, (2,), eps), x.shape)
+    return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))
