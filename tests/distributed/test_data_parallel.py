@@ -22,8 +22,9 @@ TINY_MLP = ["--set", "dtype=float64", "--set", "batch_size=16", "--set", "g_hidd
 @pytest.mark.parametrize("extra", [
     [],  # the grid25 preset: non-saturating loss, R1, EMA, linear lr decay
     ["--set", "loss=wgan-gp", "--set", "n_critic=2", "--set", "r1_gamma=0",
-     "--set", "r2_gamma=0.5", "--set", "dragan_weight=1.0", "--set", "instance_noise=0.1"],
-], ids=["ns-r1-ema", "wgan-gp-r2-dragan-noise"])
+     "--set", "r2_gamma=0.5", "--set", "dragan_weight=1.0", "--set", "instance_noise=0.1",
+     "--set", "d_sn=true"],
+], ids=["ns-r1-ema", "wgan-gp-r2-dragan-noise-sn"])
 def test_grid25_two_ranks_follow_one_process(tmp_path, extra):
     args = ["train", *TINY_MLP, "--set", "checkpoint_every=2", "--steps", "4", *extra]
     run([*args, "--out", str(tmp_path / "one")])
@@ -31,10 +32,13 @@ def test_grid25_two_ranks_follow_one_process(tmp_path, extra):
     assert_same_run(tmp_path / "one", tmp_path / "two")
 
 
-def test_dcgan_sync_bn_two_ranks_follow_one_process(tmp_path):
-    # BatchNorm in G and D: with sync_bn the 2-rank statistics are the global batch's.
-    args = ["train", "--preset", "dcgan-mnist", "--set", "dtype=float64", "--set",
-            "batch_size=8", "--set", "base_width=4", "--set", "z_dim=8", "--set",
+@pytest.mark.parametrize("model", ["dcgan", "acgan"])
+def test_image_models_with_sync_bn_two_ranks_follow_one_process(tmp_path, model):
+    # BatchNorm in G and D: with sync_bn the 2-rank statistics are the global batch's. ACGAN
+    # also draws class labels for its fakes: each rank must get its rows of them too.
+    preset = "dcgan-mnist" if model == "dcgan" else "cgan-mnist"
+    args = ["train", "--preset", preset, "--set", f"model={model}", "--set", "dtype=float64",
+            "--set", "batch_size=8", "--set", "base_width=4", "--set", "z_dim=8", "--set",
             "log_every=1", "--set", "sample_every=0", "--set", "checkpoint_every=0",
             "--set", "eval_samples=8", "--set", "sync_bn=true", "--steps", "2", "--quiet"]
     run([*args, "--out", str(tmp_path / "one")])
