@@ -114,7 +114,7 @@ def parse_value(key: str, text: str) -> Any:
         raise ConfigError(f"unknown config key {key!r}; valid keys: {_valid_keys()}")
     kind = type(SCHEMA[key][0])
     if kind is str:
-        return text
+        return check_value(key, text)  # a string key with a fixed set of values (dtype)
     if kind is bool and text.lower() in ("on", "off", "yes", "no"):
         return text.lower() in ("on", "yes")
     try:
