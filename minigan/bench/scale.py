@@ -99,9 +99,13 @@ def _run(cmd: list[str], threads: int) -> dict:
 def bench_scale(preset: str = "grid25", batch: int | None = None, ranks: int = 2,
                 steps: int = 20, warmup: int = 3, step_ms: float = 5.0) -> dict:
     """1 process x ``ranks`` threads against ``ranks`` ranks x 1 thread, and the projection."""
-    from ..distributed.world import INSTALL_HINT, import_mpi
+    import importlib.util
 
-    import_mpi("minigan bench scale")
+    from ..distributed.world import INSTALL_HINT
+
+    # Checked without importing mpi4py: that would start MPI in this (launching) process.
+    if importlib.util.find_spec("mpi4py") is None:
+        raise RuntimeError(f"minigan bench scale needs MPI for Python; {INSTALL_HINT}")
     here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     mpiexec = here if os.path.exists(here) else "mpiexec"
     batch = batch or (256 if preset == "grid25" else 64)

@@ -1,10 +1,16 @@
-"""The ring all-reduce model behind `minigan bench scale`'s projection, against its closed form."""
+"""`minigan bench scale`: its ring all-reduce model against the closed form, and what it reports."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
 
 import pytest
 
 from minigan.bench.scale import project, ring_allreduce_seconds
+
+from .mpi_helpers import ENV, needs_mpi
 
 
 def test_ring_allreduce_time_is_the_closed_form():
@@ -26,3 +32,18 @@ def test_projection_efficiency():
         assert r["efficiency"] == pytest.approx(5.0 / (5.0 + t), rel=1e-12)
     effs = [r["efficiency"] for r in rows]
     assert effs == sorted(effs, reverse=True) and 0 < effs[-1] < effs[0] < 1
+
+
+@needs_mpi
+def test_bench_scale_reduces_each_model_whole_once_per_update(tmp_path):
+    out = tmp_path / "scale.json"
+    p = subprocess.run([sys.executable, "-m", "minigan", "bench", "scale", "--steps", "1",
+                        "--json", str(out)], capture_output=True, text=True, timeout=180,
+                       env=ENV)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())
+    assert r["one_process"]["ranks"] == 1 and r["mpi"]["ranks"] == 2
+    # The bucket of a model is every parameter's gradient: the model's size in bytes.
+    assert r["mpi"]["bytes_per_step"] == r["one_process"]["bytes"]
+    assert [row["gpus"] for row in r["projection"]] == [8, 16, 32, 64, 128, 256]
+    assert "samples/s" in p.stdout and "all-reduced per step: D" in p.stdout
