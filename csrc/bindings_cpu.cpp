@@ -217,7 +217,9 @@ gbias[c] = sum of gx over outer and inner (None unless need_bias).)doc");
     m.def(
         "set_num_threads",
         [](int n) {
-            MG_CHECK_ARG(n >= 1, "n", "expected a thread count >= 1, got ", n);
+            // Far above any core count; an OpenMP team of 2**30 threads would not start.
+            MG_CHECK_ARG(n >= 1 && n <= 4096, "n", "expected a thread count in [1, 4096], got ",
+                         n);
             minigan::cpu::set_num_threads(n);
         },
         py::arg("n"), "Set the number of threads the OpenMP kernels use (process-wide).");
