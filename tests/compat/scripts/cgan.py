@@ -17,7 +17,7 @@ def init_from_numpy(model, seed):
 
 class Generator(nn.Module):
     def __init__(self):
-        super(Generator, self).__init__()
+        super().__init__()
         self.label_emb = nn.Embedding(N_CLASSES, N_CLASSES)
         self.model = nn.Sequential(nn.Linear(NZ + N_CLASSES, 16), nn.LeakyReLU(0.2, inplace=True),
                                    nn.Linear(16, DIM), nn.Tanh())
@@ -30,7 +30,7 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     def __init__(self):
-        super(Discriminator, self).__init__()
+        super().__init__()
         self.label_embedding = nn.Embedding(N_CLASSES, N_CLASSES)
         self.model = nn.Sequential(nn.Linear(N_CLASSES + DIM, 16),
                                    nn.LeakyReLU(0.2, inplace=True), nn.Linear(16, 1))

@@ -17,7 +17,7 @@ def init_from_numpy(model, seed):
 
 class Generator(nn.Module):
     def __init__(self):
-        super(Generator, self).__init__()
+        super().__init__()
         self.model = nn.Sequential(
             nn.Linear(NZ, 16), nn.LeakyReLU(0.2, inplace=True),
             nn.Linear(16, 16), nn.BatchNorm1d(16, 0.8), nn.LeakyReLU(0.2, inplace=True),
@@ -29,7 +29,7 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     def __init__(self):
-        super(Discriminator, self).__init__()
+        super().__init__()
         self.model = nn.Sequential(nn.Linear(DIM, 16), nn.LeakyReLU(0.2, inplace=True),
                                    nn.Linear(16, 1), nn.Sigmoid())
 

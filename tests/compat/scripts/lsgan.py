@@ -16,7 +16,7 @@ def init_from_numpy(model, seed):
 
 class Generator(nn.Module):
     def __init__(self):
-        super(Generator, self).__init__()
+        super().__init__()
         self.init_size = SIZE // 2
         self.l1 = nn.Sequential(nn.Linear(NZ, 8 * self.init_size ** 2))
         self.conv_blocks = nn.Sequential(
@@ -35,7 +35,7 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     def __init__(self):
-        super(Discriminator, self).__init__()
+        super().__init__()
         self.model = nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.LeakyReLU(0.2, inplace=True),
                                    nn.Conv2d(8, 8, 3, 2, 1), nn.LeakyReLU(0.2, inplace=True))
         self.adv_layer = nn.Linear(8 * (SIZE // 4) ** 2, 1)
