@@ -1,0 +1,105 @@
+// A standalone check of the portable direct conv kernels (csrc/cpu/conv_direct.cpp), for builds
+// that cannot import minigan._C -- a cross-compiled ARM64 build run under qemu-user
+// (tests/kernels/test_native_cross.py). It links conv_direct.cpp (the generic variant: NEON on
+// ARM64) and isa.cpp, runs the three kernels the dispatch table picks on a few geometries and
+// compares them with plain double-precision loops over the definition (conv_gemm.h).
+// Prints "isa <name>" and one line per geometry; exits 1 on a mismatch.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "cpu/isa.h"
+
+using minigan::cpu::ConvShape;
+
+namespace {
+
+// x value of tap (c, i, j) at output position (n, oh, ow); 0 outside the image.
+double xat(const std::vector<float>& x, const ConvShape& s, int64_t n, int64_t c, int64_t oh,
+           int64_t ow, int64_t i, int64_t j) {
+    const int64_t h = oh * s.sh - s.ph + i * s.dh, w = ow * s.sw - s.pw + j * s.dw;
+    if (h < 0 || h >= s.H || w < 0 || w >= s.W) return 0.0;
+    return x[((n * s.C + c) * s.H + h) * s.W + w];
+}
+
+bool close(const std::vector<float>& got, const std::vector<double>& want, const char* what) {
+    double scale = 1.0;
+    for (double v : want) scale = std::fmax(scale, std::fabs(v));
+    for (size_t k = 0; k < want.size(); ++k)
+        if (!(std::fabs(got[k] - want[k]) <= 1e-5 * scale + 2e-6 * std::fabs(want[k]))) {
+            std::printf("MISMATCH %s at %zu: %g vs %g\n", what, k, double(got[k]), want[k]);
+            return false;
+        }
+    return true;
+}
+
+bool check(ConvShape s) {
+    s.OH = (s.H + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1;
+    s.OW = (s.W + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1;
+    const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW;
+    std::mt19937 gen(7);
+    std::normal_distribution<float> nd;
+    auto fill = [&](int64_t n) {
+        std::vector<float> v(static_cast<size_t>(n));
+        for (auto& e : v) e = nd(gen);
+        return v;
+    };
+    const auto x = fill(s.N * s.C * s.H * s.W), w = fill(s.O * K), b = fill(s.O),
+               gy = fill(s.N * s.O * P);
+    std::vector<double> y(size_t(s.N * s.O * P)), gw(size_t(s.O * K)), gb(size_t(s.O)),
+        dx(x.size());
+    for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t o = 0; o < s.O; ++o)
+            for (int64_t oh = 0; oh < s.OH; ++oh)
+                for (int64_t ow = 0; ow < s.OW; ++ow) {
+                    const int64_t q = (n * s.O + o) * P + oh * s.OW + ow;
+                    double acc = b[o];
+                    gb[o] += gy[q];
+                    for (int64_t c = 0; c < s.C; ++c)
+                        for (int64_t i = 0; i < s.kh; ++i)
+                            for (int64_t j = 0; j < s.kw; ++j) {
+                                const int64_t k = (c * s.kh + i) * s.kw + j;
+                                acc += w[o * K + k] * xat(x, s, n, c, oh, ow, i, j);
+                                gw[o * K + k] += gy[q] * xat(x, s, n, c, oh, ow, i, j);
+                                const int64_t h = oh * s.sh - s.ph + i * s.dh,
+                                              ww = ow * s.sw - s.pw + j * s.dw;
+                                if (h >= 0 && h < s.H && ww >= 0 && ww < s.W)
+                                    dx[((n * s.C + c) * s.H + h) * s.W + ww] +=
+                                        double(w[o * K + k]) * gy[q];
+                            }
+                    y[q] = acc;
+                }
+    const auto& kern = minigan::cpu::conv_direct();
+    std::vector<float> y1(y.size()), gw1(gw.size()), gb1(gb.size()), dx1(dx.size());
+    kern.forward(x.data(), w.data(), b.data(), y1.data(), s, 2);
+    kern.backward_weight(gy.data(), x.data(), gw1.data(), gb1.data(), s, 2);
+    kern.backward_data(gy.data(), w.data(), dx1.data(), s, 2);
+    const bool ok = close(y1, y, "forward") && close(gw1, gw, "backward_weight") &&
+                    close(gb1, gb, "bias gradient") && close(dx1, dx, "backward_data");
+    std::printf("%s N%lld C%lld H%lld W%lld O%lld k%lldx%lld s%lld,%lld p%lld,%lld d%lld,%lld\n",
+                ok ? "ok" : "FAIL", (long long)s.N, (long long)s.C, (long long)s.H,
+                (long long)s.W, (long long)s.O, (long long)s.kh, (long long)s.kw,
+                (long long)s.sh, (long long)s.sw, (long long)s.ph, (long long)s.pw,
+                (long long)s.dh, (long long)s.dw);
+    return ok;
+}
+
+}  // namespace
+
+namespace minigan::cpu {
+bool cpu_has_avx512() { return false; }  // (im2col.cpp's, not linked here)
+}  // namespace minigan::cpu
+
+int main() {
+    std::printf("isa %s panel %lld\n", minigan::cpu::conv_direct().isa,
+                (long long)minigan::cpu::conv_direct().panel);
+    bool ok = true;
+    //            N  C  H   W  O   kh kw sh sw ph pw dh dw
+    ok &= check({2, 3, 7, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0});
+    ok &= check({3, 5, 9, 7, 32, 3, 3, 2, 1, 1, 2, 1, 1, 0, 0});
+    ok &= check({2, 8, 7, 9, 17, 3, 3, 1, 1, 1, 1, 2, 1, 0, 0});
+    ok &= check({2, 16, 9, 8, 5, 3, 3, 2, 3, 1, 0, 1, 2, 0, 0});
+    ok &= check({2, 9, 14, 14, 16, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0});
+    return ok ? 0 : 1;
+}
