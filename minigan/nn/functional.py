@@ -14,9 +14,12 @@ from typing import Any
 
 from ..ops import padding as _padding
 from ..ops import resample as _resample
-from ..ops.activation import (elu, hardtanh, leaky_relu, log_sigmoid, prelu, relu, selu,
-                              sigmoid, silu, softplus_beta, tanh)
-from ..ops.dropout import dropout
+from ..ops import activation as _act
+from ..ops.activation import log_sigmoid, prelu, sigmoid, softplus_beta, tanh
+from ..ops.dropout import dropout as _dropout
+from ..ops.elementwise import abs as _abs
+from ..ops.elementwise import maximum as _maximum
+from ..ops.reduce import sum as _sum
 from ..ops.elementwise import cast
 from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
                         kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
@@ -33,11 +36,74 @@ __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d", "cross_entropy",
     "dropout", "dropout2d", "elu", "embedding", "group_norm", "hardtanh", "instance_norm",
+    "normalize", "one_hot", "relu6",
     "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_sigmoid",
     "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "pad", "pixel_shuffle",
     "pixel_unshuffle", "prelu", "relu", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
     "softplus", "tanh", "upsample", "upsample_nearest",
 ]
+
+
+# Activations and dropout with PyTorch's ``inplace`` flag: accepted, same result; a new tensor
+# is returned and the input is left as it was (minigan's graph has no in-place rewrites).
+
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0)."""
+    return _act.relu(x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise."""
+    return _act.leaky_relu(x, negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+    return _act.elu(x, alpha)
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha), the self-normalizing constants."""
+    return _act.selu(x)
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x sigmoid(x)."""
+    return _act.silu(x)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    return _act.hardtanh(x, min_val, max_val)
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return _act.hardtanh(x, 0.0, 6.0)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Inverted dropout; see ``minigan.ops.dropout``."""
+    return _dropout(x, p, training)
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """int64 one-hot rows: y[..., k] = (tensor[...] == k), k < num_classes (-1: max + 1)."""
+    idx = tensor.array if isinstance(tensor, Tensor) else array_module(tensor).asarray(tensor)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"tensor: expected integer class values, got dtype {idx.dtype}")
+    xp = array_module(idx)
+    n = int(host_values(idx.max())[0]) + 1 if num_classes == -1 and idx.size else num_classes
+    if idx.size and (int(host_values(idx.min())[0]) < 0 or int(host_values(idx.max())[0]) >= n):
+        raise ValueError(f"tensor: class values must lie in [0, {n})")
+    return Tensor((idx[..., None] == xp.arange(n)).astype(xp.int64))
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim``."""
+    norm = _sum(_abs(x) ** p, dim, keepdims=True) ** (1.0 / p)
+    return x / _maximum(norm, eps)
 
 
 def _ops_module(name: str) -> Any:
@@ -58,8 +124,13 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
                                                 output_padding, dilation, groups)
 
 
-def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    """Average pooling; see ``minigan.ops.pool.avg_pool2d``."""
+def avg_pool2d(x: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """Average pooling (PyTorch's defaults only); see ``minigan.ops.pool.avg_pool2d``."""
+    if ceil_mode or not count_include_pad or divisor_override is not None:
+        raise NotImplementedError("ceil_mode, count_include_pad=False, divisor_override: "
+                                  "not supported")
     return _ops_module("pool").avg_pool2d(x, kernel_size, stride, padding)
 
 
@@ -144,7 +215,7 @@ def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = 
         raise ValueError(f"x: dropout2d expects (N, C, H, W) or (C, H, W), got {x.shape}")
     lead = x.shape[:-2]
     ones = Tensor(array_module(x.array).ones(lead, dtype=x.dtype))
-    mask = dropout(ones, p, True).array  # the channel mask, already scaled by 1/(1-p)
+    mask = _dropout(ones, p, True).array  # the channel mask, already scaled by 1/(1-p)
     return x * Tensor(mask.reshape(lead + (1, 1)))
 
 
