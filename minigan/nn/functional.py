@@ -34,13 +34,12 @@ from ..tensor import Tensor, array_module, host_values
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d", "cross_entropy",
-    "dropout", "dropout2d", "elu", "embedding", "group_norm", "hardtanh", "instance_norm",
-    "normalize", "one_hot", "relu6",
-    "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_sigmoid",
-    "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "pad", "pixel_shuffle",
-    "pixel_unshuffle", "prelu", "relu", "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax",
-    "softplus", "tanh", "upsample", "upsample_nearest",
+    "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d", "cross_entropy", "dropout",
+    "dropout2d", "elu", "embedding", "group_norm", "hardtanh", "instance_norm", "interpolate",
+    "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_sigmoid", "log_softmax",
+    "max_pool2d", "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "pixel_shuffle",
+    "pixel_unshuffle", "prelu", "relu", "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss",
+    "softmax", "softplus", "tanh", "upsample", "upsample_nearest",
 ]
 
 
