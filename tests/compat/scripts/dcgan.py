@@ -1,9 +1,11 @@
 """DCGAN (Radford et al.) on 8x8 single-channel images, in the style of the classic PyTorch
-example: BCELoss, label tensors filled in place, D updated on real then fake, then G."""
+example: a DataLoader over a TensorDataset, weights_init through Module.apply, BCELoss, label
+tensors filled in place, D updated on real then fake, then G."""
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.optim as optim
+from torch.utils.data import DataLoader, TensorDataset
 
 NZ, NGF, NDF, BATCH = 4, 8, 8, 6
 
@@ -14,6 +16,14 @@ def init_from_numpy(model, seed):
         for _, p in model.named_parameters():
             p.copy_(torch.from_numpy(rng.normal(0.0, 0.2, size=tuple(p.shape))))
     return model
+
+
+def weights_init(m):
+    # Deterministic parts of the usual DCGAN init (the random draws come from NumPy above).
+    classname = m.__class__.__name__
+    if classname.find("BatchNorm") != -1:
+        nn.init.constant_(m.weight.data, 1.0)
+        m.bias.data.fill_(0)
 
 
 class Generator(nn.Module):
@@ -48,15 +58,19 @@ class Discriminator(nn.Module):
 
 def run(steps):
     netG = init_from_numpy(Generator().double(), 1)
+    netG.apply(weights_init)
     netD = init_from_numpy(Discriminator().double(), 2)
+    netD.apply(weights_init)
     criterion = nn.BCELoss()
     optimizerD = optim.Adam(netD.parameters(), lr=2e-3, betas=(0.5, 0.999))
     optimizerG = optim.Adam(netG.parameters(), lr=2e-3, betas=(0.5, 0.999))
     real_label, fake_label = 1.0, 0.0
     rng = np.random.default_rng(0)
+    dataset = TensorDataset(torch.from_numpy(rng.uniform(-1, 1, (steps * BATCH, 1, 8, 8))))
+    dataloader = DataLoader(dataset, batch_size=BATCH, shuffle=False, num_workers=0)
     losses = []
-    for _ in range(steps):
-        real_cpu = torch.from_numpy(rng.uniform(-1, 1, (BATCH, 1, 8, 8)))
+    for i, data in enumerate(dataloader, 0):
+        real_cpu = data[0]
         batch_size = real_cpu.size(0)
         # (1) D: maximize log(D(x)) + log(1 - D(G(z)))
         netD.zero_grad()

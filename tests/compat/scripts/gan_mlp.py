@@ -1,4 +1,7 @@
-"""Vanilla GAN (Goodfellow et al.) with MLPs, BCELoss on sigmoid outputs, Adam."""
+"""Vanilla GAN (Goodfellow et al.) with MLPs, BCELoss on sigmoid outputs, Adam; the
+discriminator is a Sequential of named layers (OrderedDict) and a ModuleList of heads."""
+from collections import OrderedDict
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -30,11 +33,15 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(DIM, 16), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(16, 1), nn.Sigmoid())
+        self.model = nn.Sequential(OrderedDict([
+            ("fc1", nn.Linear(DIM, 16)), ("act1", nn.LeakyReLU(0.2, inplace=True))]))
+        self.heads = nn.ModuleList([nn.Linear(16, 1), nn.Sigmoid()])
 
     def forward(self, x):
-        return self.model(x.view(x.size(0), -1))
+        out = self.model(x.view(x.size(0), -1))
+        for layer in self.heads:
+            out = layer(out)
+        return out
 
 
 def run(steps):
