@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..function import Function
 from ..tensor import Tensor, array_module, host_values
 from .activation import softplus
 from .elementwise import abs as _abs
-from .elementwise import clip, const, exp, log, where
+from .elementwise import clip, const, exp, log, maximum, where
 from .reduce import mean
 from .reduce import sum as _sum
 from .shape import getitem, permute, reshape
@@ -102,14 +103,52 @@ def _clamped_log(x: Tensor) -> Tensor:
     return where(pos, clip(log(where(pos, x, 1.0)), -100.0), -100.0)
 
 
+# PyTorch's floor on x (1 - x) is the float literal 1e-12, i.e. 1e-12 rounded to float32.
+_BCE_EPS = 9.999999960041972e-13
+
+
+class BinaryCrossEntropy(Function):
+    """l = -[t max(log x, -100) + (1 - t) max(log(1 - x), -100)], PyTorch's definition, with
+    PyTorch's input gradient dl/dx = (x - t) / max(x (1 - x), 1e-12): finite and non-zero at a
+    saturated x = 0 or 1 (a float32 sigmoid does reach 1.0), where the clamped log's own
+    derivative would be 0. The gradients are written with differentiable ops (double
+    backprop); the target's is log(1 - x) - log(x), both logs clamped."""
+
+    @staticmethod
+    def forward(ctx, x, t):
+        xp = array_module(x)
+        with _quiet(xp):
+            lx = xp.maximum(xp.log(x), -100)
+            l1x = xp.maximum(xp.log(1 - x), -100)
+        ctx.save_for_backward(x, t)
+        return (-(t * lx + (1 - t) * l1x)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t = ctx.saved_tensors
+        gx = g * (x - t) / maximum(x * (1 - x), _BCE_EPS)
+        gt = g * (_clamped_log(1 - x) - _clamped_log(x))
+        return gx, gt
+
+
+def _quiet(xp: Any) -> Any:
+    # log(0) = -inf is expected here (it is clamped): no NumPy warning for it.
+    import contextlib
+
+    import numpy as np
+    return np.errstate(divide="ignore") if xp is np else contextlib.nullcontext()
+
+
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
                          reduction: str = "mean") -> Tensor:
     """l = -w [t log x + (1 - t) log(1 - x)] for probabilities x, each log clamped at -100 as
-    in PyTorch (so x = 0 or 1 gives a finite loss; the gradient is zero where it clamps)."""
+    in PyTorch (so x = 0 or 1 gives a finite loss), with PyTorch's gradient (see
+    :class:`BinaryCrossEntropy`)."""
     _check_reduction(reduction)
     t = _target_like(target, input)
-    loss = -(t * _clamped_log(input) + (1 - t) * _clamped_log(1 - input))
-    return _reduce(_weighted(loss, weight), reduction)
+    if not isinstance(t, Tensor):
+        t = const(array_module(input.array).full(input.shape, t, dtype=input.dtype))
+    return _reduce(_weighted(BinaryCrossEntropy.apply(input, t), weight), reduction)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
