@@ -5,7 +5,10 @@ differentiate to any order and stay finite for huge logits. PyTorch's names, arg
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+
+import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor, array_module, host_values
@@ -133,9 +136,6 @@ class BinaryCrossEntropy(Function):
 
 def _quiet(xp: Any) -> Any:
     # log(0) = -inf is expected here (it is clamped): no NumPy warning for it.
-    import contextlib
-
-    import numpy as np
     return np.errstate(divide="ignore") if xp is np else contextlib.nullcontext()
 
 
