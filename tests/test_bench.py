@@ -26,6 +26,8 @@ def test_bench_kernels_small_rows_json(tmp_path, capsys, mode):
     report = json.loads(out.read_text())
     assert report["kind"] == "kernels" and report["isolated_processes"] == (not mode)
     assert {"cpu", "cpu_count", "numpy", "threads", "backends"} <= set(report["machine"])
+    isa = report["machine"]["isa"]  # which ISA variant of minigan._C's kernels ran
+    assert isa is None or isa["active"] in isa["supported"]
     kernels = {"im2col", "col2im", "conv2d_forward", "conv2d_backward_data",
                "conv2d_backward_weight", "conv2d_forward_bias", "conv2d_backward_weight_bias"}
     rows = report["results"]

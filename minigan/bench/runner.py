@@ -63,6 +63,8 @@ def machine_info() -> dict[str, Any]:
         "threads": backends.num_threads(), "backends": backends.available(),
         "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
+    C = backends.native()  # the ISA variants of minigan._C: compiled, run here, in use
+    info["isa"] = C.isa_info() if C is not None else None
     for mod in ("numba", "torch", "threadpoolctl"):
         m = sys.modules.get(mod)
         info[mod] = getattr(m, "__version__", None) if m else None
