@@ -11,8 +11,8 @@ constexpr int kBlock = 256;
 template <typename T>
 __device__ __forceinline__ T activate(int act, T z, T alpha) {
     switch (act) {
-        case 1:
-            return z > T(0) ? z : T(0);
+        case 1:  // max(z, 0) that keeps a NaN, as the reference's maximum
+            return z < T(0) ? T(0) : z;
         case 2:
             return z > T(0) ? z : z * alpha;
         case 3:
@@ -30,8 +30,8 @@ __device__ __forceinline__ T activate(int act, T z, T alpha) {
 template <typename T>
 __device__ __forceinline__ T grad_from_output(int act, T gy, T y, T alpha) {
     switch (act) {
-        case 1:
-            return y > T(0) ? gy : T(0);
+        case 1:  // gy * [y > 0]: a NaN gradient stays NaN, as in the reference
+            return gy * (y > T(0) ? T(1) : T(0));
         case 2:
             return gy * (y > T(0) ? T(1) : alpha);
         case 3:

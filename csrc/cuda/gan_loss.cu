@@ -11,6 +11,11 @@ constexpr int kBlock = 256;
 
 // softplus(x) = max(x, 0) + log1p(exp(-|x|)) and sigmoid(x) = exp(min(x, 0)) / (1 + exp(-|x|))
 // only exponentiate non-positive numbers: no overflow, no NaN, for any |x| (1e4 included).
+// max(h, 0) that keeps a NaN (fmax drops it), as the reference's maximum
+template <typename T>
+__device__ __forceinline__ T nan_max0(T h) {
+    return h < T(0) ? T(0) : h;
+}
 template <typename T>
 __device__ __forceinline__ T softplus(T x) {
     return max(x, T(0)) + log1p(exp(-fabs(x)));
@@ -48,10 +53,10 @@ __device__ __forceinline__ void term(int code, T x, T& l, T& d) {
             l = x, d = T(1);
             return;
         case 12:  // hinge d_real
-            l = max(T(1) - x, T(0)), d = x < T(1) ? T(-1) : T(0);
+            l = nan_max0(T(1) - x), d = x < T(1) ? T(-1) : T(0);
             return;
         case 13:  // hinge d_fake
-            l = max(T(1) + x, T(0)), d = x > T(-1) ? T(1) : T(0);
+            l = nan_max0(T(1) + x), d = x > T(-1) ? T(1) : T(0);
             return;
         default:  // 9 wgan d_real, 11 wgan g, 14 hinge g
             l = -x, d = T(-1);

@@ -8,6 +8,12 @@ namespace {
 
 constexpr int kBlock = 1024;
 
+// NumPy's maximum: NaN when either side is (fmax would drop it; eps = NaN must give NaN).
+template <typename T>
+__device__ __forceinline__ T nan_max(T a, T b) {
+    return (a != a || b != b) ? a + b : (a < b ? b : a);
+}
+
 // t = W x into out (rows), one warp per row (lanes stride over the row: coalesced); returns,
 // after a block-wide sum, sum_i out_i * weight_i (weight = out itself when weight is null).
 template <typename T>
@@ -49,12 +55,12 @@ __global__ void __launch_bounds__(kBlock)
             vv[0] += static_cast<acc_t>(vj) * vj;
         }
         block_sum(vv);
-        const T vden = max(static_cast<T>(sqrt(vv[0])), eps);
+        const T vden = nan_max(static_cast<T>(sqrt(vv[0])), eps);
         for (int j = threadIdx.x; j < C; j += blockDim.x) v[j] = v[j] / vden;  // own columns
         __syncthreads();  // v complete before any warp reads it
         // t = W v into u, then u = t / max(||t||, eps); sigma = u.t = ||t||^2 / den.
         tt = rows_times<T>(W, v, u, nullptr, R, C);
-        den = max(static_cast<T>(sqrt(tt)), eps);
+        den = nan_max(static_cast<T>(sqrt(tt)), eps);
         for (int i = threadIdx.x; i < R; i += blockDim.x) u[i] = u[i] / den;
         __syncthreads();  // u complete before the next step reads it
         uc = u;
