@@ -70,7 +70,8 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
         "resumes. Train on the result with --set dataset=mnist-idx:DIR.")
     # Not argparse choices: the table is read (and its errors reported) only when downloading.
     dl.add_argument("dataset", metavar="DATASET", help="mnist or fashion-mnist")
-    dl.add_argument("--dir", default=None,
+    # --out like every other command; --dir, its first name, still works.
+    dl.add_argument("--out", "--dir", dest="dir", default=None, metavar="DIR",
                     help="where to put the files (default: $MINIGAN_DATA_DIR/<dataset> or "
                     "~/.cache/minigan/data/<dataset>)")
     dl.add_argument("--mirror", default=None, metavar="URL",

@@ -164,7 +164,7 @@ def _find(directory: Path, stem: str) -> Path:
             return c
     raise DatasetError(f"{directory}: no {stem}[.gz] here (looked for "
                        f"{', '.join(c.name for c in candidates)}); "
-                       f"`minigan data download mnist --dir {directory}` fetches MNIST")
+                       f"`minigan data download mnist --out {directory}` fetches MNIST")
 
 
 def idx_files(directory: str | os.PathLike, split: str = "train") -> tuple[Path, Path]:

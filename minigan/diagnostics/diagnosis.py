@@ -37,9 +37,10 @@ oscillating (needs ``OSC_MIN_ROWS`` = 30 rows)
     random walks in under 1% of traces, and a sinusoid of amplitude 3x the noise's std in over
     90%.
 healthy
-    None of the above fired and something could be checked. (A mode report whose high-quality
-    fraction is below ``LOW_QUALITY`` (50%) adds a note -- most samples are off the modes, the
-    run has not converged -- but no label: that is not one of the failures diagnosed here.)
+    None of the above fired and something could be checked. A mode report whose high-quality
+    fraction is below ``LOW_QUALITY`` (50%) adds a note -- most samples are off the modes --
+    and, when no rule fired, makes the verdict ``not-converged`` instead of ``healthy``
+    (not one of the failure labels: the run may simply need more steps).
     With nothing to check (no rows and no mode report) the verdict is ``unknown``.
 
 The verdict is the first label in the order exploding, mode-collapsed, discriminator-winning,
@@ -302,10 +303,12 @@ def diagnose(rows: list[dict], final_metrics: dict | None = None,
     m = final_metrics or {}
     notes: list[str] = []
     evidence = _exploding(rows, error)
+    low_quality = False
     if "modes_covered" in m and "n_modes" in m:
         evidence += _mode_collapsed(m)
         hq = m.get("high_quality")
-        if hq is not None and hq < LOW_QUALITY:
+        low_quality = hq is not None and hq < LOW_QUALITY
+        if low_quality:
             notes.append(f"high quality {100 * hq:.1f}% < {100 * LOW_QUALITY:.0f}%: most samples "
                          "are off the modes (not converged?)")
     else:
@@ -317,6 +320,8 @@ def diagnose(rows: list[dict], final_metrics: dict | None = None,
     labels = [lab for lab in LABELS if any(e["label"] == lab for e in evidence)]
     if labels:
         verdict = labels[0]
+    elif low_quality:  # nothing failed, but most samples are off the modes: not "healthy"
+        verdict = "not-converged"
     elif rows or "modes_covered" in m:
         verdict = "healthy"
     else:

@@ -7,8 +7,10 @@ type of its default, and unknown keys are refused with the list of valid ones.
 
 from __future__ import annotations
 
+import itertools
 import math
 import pathlib
+import re
 from typing import Any
 
 try:
@@ -71,6 +73,17 @@ SCHEMA: dict[str, tuple[Any, str]] = {
 DTYPES = ("float32", "float64")
 
 
+# Float keys with a domain: (low, high, what is expected). Learning rates must be > 0, the
+# rest >= low; every bound above is exclusive. Checked here, so the message names the key.
+RANGES: dict[str, tuple[float, float, str]] = {
+    **{k: (0.0, math.inf, "a learning rate > 0") for k in ("lr_g", "lr_d")},
+    **{k: (0.0, 1.0, "a value in [0, 1)") for k in ("beta1", "beta2", "ema", "label_smoothing")},
+    **{k: (0.0, math.inf, "a value >= 0") for k in (
+        "aux_weight", "info_weight", "gp_weight", "r1_gamma", "r2_gamma", "dragan_weight",
+        "clip", "instance_noise")},
+}
+
+
 class ConfigError(ValueError):
     """A bad preset, file, key or value; the message says what was expected."""
 
@@ -81,6 +94,16 @@ def defaults() -> dict:
 
 def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def preset_description(name: str) -> str:
+    """The first sentence of the comment that opens a preset file (whole, across lines)."""
+    lines = (PRESET_DIR / f"{name}.toml").read_text().splitlines()
+    text = " ".join(ln.lstrip("# ").strip() for ln in itertools.takewhile(
+        lambda ln: ln.startswith("#"), lines))
+    # A sentence ends at ". " before a capital letter ("et al. 2016" does not end one).
+    m = re.search(r"\.\s+(?=[A-Z])", text)
+    return text[:m.start() + 1] if m else text
 
 
 def _valid_keys() -> str:
@@ -103,6 +126,10 @@ def check_value(key: str, value: Any) -> Any:
                           f"got {value!r}")
     if kind is float and not math.isfinite(value):
         raise ConfigError(f"config key {key!r}: expected a finite number, got {value!r}")
+    if key in RANGES:
+        lo, hi, what = RANGES[key]
+        if not (value > lo if key.startswith("lr_") else value >= lo) or not value < hi:
+            raise ConfigError(f"config key {key!r}: expected {what}, got {value!r}")
     if kind is int and key != "seed" and value < (0 if key.endswith("every") else 1):
         raise ConfigError(f"config key {key!r}: expected a positive integer, got {value}")
     return float(value) if kind is float else value

@@ -28,13 +28,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import backends
 from .. import random as mgrandom
 from ..diagnostics import diagnosis, telemetry
 from ..ops import softplus
 from ..ops import mean as _mean
 from ..optim import Adam
 from ..tensor import Tensor, array_module, host_values, no_grad
-from . import checkpoint, config, losses, penalties, plots
+from . import checkpoint, config, losses, penalties, plots, rundir
 from .data_source import make_source
 from .progress import Progress
 
@@ -302,15 +303,19 @@ class Trainer:
             return self.dist.follow(self, resume, should_stop)
         should_stop = self.dist.agree(should_stop)
         cfg = self.cfg
+        # Fix the backend, its thread pools and the BLAS limit before the first step (they are
+        # otherwise settled lazily, mid-step): a resumed run's first steps then run with the
+        # thread counts an uninterrupted run had, and --resume stays bitwise.
+        backends.current()
+        backends.native()
         self.out.mkdir(parents=True, exist_ok=True)
         metrics_path = self.out / "metrics.jsonl"
+        rundir.clean_stale_temps(self.out)  # of checkpoint writes a kill interrupted
         if resume:
             self.load_state(checkpoint.load(self.out / "checkpoints" / "latest.npz"))
-            # Drop metric rows written after the checkpoint: the resumed run rewrites them.
-            if metrics_path.exists():
-                keep = [ln for ln in metrics_path.read_text().splitlines()
-                        if ln.strip() and json.loads(ln)["step"] <= self.step]
-                metrics_path.write_text("".join(k + "\n" for k in keep))
+        # Drop metric rows written after the checkpoint (the resumed run rewrites them) and a
+        # half-written last row (a kill or a full disk); a fresh run starts the file anew.
+        rundir.repair_metrics(metrics_path, self.step)
         (self.out / "config.toml").write_text(config.to_toml(cfg))
         bar = Progress(cfg["steps"], start=self.step, enabled=self.progress_enabled)
         t0 = time.perf_counter()
@@ -342,6 +347,9 @@ class Trainer:
     def finish(self, seconds: float) -> dict:
         self.save_checkpoint()
         final_ckpt = self.save_checkpoint("final.npz")
+        # From here on the run is saved: an interrupt may stop the evaluation at once, and
+        # --resume runs this finish again (see commands.cmd_train's signal handler).
+        self.finishing = True
         samples = self.save_samples("final")
         curves = self.out / "loss_curves.png"
         plots.loss_curves(curves, self.out / "metrics.jsonl")

@@ -287,7 +287,8 @@ def get_classifier(recipe: dict | None = None, directory: str | os.PathLike | No
             if log is not None:
                 log(f"digit classifier: cached {path} is unusable ({e}); retraining")
     elif log is not None:
-        log(f"digit classifier: training once (cached afterwards in {path})")
+        log(f"digit classifier: none cached yet; training it once now (a couple of minutes "
+            f"on a CPU; cached afterwards in {path})")
     net = train_classifier(r, log)
     checkpoint.save(path, {"format": FORMAT, "recipe": r, "data_sha256": data_sha256(),
                            "state": net.state_dict(), "test_accuracy": net.test_accuracy,

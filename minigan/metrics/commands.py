@@ -153,25 +153,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (checkpoint.CheckpointError, KeyError, ValueError, TypeError) as e:
         return _fail(f"{path}: {e}" if not isinstance(e, checkpoint.CheckpointError) else str(e))
     n = args.n or DEFAULT_N[kind]
+    seed: Any = 0 if args.seed is None else args.seed
+    if kind == "2d" and args.seed is None and args.n is None:
+        # The latents and count the trainer's final evaluation used, so `eval` prints the
+        # figures `train` printed for the same run.
+        seed, n = [int(cfg.get("seed", 0)), 4], int(cfg.get("eval_samples", n))
     t0 = time.perf_counter()
     try:
-        x = draw_samples(G, cfg, n, args.seed)
+        x = draw_samples(G, cfg, n, seed)
         classifier = None
         if kind != "2d":
             from .classifier import get_classifier
 
-            classifier = get_classifier(log=None if args.json else _log)
+            # Always said on stderr (even with --json): the first run trains a classifier.
+            classifier = get_classifier(log=_log)
         metrics = evaluate_samples(kind, x, cfg, classifier)
     except ValueError as e:
         return _fail(str(e))
     out = run / "eval.json"
     result = {"run": str(run), "checkpoint": str(path), "generator": "G_ema" if ema else "G",
               "step": state.get("step"), "kind": kind, "dataset": cfg.get("dataset"),
-              "seed": args.seed, "metrics": metrics,
+              "seed": seed, "metrics": metrics,
               "seconds": round(time.perf_counter() - t0, 2), "written_to": str(out)}
     tmp = out.with_name(".eval.json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out)  # a reader never sees half a file
+    try:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(out)  # a reader never sees half a file
+    except OSError as e:  # a read-only run directory, a full disk, eval.json a directory
+        if tmp.is_file():
+            tmp.unlink()
+        return _fail(f"cannot write {out}: {e.strerror or e}")
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 
@@ -185,6 +196,9 @@ def add_commands(sub: Any) -> None:
     ev.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by `minigan train`")
     ev.add_argument("--n", type=int, help="number of samples (default: 2,500 for 2-D, 5,000 "
                     "for digits, 26,000 for Stacked MNIST)")
-    ev.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    ev.add_argument("--seed", type=int, default=None,
+                    help="seed of the latents (default: for 2-D runs the latents and count of "
+                    "the run's own final evaluation, so the figures match `minigan train`'s; "
+                    "else 0)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.set_defaults(func=cmd_eval)

@@ -214,7 +214,7 @@ def test_cli_with_env_table_and_mirror(tmp_path, server, dataset, monkeypatch, c
     bad = json.loads(env_table.read_text())
     bad["mnist"]["files"][NAMES[3]]["sha256"] = "f" * 64
     env_table.write_text(json.dumps(bad))
-    rc = main(["data", "download", "mnist", "--dir", str(tmp_path / "e"),
+    rc = main(["data", "download", "mnist", "--out", str(tmp_path / "e"),
                "--mirror", server.url + "/m/"])
     assert rc == 2 and "SHA-256 mismatch" in capsys.readouterr().err
     assert main(["data", "download", "nope", "--dir", str(tmp_path / "f")]) == 2

@@ -140,9 +140,17 @@ def test_mode_collapse_thresholds(covered, kl, collapsed):
     assert ("mode-collapsed" in diagnose(rows_from(), m)["labels"]) == collapsed
 
 
-def test_low_quality_is_a_note_not_a_label():
+def test_low_quality_is_a_note_not_a_label_and_not_healthy():
     d = diagnose(rows_from(), {**GOOD, "high_quality": 0.038, "reverse_kl": 0.61})
-    assert d["verdict"] == "healthy" and any("3.8% < 50%" in n for n in d["notes"])
+    assert d["verdict"] == "not-converged" and d["labels"] == []
+    assert any("3.8% < 50%" in n for n in d["notes"])
+    # The run: 1.7% high-quality samples must not be called healthy.
+    d = diagnose(rows_from(), {**GOOD, "high_quality": 0.017})
+    assert d["verdict"] == "not-converged"
+    # A failure label still comes first.
+    d = diagnose(rows_from(), {**GOOD, "high_quality": 0.017, "modes_covered": 3})
+    assert d["verdict"] == "mode-collapsed"
+    assert diagnose(rows_from(), {**GOOD, "high_quality": 0.5})["verdict"] == "healthy"
     assert not any("high quality" in n for n in diagnose(rows_from(), GOOD)["notes"])
 
 

@@ -1,0 +1,71 @@
+"""Checks on a resolved config before anything is allocated: sizes that cannot work.
+
+``check(cfg)`` refuses, with a ConfigError naming the key, a config whose models and one
+step's activations would need more memory than this machine has (``--set batch_size=10**8``
+would otherwise start a 48 GiB allocation, ``g_hidden=10**9`` a 4 EB one), a PacGAN ``pack``
+that does not divide the batch, and ``n_critic`` beyond :data:`MAX_N_CRITIC`.
+
+The estimate is an order of magnitude, deliberately generous to real configs: float32
+parameters held six times (weights, gradients, Adam's two moments, the EMA copy, slack) plus
+one step's activations held about eight times (forward values, their gradients, the penalties'
+double backward).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .config import ConfigError
+
+MAX_N_CRITIC = 1000  # discriminator steps per generator step; papers use 1 to 5 (WGAN: 5)
+_BYTES = 4  # float32
+
+
+def _mlp(width: int, layers: int, d_in: int, d_out: int) -> int:
+    return d_in * width + max(layers - 1, 0) * width * width + width * d_out
+
+
+def estimate_bytes(cfg: dict) -> tuple[int, str]:
+    """(bytes, the key that dominates) for the models and one step of ``cfg`` (rough)."""
+    b, pack, z = cfg["batch_size"], cfg["pack"], cfg["z_dim"]
+    if cfg["model"] == "mlp" or cfg.get("backbone") == "mlp":
+        g_params = _mlp(cfg["g_hidden"], cfg["g_layers"], z + cfg.get("n_classes", 0), 784)
+        d_params = _mlp(cfg["d_hidden"], cfg["d_layers"], 784 * pack, 1)
+        acts = b * (cfg["g_hidden"] * cfg["g_layers"] + cfg["d_hidden"] * cfg["d_layers"])
+        parts = {"g_hidden": g_params, "d_hidden": d_params}
+    else:  # convolutional: the widest layers hold 8 * base_width channels, 3x3 to 5x5 kernels
+        w = cfg["base_width"]
+        g_params = z * 8 * w * 16 + 3 * (8 * w) ** 2 * 16
+        d_params = (3 * pack) * w * 16 + 3 * (8 * w) ** 2 * 16
+        acts = b * w * 1024 * 2 * pack  # ~ w channels at 32x32, G and D
+        parts = {"base_width": g_params + d_params}
+    total = 6 * _BYTES * (g_params + d_params) + 8 * _BYTES * acts
+    key = "batch_size" if 8 * acts > 6 * (g_params + d_params) else max(parts, key=parts.get)
+    return total, key
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def check(cfg: dict) -> None:
+    """Raise ConfigError for a config that cannot run here (see the module docstring)."""
+    if cfg["n_critic"] > MAX_N_CRITIC:
+        raise ConfigError(f"config key 'n_critic': expected at most {MAX_N_CRITIC} "
+                          f"discriminator steps per generator step, got {cfg['n_critic']}")
+    if cfg["batch_size"] % cfg["pack"]:
+        raise ConfigError(f"config key 'pack': PacGAN packs {cfg['pack']} samples into one D "
+                          f"input, so batch_size ({cfg['batch_size']}) must be a multiple of it")
+    need, key = estimate_bytes(cfg)
+    have = _physical_memory()
+    if have is not None and need > have:
+        raise ConfigError(f"config key {key!r}: this config needs about {_gib(need)} of memory "
+                          f"(batch_size {cfg['batch_size']}, models and one step), more than "
+                          f"this machine's {_gib(have)}; use smaller sizes")
