@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from .distributed.shard import full_shape
-from .tensor import DEFAULT_DTYPE, Tensor, _xp_for
+from . import dtypes
+from ._device import normalize
+from .tensor import Tensor, _xp_for
 
 _STATE: dict[str, Any] = {"rng": np.random.default_rng(0), "cuda": None}
 
@@ -48,7 +50,8 @@ def set_rng_state(state: dict) -> None:
 
 
 def _draw(kind: str, shape: tuple, dtype: Any, device: str, **kw: Any) -> Any:
-    dtype = np.dtype(dtype or DEFAULT_DTYPE)
+    dtype = dtypes.get_default_dtype() if dtype is None else dtypes.as_dtype(dtype)
+    device = normalize(device)
     _xp_for(device)
     rng = _STATE["rng"] if device == "cpu" else _cuda_generator()
     # Data parallel: the whole global batch is drawn and this rank keeps its rows.
@@ -66,26 +69,114 @@ def _shape(shape: tuple) -> tuple:
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
 
 
-def randn(*shape: Any, dtype: Any = None, device: str = "cpu",
-          requires_grad: bool = False) -> Tensor:
-    """Standard normal samples."""
-    t = Tensor(_draw("normal", _shape(shape), dtype, device))
+def randn(*shape: Any, size: Any = None, dtype: Any = None, device: Any = "cpu",
+          requires_grad: bool = False, generator: Any = None, out: Any = None) -> Tensor:
+    """Standard normal samples: ``randn(2, 3)``, ``randn((2, 3))`` or ``randn(size=(2, 3))``."""
+    t = Tensor(_draw("normal", _shape(shape) if size is None else tuple(size), dtype, device))
     return t.requires_grad_() if requires_grad else t
 
 
-def rand(*shape: Any, dtype: Any = None, device: str = "cpu",
-         requires_grad: bool = False) -> Tensor:
+def rand(*shape: Any, size: Any = None, dtype: Any = None, device: Any = "cpu",
+         requires_grad: bool = False, generator: Any = None, out: Any = None) -> Tensor:
     """Uniform samples in [0, 1)."""
-    t = Tensor(_draw("uniform", _shape(shape), dtype, device))
+    t = Tensor(_draw("uniform", _shape(shape) if size is None else tuple(size), dtype, device))
     return t.requires_grad_() if requires_grad else t
 
 
-def randint(low: int, high: int, shape: Any, device: str = "cpu") -> Tensor:
-    """Integers in [low, high) as int64."""
+def randint(*args: Any, size: Any = None, dtype: Any = None, device: Any = "cpu",
+            generator: Any = None, requires_grad: bool = False) -> Tensor:
+    """Integers in [low, high) as int64, PyTorch's argument order: ``randint(high, size)`` or
+    ``randint(low, high, size)`` (size a tuple; an int is taken as a 1-d length)."""
+    if size is not None:
+        args = (*args, size)
+    if len(args) == 2:
+        low, (high, shape) = 0, args
+    elif len(args) == 3:
+        low, high, shape = args
+    else:
+        raise TypeError("randint: expected (high, size) or (low, high, size)")
+    if high <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
+    device = normalize(device)
     rng = _STATE["rng"] if device == "cpu" else _cuda_generator()
     shape, rows = full_shape(tuple(shape) if isinstance(shape, (tuple, list)) else (shape,))
     out = rng.integers(low, high, size=shape, dtype=np.int64)
+    if dtype is not None:
+        out = out.astype(dtypes.as_dtype(dtype))
     return Tensor(out if rows is None else out[rows])
+
+
+def randn_like(t: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    return randn(t.shape, dtype=t.dtype if dtype is None else dtype,
+                 device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return rand(t.shape, dtype=t.dtype if dtype is None else dtype,
+                device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def randint_like(t: Tensor, low: int, high: Any = None, dtype: Any = None,
+                 device: Any = None) -> Tensor:
+    low, high = (0, low) if high is None else (low, high)
+    return randint(low, high, t.shape, dtype=t.dtype if dtype is None else dtype,
+                   device=t.device if device is None else device)
+
+
+def randperm(n: int, dtype: Any = None, device: Any = "cpu", generator: Any = None) -> Tensor:
+    """A random permutation of 0..n-1 (int64)."""
+    out = _STATE["rng"].permutation(n).astype(dtypes.as_dtype(dtype or dtypes.int64))
+    return Tensor(_xp_for(normalize(device)).asarray(out))
+
+
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, dtype: Any = None,
+           device: Any = "cpu", generator: Any = None) -> Tensor:
+    """Samples of N(mean, std^2); mean/std numbers (then ``size`` is required) or tensors
+    (broadcast together, the result has their shape)."""
+    m = mean.array if isinstance(mean, Tensor) else mean
+    s = std.array if isinstance(std, Tensor) else std
+    like = next((x for x in (mean, std) if isinstance(x, Tensor)), None)
+    if like is not None:
+        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        dtype, device = like.dtype, like.device
+    elif size is None:
+        raise TypeError("normal: with number mean and std, size= is required")
+    else:
+        shape = (size,) if isinstance(size, int) else tuple(size)
+    return Tensor(_draw("normal", shape, dtype, device) * s + m)
+
+
+def bernoulli(p: Tensor, generator: Any = None) -> Tensor:
+    """1 with probability p, else 0, elementwise (p's dtype and shape)."""
+    u = _draw("uniform", p.shape, p.dtype, p.device)
+    return Tensor((u < p.array).astype(p.dtype))
+
+
+def multinomial(probs: Tensor, num_samples: int, replacement: bool = False,
+                generator: Any = None) -> Tensor:
+    """Indices drawn with probability proportional to ``probs`` (1-d, or one row per draw)."""
+    p = np.asarray(probs.numpy(), dtype=np.float64)
+    rows = p.reshape(-1, p.shape[-1])
+    if not replacement and num_samples > rows.shape[1]:
+        raise ValueError(f"num_samples: {num_samples} > {rows.shape[1]} categories without "
+                         "replacement")
+    rng = _STATE["rng"]
+    out = np.stack([rng.choice(r.size, num_samples, replace=replacement, p=r / r.sum())
+                    for r in rows]).astype(np.int64)
+    return Tensor(_xp_for(probs.device).asarray(out.reshape(*p.shape[:-1], num_samples)))
+
+
+def seed() -> int:
+    """Reseed from the operating system's entropy; returns the seed."""
+    s = int(np.random.SeedSequence().entropy % (2**63))
+    manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    return int(_STATE.get("seed", 0))
 
 
 def permutation(n: int) -> np.ndarray:

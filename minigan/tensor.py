@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _device, dtypes
+
 _GRAD_ENABLED = [True]
 
 
@@ -70,6 +72,31 @@ def _device_of(arr: Any) -> str:
     return "cuda" if type(arr).__module__.startswith("cupy") else "cpu"
 
 
+def _legacy_data(data: Any, sizes: tuple) -> Any:
+    """What ``Tensor(...)`` wraps when not handed a NumPy array (the engine's own case):
+    PyTorch's legacy constructor -- ``Tensor(2, 3)`` an uninitialized default-dtype tensor of
+    that shape, ``Tensor([1, 2])`` default-dtype data, ``Tensor()`` an empty one, ``Tensor(t)``
+    an alias of t. CuPy arrays, NumPy array subclasses and scalars are wrapped as they are."""
+    if not sizes:
+        if type(data).__module__.startswith("cupy") or isinstance(data, np.ndarray):
+            return data
+        if isinstance(data, np.generic):
+            return np.asarray(data)
+        if isinstance(data, Tensor):
+            return data.array
+        if data is None:
+            return np.empty((0,), dtypes.get_default_dtype())
+    if isinstance(data, (int, np.integer)) and not isinstance(data, bool):
+        for i, n in enumerate(sizes):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+                raise TypeError(f"Tensor: sizes[{i + 1}]: expected an int, got {n!r}")
+        return np.empty((data, *sizes), dtypes.get_default_dtype())
+    if sizes:
+        raise TypeError(f"Tensor: expected sizes (ints) or one sequence of data, got "
+                        f"{type(data).__name__} and {len(sizes)} more arguments")
+    return np.asarray(data, dtypes.get_default_dtype())
+
+
 class Tensor:
     """An n-dimensional array that records the operations applied to it."""
 
@@ -78,8 +105,9 @@ class Tensor:
     # Make ``numpy_scalar * tensor`` call Tensor.__rmul__ instead of NumPy broadcasting.
     __array_priority__ = 1000
 
-    def __init__(self, data: Any, requires_grad: bool = False) -> None:
-        self.array = data
+    def __init__(self, data: Any = None, *sizes: int, requires_grad: bool = False) -> None:
+        # The engine always passes a NumPy (or CuPy) array: one type check on the hot path.
+        self.array = data if type(data) is np.ndarray and not sizes else _legacy_data(data, sizes)
         self.grad: Tensor | None = None
         self.requires_grad = requires_grad
         self._node = None
@@ -115,8 +143,13 @@ class Tensor:
         return self.array.ndim
 
     @property
-    def device(self) -> str:
-        return _device_of(self.array)
+    def device(self) -> _device.device:
+        """A ``mg.device``: equal to "cpu" / "cuda" / "cuda:0" as PyTorch code compares it."""
+        return _device.CUDA if type(self.array).__module__.startswith("cupy") else _device.CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return type(self.array).__module__.startswith("cupy")
 
     @property
     def is_leaf(self) -> bool:
@@ -153,7 +186,7 @@ class Tensor:
 
     # ---- conversion ---------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        return self.array.get() if self.device == "cuda" else self.array
+        return self.array.get() if self.is_cuda else self.array
 
     def item(self) -> Any:
         return self.array.item()
@@ -177,12 +210,24 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def to(self, target: Any) -> Tensor:
-        """``t.to("cuda")`` / ``t.to("cpu")`` moves it (differentiably); ``t.to(np.float64)``
-        casts it."""
-        if isinstance(target, str):
-            return _ops.to_device(self, target)
-        return _ops.cast(self, np.dtype(target))
+    def to(self, *args: Any, device: Any = None, dtype: Any = None, non_blocking: bool = False,
+           copy: bool = False) -> Tensor:
+        """PyTorch's ``to``: ``t.to("cuda")``, ``t.to(mg.float64)``, ``t.to("cuda", mg.float64)``,
+        ``t.to(other)`` (other's device and dtype), ``t.to(device=..., dtype=...)``. Moves and
+        casts are differentiable; ``non_blocking`` is accepted (transfers are synchronous)."""
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, (str, _device.device)) and not _is_dtype_name(a):
+                device = a
+            elif a is not None:
+                dtype = a
+        out = self
+        if dtype is not None:
+            out = _ops.cast(out, dtypes.as_dtype(dtype))
+        if device is not None:
+            out = _ops.to_device(out, _device.normalize(device))
+        return out.clone() if copy and out is self else out
 
     def float(self) -> Tensor:
         return self.to(np.float32)
@@ -230,6 +275,13 @@ class Tensor:
 
     def _val(self, other: Any) -> Any:
         return other.array if isinstance(other, Tensor) else other
+
+    # Element-wise, as in PyTorch (``t == None`` is False, as there). Hashing stays by identity.
+    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+        return False if o is None else Tensor(self.array == self._val(o))
+
+    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+        return True if o is None else Tensor(self.array != self._val(o))
 
     def copy_(self, src: Any) -> Tensor:
         return self._inplace("copy_", self._val(src))
@@ -378,7 +430,7 @@ def _run(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bo
                         captured[id(t)] = gs[t._out_index]
                 if not needed.get(id(node), False):
                     continue
-            if None in gs:
+            if len(gs) > 1 and any(g is None for g in gs):  # (`in` would call Tensor.__eq__)
                 gs = [g if g is not None else Tensor(xp.zeros(shape, dtype))
                       for g, (shape, dtype, xp) in zip(gs, node.out_meta)]
             ctx = node.ctx
@@ -468,17 +520,31 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
 
 # ---- construction -----------------------------------------------------------------------------
 
-DEFAULT_DTYPE = np.dtype(np.float32)
+DEFAULT_DTYPE = np.dtype(np.float32)  # the initial default; mg.get_default_dtype() is the live one
 
 
-def _xp_for(device: str) -> Any:
-    if device == "cpu":
+def _is_dtype_name(s: Any) -> bool:
+    return isinstance(s, str) and not isinstance(s, _device.device) and (
+        s.startswith("torch.") or s.rsplit(".", 1)[-1] in dtypes.TYPE_NAMES)
+
+
+def _xp_for(device: Any) -> Any:
+    if device == "cpu" or device is None:
         return np
-    if device == "cuda":
+    if _device.normalize(device) == "cuda":
         from .backends import require_cupy
 
         return require_cupy()
     raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+
+
+def _dt(dtype: Any) -> Any:
+    return dtypes.get_default_dtype() if dtype is None else dtypes.as_dtype(dtype)
+
+
+def _size(shape: tuple) -> tuple:
+    """``zeros(2, 3)``, ``zeros((2, 3))``, ``zeros([2, 3])`` and ``zeros(size=(2, 3))``."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -489,9 +555,13 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
         data = data.array
     if device == "cpu" and _device_of(data) == "cuda":
         data = data.get()  # NumPy refuses an implicit device-to-host copy; this one is asked for
-    if dtype is None and not hasattr(data, "dtype"):
+    if dtype is not None:
+        dtype = dtypes.as_dtype(dtype)
+    elif not hasattr(data, "dtype"):
+        if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+            data = [d.numpy() if isinstance(d, Tensor) else d for d in data]
         arr = np.asarray(data)
-        dtype = DEFAULT_DTYPE if arr.dtype.kind == "f" else arr.dtype
+        dtype = dtypes.get_default_dtype() if arr.dtype.kind == "f" else arr.dtype
         data = arr
     arr = xp.array(data, dtype=dtype)
     t = Tensor(arr)
@@ -500,30 +570,70 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     return t
 
 
-def zeros(*shape: Any, dtype: Any = None, device: str = "cpu",
+def _made(arr: Any, requires_grad: bool) -> Tensor:
+    t = Tensor(arr)
+    return t.requires_grad_() if requires_grad else t
+
+
+def zeros(*shape: Any, size: Any = None, dtype: Any = None, device: Any = "cpu",
+          requires_grad: bool = False, out: Any = None) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    shape = _size(shape) if size is None else tuple(size)
+    return _made(_xp_for(device).zeros(shape, dtype=_dt(dtype)), requires_grad)
+
+
+def ones(*shape: Any, size: Any = None, dtype: Any = None, device: Any = "cpu",
+         requires_grad: bool = False, out: Any = None) -> Tensor:
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+    shape = _size(shape) if size is None else tuple(size)
+    return _made(_xp_for(device).ones(shape, dtype=_dt(dtype)), requires_grad)
+
+
+def empty(*shape: Any, size: Any = None, dtype: Any = None, device: Any = "cpu",
           requires_grad: bool = False) -> Tensor:
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    t = Tensor(_xp_for(device).zeros(shape, dtype=dtype or DEFAULT_DTYPE))
-    return t.requires_grad_(requires_grad) if requires_grad else t
+    """An uninitialized tensor (NumPy's empty)."""
+    shape = _size(shape) if size is None else tuple(size)
+    return _made(_xp_for(device).empty(shape, dtype=_dt(dtype)), requires_grad)
 
 
-def ones(*shape: Any, dtype: Any = None, device: str = "cpu",
-         requires_grad: bool = False) -> Tensor:
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    t = Tensor(_xp_for(device).ones(shape, dtype=dtype or DEFAULT_DTYPE))
-    return t.requires_grad_(requires_grad) if requires_grad else t
+def full(shape: Any, value: float, dtype: Any = None, device: Any = "cpu",
+         requires_grad: bool = False, fill_value: Any = None) -> Tensor:
+    """A tensor of ``value``; as in PyTorch, the dtype follows the value when not given
+    (bool -> bool, int -> int64, float -> the default dtype)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if dtype is None:
+        dtype = (dtypes.bool if isinstance(value, bool) else dtypes.int64
+                 if isinstance(value, int) else None)
+    return _made(_xp_for(device).full(shape, value, dtype=_dt(dtype)), requires_grad)
 
 
-def full(shape: Any, value: float, dtype: Any = None, device: str = "cpu") -> Tensor:
-    return Tensor(_xp_for(device).full(shape, value, dtype=dtype or DEFAULT_DTYPE))
+def _like(t: Tensor, dtype: Any, device: Any) -> tuple:
+    dev = t.device if device is None else device
+    return _xp_for(dev), t.dtype if dtype is None else dtypes.as_dtype(dtype)
 
 
-def zeros_like(t: Tensor) -> Tensor:
-    return Tensor(array_module(t.array).zeros_like(t.array))
+def zeros_like(t: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    xp, dt = _like(t, dtype, device)
+    return _made(xp.zeros(t.shape, dt), requires_grad)
 
 
-def ones_like(t: Tensor) -> Tensor:
-    return Tensor(array_module(t.array).ones_like(t.array))
+def ones_like(t: Tensor, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    xp, dt = _like(t, dtype, device)
+    return _made(xp.ones(t.shape, dt), requires_grad)
+
+
+def empty_like(t: Tensor, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    xp, dt = _like(t, dtype, device)
+    return _made(xp.empty(t.shape, dt), requires_grad)
+
+
+def full_like(t: Tensor, fill_value: Any, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    xp, dt = _like(t, dtype, device)
+    return _made(xp.full(t.shape, fill_value, dt), requires_grad)
 
 
 from . import ops as _ops  # noqa: E402  (ops build on Tensor, so they load after it)

@@ -9,25 +9,62 @@ from __future__ import annotations
 from typing import Any
 
 from ..function import Function
+from .. import dtypes
 from ..tensor import Tensor, array_module
 from .shape import sum_to
 
 
+_KIND = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # PyTorch's categories: bool < int < float
+
+
 def _arr(x: Any, like: Any) -> Any:
-    """The array behind x; a Python scalar takes the dtype of the tensor it meets (no upcast)."""
+    """The array behind x. A Python scalar takes the dtype of the tensor it meets (no upcast)
+    unless it is of a higher category, as in PyTorch: int tensor * 0.5 is a default-dtype
+    float, bool tensor + 1 an int64."""
     if isinstance(x, Tensor):
         return x
     xp = array_module(like.array)
     if isinstance(x, (int, float, bool)):
-        return xp.asarray(x, dtype=like.dtype)
+        dt = like.array.dtype
+        if dt.kind != "f":
+            k = 0 if isinstance(x, bool) else 1 if isinstance(x, int) else 2
+            if k > _KIND.get(dt.kind, 3):
+                dt = dtypes.get_default_dtype() if k == 2 else dtypes.int64
+                return cast(like, dt), xp.asarray(x, dtype=dt)
+        return xp.asarray(x, dtype=dt)
     return xp.asarray(x)
+
+
+def _promote(a: Tensor, b: Tensor) -> tuple:
+    """PyTorch's rule for two tensors of different dtypes: the higher category (bool < int <
+    float) wins; within a category a 0-d tensor yields to a dimensioned one (float32 tensor +
+    float64 0-d tensor stays float32); otherwise NumPy's promotion (float32 + float64 ->
+    float64). An int tensor meeting a float one takes the float's dtype (NumPy would widen
+    int64 + float32 to float64); a 0-d float meeting an int tensor gives the default dtype."""
+    da, db = a.array.dtype, b.array.dtype
+    ka, kb = _KIND.get(da.kind, 3), _KIND.get(db.kind, 3)
+    za, zb = a.array.ndim == 0, b.array.ndim == 0
+    if ka == kb:
+        if za != zb:
+            return (cast(a, db), b) if za else (a, cast(b, da))
+        return a, b
+    hi, dhi, zhi = (a, da, za) if ka > kb else (b, db, zb)
+    if zhi and not (za and zb) and dhi.kind == "f":
+        dhi = dtypes.get_default_dtype()
+    return cast(a, dhi), cast(b, dhi)
 
 
 def _pair(a: Any, b: Any) -> tuple:
     if isinstance(a, Tensor):
-        return a, _arr(b, a)
+        if isinstance(b, Tensor):
+            if a.array.dtype is not b.array.dtype and a.array.dtype != b.array.dtype:
+                return _promote(a, b)
+            return a, b
+        b = _arr(b, a)
+        return b if type(b) is tuple else (a, b)
     if isinstance(b, Tensor):
-        return _arr(a, b), b
+        a = _arr(a, b)
+        return (a[1], a[0]) if type(a) is tuple else (a, b)
     raise TypeError("expected at least one Tensor argument")
 
 
@@ -255,14 +292,14 @@ class ToDevice(Function):
 
 # ---- public functions -------------------------------------------------------------------------
 
-def add(a: Any, b: Any) -> Tensor:
-    """a + b (broadcasting)."""
-    return Add.apply(*_pair(a, b))
+def add(a: Any, b: Any, *, alpha: Any = None) -> Tensor:
+    """a + alpha * b (broadcasting)."""
+    return Add.apply(*_pair(a, b if alpha is None else b * alpha))
 
 
-def sub(a: Any, b: Any) -> Tensor:
-    """a - b (broadcasting)."""
-    return Sub.apply(*_pair(a, b))
+def sub(a: Any, b: Any, *, alpha: Any = None) -> Tensor:
+    """a - alpha * b (broadcasting)."""
+    return Sub.apply(*_pair(a, b if alpha is None else b * alpha))
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -346,14 +383,20 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 def cast(a: Tensor, dtype: Any) -> Tensor:
     """a converted to dtype; the gradient is converted back."""
-    return Cast.apply(a, dtype) if a.dtype != dtype else a
+    if a.array.dtype == dtype:
+        return a
+    # A differentiable cast only between floating types; to int/bool it is a plain conversion.
+    if dtypes.as_dtype(dtype).kind != "f":
+        return Tensor(a.array.astype(dtype))
+    return Cast.apply(a, dtype)
 
 
 def clone(a: Tensor) -> Tensor:
     return Clone.apply(a)
 
 
-def to_device(a: Tensor, device: str) -> Tensor:
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+def to_device(a: Tensor, device: Any) -> Tensor:
+    from .._device import normalize
+
+    device = normalize(device)
     return a if a.device == device else ToDevice.apply(a, device)

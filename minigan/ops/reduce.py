@@ -1,14 +1,17 @@
-"""Reductions: sum, mean, max, var, logsumexp (axis may be an int, a tuple or None)."""
+"""Reductions: sum, mean, max/min, argmax, var/std, norm, logsumexp, cumsum.
+
+PyTorch's ``dim=``/``keepdim=`` and NumPy's ``axis=``/``keepdims=`` are both accepted (dim may be
+an int, a tuple or None)."""
 
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..function import Function
 from ..tensor import Tensor, array_module
 from .elementwise import const, exp, log
-from .shape import expand, reshape
+from .shape import expand, gather, getitem, reshape, squeeze
 
 
 def _axes(axis: Any, ndim: int) -> tuple:
@@ -54,51 +57,188 @@ class Max(Function):
         return expand(g, ctx.in_shape) * const(ctx.share), None, None
 
 
-def sum(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Sum over axis (all axes when None)."""
-    return Sum.apply(a, _axes(axis, a.ndim), keepdims)
+class MinMax(NamedTuple):
+    """What ``max(t, dim)`` / ``min(t, dim)`` return, as PyTorch's ``(values, indices)``."""
+
+    values: Tensor
+    indices: Tensor
 
 
-def mean(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over axis."""
-    axes = _axes(axis, a.ndim)
+def _dk(dim: Any, keepdim: bool, axis: Any, keepdims: Any) -> tuple:
+    """PyTorch's ``dim=``/``keepdim=`` or NumPy's ``axis=``/``keepdims=``: either spelling."""
+    return (axis if dim is None else dim), (keepdim if keepdims is None else keepdims)
+
+
+def sum(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None,  # noqa: A001
+        keepdims: Any = None, dtype: Any = None) -> Tensor:
+    """Sum over ``dim`` (an int, a tuple, or None for all)."""
+    dim, keepdim = _dk(dim, keepdim, axis, keepdims)
+    out = Sum.apply(a, _axes(dim, a.ndim), keepdim)
+    return out if dtype is None else out.to(dtype)
+
+
+def mean(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+         keepdims: Any = None, dtype: Any = None) -> Tensor:
+    """Arithmetic mean over ``dim``."""
+    dim, keepdim = _dk(dim, keepdim, axis, keepdims)
+    axes = _axes(dim, a.ndim)
     n = 1
     for i in axes:
         n *= a.shape[i]
-    return Sum.apply(a, axes, keepdims) * (1.0 / n)
+    if dtype is not None:
+        a = a.to(dtype)
+    return Sum.apply(a, axes, keepdim) * (1.0 / n)
 
 
-def max(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Largest entry over axis."""
-    return Max.apply(a, _axes(axis, a.ndim), keepdims)
+def _arg(a: Tensor, dim: Any, keepdim: bool, largest: bool) -> Tensor:
+    arr = a.array
+    if dim is None:
+        idx = arr.argmax() if largest else arr.argmin()
+        out = array_module(arr).asarray(idx, dtype="int64")
+        return Tensor(out.reshape((1,) * arr.ndim) if keepdim else out)
+    (d,) = _axes(dim, a.ndim)
+    idx = arr.argmax(axis=d, keepdims=keepdim) if largest else arr.argmin(axis=d,
+                                                                          keepdims=keepdim)
+    return Tensor(idx.astype("int64", copy=False))
 
 
-def min(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    return -Max.apply(-a, _axes(axis, a.ndim), keepdims)
+def argmax(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
+    """Index (int64) of the largest entry along ``dim`` (of the flattened tensor when None)."""
+    return _arg(a, axis if dim is None else dim, keepdim, True)
 
 
-def var(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance sum((a - mean)^2) / (n - ddof), composed so that it differentiates twice."""
-    axes = _axes(axis, a.ndim)
+def argmin(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
+    """Index (int64) of the smallest entry along ``dim``."""
+    return _arg(a, axis if dim is None else dim, keepdim, False)
+
+
+def _extreme(a: Tensor, dim: Any, keepdim: bool, axis: Any, keepdims: Any,
+             largest: bool) -> Any:
+    if isinstance(dim, Tensor):  # PyTorch's max(a, b) is the elementwise maximum
+        from .elementwise import maximum, minimum
+
+        return maximum(a, dim) if largest else minimum(a, dim)
+    if dim is None or not isinstance(dim, int) or axis is not None or keepdims is not None:
+        # max() over everything, or NumPy's axis=/keepdims= spelling: a tensor (ties share).
+        dim, keepdim = _dk(dim, keepdim, axis, keepdims)
+        if largest:
+            return Max.apply(a, _axes(dim, a.ndim), keepdim)
+        return -Max.apply(-a, _axes(dim, a.ndim), keepdim)
+    # PyTorch's max(t, dim): (values, indices); the gradient goes to the returned index only.
+    idx = _arg(a, dim, True, largest)
+    values = gather(a, dim, idx)
+    if not keepdim:
+        values, idx = squeeze(values, dim), squeeze(idx, dim)
+    return MinMax(values, idx)
+
+
+def max(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None,  # noqa: A001
+        keepdims: Any = None) -> Any:
+    """Largest entry: ``max(t)`` a tensor; ``max(t, dim)`` the named tuple (values, indices);
+    ``max(t, other)`` the elementwise maximum; ``max(t, axis=...)`` a tensor."""
+    return _extreme(a, dim, keepdim, axis, keepdims, True)
+
+
+def min(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None,  # noqa: A001
+        keepdims: Any = None) -> Any:
+    """Smallest entry; the same forms as :func:`max`."""
+    return _extreme(a, dim, keepdim, axis, keepdims, False)
+
+
+def amax(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Largest entries over ``dim`` (ints or a tuple); ties share the gradient."""
+    return Max.apply(a, _axes(dim, a.ndim), keepdim)
+
+
+def amin(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return -Max.apply(-a, _axes(dim, a.ndim), keepdim)
+
+
+def var(a: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+        correction: Any = None, axis: Any = None, keepdims: Any = None,
+        ddof: Any = None) -> Tensor:
+    """Variance sum((a - mean)^2) / (n - c), composed so that it differentiates twice.
+
+    As in PyTorch, c = 1 (Bessel's correction) unless ``unbiased=False`` or ``correction=c``;
+    NumPy's ``ddof=`` is accepted too.
+    """
+    dim, keepdim = _dk(dim, keepdim, axis, keepdims)
+    if isinstance(unbiased, bool):
+        c = int(unbiased)
+    elif unbiased is not None:
+        raise TypeError(f"unbiased: expected a bool, got {unbiased!r}")
+    else:
+        c = ddof if ddof is not None else (1 if correction is None else correction)
+    axes = _axes(dim, a.ndim)
     n = 1
     for i in axes:
         n *= a.shape[i]
-    d = a - mean(a, axes, keepdims=True)
-    return sum(d * d, axes, keepdims) * (1.0 / (n - ddof))
+    d = a - mean(a, axes, keepdim=True)
+    scale = 1.0 / (n - c) if n > c else float("nan")  # PyTorch: nan when n <= correction
+    return Sum.apply(d * d, axes, keepdim) * scale
 
 
-def std(a: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+def std(a: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+        correction: Any = None, axis: Any = None, keepdims: Any = None,
+        ddof: Any = None) -> Tensor:
+    """sqrt(var): unbiased by default, as in PyTorch (see :func:`var`)."""
     from .elementwise import sqrt
 
-    return sqrt(var(a, axis, keepdims, ddof))
+    return sqrt(var(a, dim, unbiased, keepdim, correction=correction, axis=axis,
+                    keepdims=keepdims, ddof=ddof))
 
 
-def logsumexp(a: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+def norm(a: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+         dtype: Any = None) -> Tensor:
+    """The p-norm over ``dim`` (all entries when None): (sum |a|^p)^(1/p); p=2/'fro' is
+    sqrt(sum a^2), p=inf the largest |a|, p=1 the sum of |a|."""
+    from .elementwise import abs as _abs
+    from .elementwise import pow as _pow
+    from .elementwise import sqrt
+
+    if dtype is not None:
+        a = a.to(dtype)
+    axes = _axes(dim, a.ndim)
+    if p in ("fro", 2, 2.0):
+        return sqrt(Sum.apply(a * a, axes, keepdim))
+    if p in (float("inf"), "inf"):
+        return Max.apply(_abs(a), axes, keepdim)
+    if p in (1, 1.0):
+        return Sum.apply(_abs(a), axes, keepdim)
+    if not isinstance(p, (int, float)) or p <= 0:
+        raise ValueError(f"p: expected 'fro', inf or a positive number, got {p!r}")
+    return _pow(Sum.apply(_pow(_abs(a), p), axes, keepdim), 1.0 / p)
+
+
+def logsumexp(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+              keepdims: Any = None) -> Tensor:
     """log(sum(exp(a))) computed as m + log(sum(exp(a - m))) with m = max(a), a constant shift:
     no overflow for large entries, and the shift cancels exactly in the gradient."""
-    axes = _axes(axis, a.ndim)
+    dim, keepdims = _dk(dim, keepdim, axis, keepdims)
+    axes = _axes(dim, a.ndim)
     xp = array_module(a.array)
     m = a.array.max(axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0).astype(a.dtype)
-    out = log(sum(exp(a - const(m)), axes, keepdims=True)) + const(m)
+    out = log(sum(exp(a - const(m)), axes, keepdim=True)) + const(m)
     return out if keepdims else reshape(out, [n for i, n in enumerate(a.shape) if i not in axes])
+
+
+class CumSum(Function):
+    """Running sum along ``dim``; its adjoint is the running sum from the other end."""
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        return a.cumsum(axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        rev = (slice(None),) * ctx.dim + (slice(None, None, -1),)
+        return getitem(cumsum(getitem(g, rev), ctx.dim), rev), None
+
+
+def cumsum(a: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """out_i = sum_{j <= i} a_j along ``dim``."""
+    (d,) = _axes(dim, a.ndim)
+    out = CumSum.apply(a, d)
+    return out if dtype is None else out.to(dtype)

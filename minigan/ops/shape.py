@@ -204,20 +204,31 @@ def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unsqueeze(a: Tensor, dim: int) -> Tensor:
+    """A new axis of size 1 at ``dim`` (negative counts from the end of the result)."""
+    if not -a.ndim - 1 <= dim <= a.ndim:
+        raise ValueError(f"dim: {dim} is out of range for unsqueezing a {a.ndim}-d tensor")
     dim = dim % (a.ndim + 1)
     return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
 
 
-def squeeze(a: Tensor, dim: int | None = None) -> Tensor:
+def squeeze(a: Tensor, dim: Any = None) -> Tensor:
+    """Drop axes of size 1 (all of them, or those of ``dim``, an int or a tuple)."""
     if dim is None:
         return reshape(a, tuple(n for n in a.shape if n != 1))
+    if isinstance(dim, (tuple, list)):
+        drop = {_norm_axis(d, a.ndim, "dim") for d in dim}
+        return reshape(a, tuple(n for i, n in enumerate(a.shape) if i not in drop or n != 1))
     dim = _norm_axis(dim, a.ndim, "dim")
     return reshape(a, a.shape[:dim] + a.shape[dim + 1:]) if a.shape[dim] == 1 else a
 
 
 def expand(a: Tensor, *shape: Any) -> Tensor:
-    """Broadcast a to shape (no copy)."""
+    """Broadcast a to shape (no copy); -1 keeps that dimension's size, as in PyTorch."""
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    if -1 in shape:
+        lead = len(shape) - a.ndim
+        shape = tuple(a.shape[i - lead] if n == -1 and i >= lead else n
+                      for i, n in enumerate(shape))
     return a if a.shape == shape else Expand.apply(a, shape)
 
 
@@ -227,28 +238,42 @@ def sum_to(a: Tensor, shape: Sequence[int]) -> Tensor:
     return a if a.shape == shape else SumTo.apply(a, shape)
 
 
-def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def concat(tensors: Sequence[Tensor], axis: int = 0, *, dim: Any = None,
+           out: Any = None) -> Tensor:
+    """Join tensors along an existing axis (``dim=`` is PyTorch's spelling of ``axis``)."""
     if not tensors:
         raise ValueError("tensors: expected at least one tensor")
-    axis = _norm_axis(axis, tensors[0].ndim)
-    return Concat.apply(axis, *tensors)
+    tensors = list(tensors)
+    axis = _norm_axis(axis if dim is None else dim, tensors[0].ndim)
+    return Concat.apply(axis, *_same_dtype(tensors))
 
 
 cat = concat
 
 
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+def _same_dtype(tensors: list) -> list:
+    """PyTorch's promotion for cat/stack: all inputs join at their common dtype."""
+    dt = tensors[0].dtype
+    if all(t.dtype == dt for t in tensors):
+        return tensors
+    common = array_module(tensors[0].array).result_type(*[t.dtype for t in tensors])
+    return [t.to(common) for t in tensors]
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: Any = None,
+          out: Any = None) -> Tensor:
     """Join tensors along a new axis."""
     if not tensors:
         raise ValueError("tensors: expected at least one tensor")
+    axis = axis if dim is None else dim
     axis = axis % (tensors[0].ndim + 1)
     return concat([unsqueeze(t, axis) for t in tensors], axis)
 
 
-def split(a: Tensor, sizes: int | Sequence[int], axis: int = 0) -> tuple:
-    """Split along axis into pieces of ``sizes`` (an int: equal pieces of that size)."""
-    axis = _norm_axis(axis, a.ndim)
+def split(a: Tensor, sizes: int | Sequence[int], axis: int = 0, *, dim: Any = None) -> tuple:
+    """Split along axis into pieces of ``sizes`` (an int: equal pieces of that size, the last
+    one shorter when they do not divide it)."""
+    axis = _norm_axis(axis if dim is None else dim, a.ndim)
     n = a.shape[axis]
     if isinstance(sizes, int):
         if sizes <= 0:
@@ -274,3 +299,73 @@ def pad(a: Tensor, pad_width: Sequence[Sequence[int]], value: float = 0.0) -> Te
         raise ValueError(
             f"pad_width: expected {a.ndim} (before, after) pairs, got {len(pad_width)}")
     return Pad.apply(a, pad_width, value)
+
+
+def chunk(a: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """PyTorch's chunk: pieces of ceil(n / chunks) along ``dim`` (fewer when they run out)."""
+    if not isinstance(chunks, int) or chunks < 1:
+        raise ValueError(f"chunks: expected a positive int, got {chunks!r}")
+    n = a.shape[_norm_axis(dim, a.ndim, "dim")]
+    return split(a, builtins.max(-(-n // chunks), 1), dim)
+
+
+def unbind(a: Tensor, dim: int = 0) -> tuple:
+    """The slices along ``dim``, that axis removed."""
+    d = _norm_axis(dim, a.ndim, "dim")
+    return tuple(squeeze(p, d) for p in split(a, 1, d))
+
+
+def _along(a: Tensor, index: Any, dim: int) -> tuple:
+    """The advanced-index key that picks ``index[..., i, ...]`` along ``dim`` and the index's own
+    position on every other axis (gather's / scatter's addressing)."""
+    xp = array_module(a.array)
+    idx = index.array if isinstance(index, Tensor) else xp.asarray(index)
+    if idx.ndim != a.ndim:
+        raise ValueError(f"index: expected {a.ndim} dims (the input's), got {idx.ndim}")
+    d = _norm_axis(dim, a.ndim, "dim")
+    key = tuple(idx if i == d else xp.arange(n).reshape([-1 if j == i else 1
+                                                          for j in range(idx.ndim)])
+                for i, n in enumerate(idx.shape))
+    return key, d
+
+
+def gather(a: Tensor, dim: int, index: Any) -> Tensor:
+    """out[i][j] = a[i][index[i][j]] for dim=1 (any rank): PyTorch's gather; the gradient is
+    scattered back (adding at repeated indices)."""
+    key, _ = _along(a, index, dim)
+    return GetItem.apply(a, key)
+
+
+def index_select(a: Tensor, dim: int, index: Any) -> Tensor:
+    """The entries of ``index`` (1-d ints) along ``dim``."""
+    d = _norm_axis(dim, a.ndim, "dim")
+    idx = index.array if isinstance(index, Tensor) else array_module(a.array).asarray(index)
+    return GetItem.apply(a, (slice(None),) * d + (idx,))
+
+
+def repeat(a: Tensor, *sizes: Any) -> Tensor:
+    """Tile a (PyTorch's repeat, NumPy's tile): as interleaved expand + reshape, so it
+    differentiates (the gradient sums the copies)."""
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if len(sizes) < a.ndim:
+        raise ValueError(f"sizes: expected at least {a.ndim} repeats, got {len(sizes)}")
+    shape = (1,) * (len(sizes) - a.ndim) + a.shape
+    inter = reshape(a, tuple(x for n in shape for x in (1, n)))
+    big = expand(inter, tuple(x for r, n in zip(sizes, shape) for x in (r, n)))
+    return reshape(big, tuple(r * n for r, n in zip(sizes, shape)))
+
+
+def flip(a: Tensor, dims: Any) -> Tensor:
+    """Reverse the order along ``dims``."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    key = [slice(None)] * a.ndim
+    for d in dims:
+        key[_norm_axis(d, a.ndim, "dims")] = slice(None, None, -1)
+    return GetItem.apply(a, tuple(key))
+
+
+def t(a: Tensor) -> Tensor:
+    """The transpose of a matrix (a 0-d or 1-d tensor is returned as it is)."""
+    if a.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dims, got {a.ndim}")
+    return a if a.ndim < 2 else Transpose.apply(a, (1, 0))

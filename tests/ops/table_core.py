@@ -84,9 +84,42 @@ CASES = [
     OpCase("mean", lambda a: a.mean(axis=1), lambda a: a.mean(axis=1), one(n(3, 4)), True),
     OpCase("max", lambda a: a.max(axis=1), lambda a: a.max(axis=1), one(distinct(3, 4)), True),
     OpCase("min", lambda a: mg.min(a, axis=0), lambda a: a.min(axis=0), one(distinct(3, 4)), True),
-    OpCase("var", lambda a: mg.var(a, axis=0), lambda a: a.var(axis=0), one(n(5, 3)), True),
+    # PyTorch's default: unbiased (n - 1); unbiased=False / ddof=0 divides by n.
+    OpCase("var", lambda a: mg.var(a, axis=0), lambda a: a.var(axis=0, ddof=1), one(n(5, 3)),
+           True),
+    OpCase("var_biased", lambda a: mg.var(a, 0, unbiased=False), lambda a: a.var(axis=0),
+           one(n(5, 3)), True),
     OpCase("std", lambda a: mg.std(a, axis=1, ddof=1), lambda a: a.std(axis=1, ddof=1),
            one(n(3, 5)), True),
+    OpCase("std_dim", lambda a: mg.std(a, dim=(0, 1), keepdim=True),
+           lambda a: a.std(axis=(0, 1), ddof=1, keepdims=True), one(n(3, 5)), True),
+    OpCase("max_dim", lambda a: a.max(dim=1).values, lambda a: a.max(axis=1),
+           one(distinct(3, 4)), True),
+    OpCase("min_dim", lambda a: mg.min(a, 0, keepdim=True)[0],
+           lambda a: a.min(axis=0, keepdims=True), one(distinct(3, 4)), True),
+    OpCase("norm", lambda a: a.norm(dim=1), lambda a: np.sqrt((a * a).sum(axis=1)),
+           one(n(3, 4)), True),
+    OpCase("norm_p3", lambda a: mg.norm(a, p=3), lambda a: (np.abs(a) ** 3).sum() ** (1 / 3),
+           one(n(3, 4)), True),
+    OpCase("amax amin", lambda a: mg.amax(a, (0, 1)) - mg.amin(a, 1).sum(),
+           lambda a: a.max() - a.min(axis=1).sum(), one(distinct(3, 4)), True),
+    OpCase("chunk unbind", lambda a: mg.chunk(a, 2, dim=1)[1] * mg.unbind(a, 1)[0][:, None],
+           lambda a: a[:, 2:] * a[:, :1], one(n(3, 4)), True),
+    OpCase("flip index_select", lambda a: mg.flip(a, (0, 1)).index_select(1, mg.tensor([3, 0, 3])),
+           lambda a: a[::-1, ::-1][:, [3, 0, 3]], one(n(3, 4)), True),
+    OpCase("scatter", lambda a, s: a.scatter(1, mg.tensor([[1], [0], [3]]), s),
+           lambda a, s: _scatter_ref(a, s), lambda rng: [rng.standard_normal((3, 4)),
+                                                         rng.standard_normal((3, 2))], True),
+    OpCase("cumsum", lambda a: mg.cumsum(a, 1), lambda a: a.cumsum(axis=1), one(n(3, 4)),
+           True),
+    OpCase("gather", lambda a: a.gather(1, mg.tensor([[0, 0], [2, 1], [3, 3]])),
+           lambda a: np.take_along_axis(a, np.array([[0, 0], [2, 1], [3, 3]]), 1),
+           one(n(3, 4)), True),
+    OpCase("repeat", lambda a: a.repeat(2, 1, 3), lambda a: np.tile(a, (2, 1, 3)),
+           one(n(3, 4)), True),
+    OpCase("masked_fill", lambda a: a.masked_fill(mg.tensor([True, False, True, False]), 0.5),
+           lambda a: np.where([True, False, True, False], 0.5, a).astype(a.dtype),
+           one(n(3, 4)), True),
     OpCase("logsumexp", lambda a: mg.logsumexp(a, axis=1),
            lambda a: np.log(np.exp(a).sum(axis=1)), one(n(3, 6)), True),
     # shape
@@ -122,3 +155,10 @@ CASES = [
     OpCase("linear_nobias", lambda x, w: mg.linear(x, w), lambda x, w: x @ w.T,
            two(n(6, 4), n(3, 4)), True),
 ]
+
+
+def _scatter_ref(a, s):
+    out = a.copy()
+    for i, j in enumerate([1, 0, 3]):
+        out[i, j] = s[i, 0]
+    return out

@@ -9,7 +9,7 @@ Each update rule is a small function on arrays (``sgd_update``, ``adam_update``,
 ``rmsprop_update``): it modifies the parameter and its state buffers in place, keeps their dtype
 (hyperparameters enter as Python floats, so float32 stays float32) and works unchanged on CuPy
 arrays. SGD and Adam update a whole parameter group per step through the kernels ``sgd_step`` /
-``adam_step`` of the backend in use (minigan/kernels/optim_kernels.py, whose NumPy reference
+``adam_step`` of the backend in use (minigan/kernels/optim/, whose NumPy reference
 applies the per-parameter rules above).
 
 ``state_dict()`` holds plain data and NumPy arrays only (parameters are referred to by their
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .kernels import registry
-from .kernels.optim_kernels import adam_update, sgd_update
-from .tensor import Tensor, array_module, enable_grad, no_grad
+from ..kernels import registry
+from ..kernels.optim import adam_update, sgd_update
+from ..tensor import Tensor, array_module, enable_grad, no_grad
 
 # ---- per-parameter update rules (reference kernels) ------------------------------------------
 
@@ -384,4 +384,7 @@ class RMSprop(Optimizer):
                        weight_decay=float(group["weight_decay"]))
 
 
-__all__ = ["Adam", "Optimizer", "RMSprop", "SGD", "adam_update", "rmsprop_update", "sgd_update"]
+__all__ = ["Adam", "Optimizer", "RMSprop", "SGD", "adam_update", "lr_scheduler", "rmsprop_update",
+           "sgd_update"]
+
+from . import lr_scheduler  # noqa: E402  (mg.optim.lr_scheduler.StepLR, as in PyTorch)
