@@ -20,6 +20,7 @@ from .dtypes import (bool, double, float, float16, float32, float64, get_default
 from .factories import (arange, as_tensor, eye, from_numpy, is_floating_point, is_tensor,  # noqa: E402
                         linspace, numel, set_printoptions)
 from .optim import lr_scheduler as _lr_scheduler  # noqa: E402,F401
+from .nn import utils as _nn_utils  # noqa: E402,F401  (nn.utils.clip_grad_norm_)
 from .serialization import load, save  # noqa: E402
 
 tensor_methods.install()

@@ -175,12 +175,13 @@ def reshape(a: Tensor, *shape: Any) -> Tensor:
 
 
 def transpose(a: Tensor, *axes: Any) -> Tensor:
-    """Permute axes (reverse them when none are given); ``transpose(a, 0, 1)`` swaps two."""
+    """``transpose(a, dim0, dim1)`` swaps two axes (PyTorch); a full permutation (one tuple, or
+    three or more ints) permutes them; none given reverses them."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
     if not axes:
         axes = tuple(reversed(range(a.ndim)))
-    elif len(axes) == 2 and a.ndim != 2:
+    elif len(axes) == 2:  # PyTorch's transpose(dim0, dim1): swap two axes
         i, j = (_norm_axis(x, a.ndim) for x in axes)
         perm = list(range(a.ndim))
         perm[i], perm[j] = perm[j], perm[i]

@@ -1,0 +1,138 @@
+"""The PyTorch namespaces minigan provides: autograd, utils, utils.data, nn.utils,
+optim.lr_scheduler, cuda, backends.cudnn. Closed forms / NumPy, and torch where installed."""
+
+import math
+
+import numpy as np
+import pytest
+
+import minigan as mg
+from minigan.autograd import Variable, grad
+from minigan.utils import make_grid, save_image
+from minigan.utils.data import DataLoader, TensorDataset, default_collate, random_split
+
+
+def test_autograd_grad_full_signature_and_variable():
+    x = Variable(mg.tensor([1.0, 2.0]), requires_grad=True, volatile=False)
+    y = (x ** 3).sum()
+    (g,) = grad(outputs=y, inputs=x, grad_outputs=mg.tensor(1.0), retain_graph=True,
+                create_graph=True, only_inputs=True, allow_unused=False)
+    assert np.allclose(g.numpy(), [3.0, 12.0])
+    (gg,) = grad(g.sum(), x, retain_graph=True)
+    assert np.allclose(gg.numpy(), [6.0, 12.0])  # d/dx 3x^2 = 6x
+    unused = mg.tensor([1.0], requires_grad=True)
+    assert grad(y, [x, unused], allow_unused=True, retain_graph=True)[1] is None
+    assert grad(y, [x, unused], materialize_grads=True)[1].tolist() == [0.0]
+
+
+def test_make_grid_layout_and_save_image(tmp_path):
+    imgs = mg.tensor(np.arange(5 * 1 * 2 * 3, dtype=np.float32).reshape(5, 1, 2, 3))
+    g = make_grid(imgs, nrow=3, padding=1, pad_value=-1).numpy()
+    assert g.shape == (3, 2 * 3 + 1, 3 * 4 + 1)  # 1 channel repeated to 3; 2 rows x 3 cols
+    assert np.array_equal(g[0, 1:3, 1:4], imgs.numpy()[0, 0])
+    assert np.array_equal(g[2, 4:6, 5:8], imgs.numpy()[4, 0]) and g[0, 0, 0] == -1
+    n = make_grid(imgs, normalize=True, value_range=(0, 29)).numpy()
+    assert n.max() == 1 and n[n != 0].min() > 0
+    save_image(imgs / 29, tmp_path / "g.png", nrow=3)
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_make_grid_matches_torchvision_when_installed():
+    tv = pytest.importorskip("torchvision.utils", reason="compares with torchvision")
+    import torch
+
+    x = np.random.default_rng(0).standard_normal((5, 3, 4, 4)).astype(np.float32)
+    for kw in ({}, {"normalize": True}, {"normalize": True, "scale_each": True, "nrow": 2},
+               {"padding": 0, "pad_value": 0.5}):
+        ref = tv.make_grid(torch.tensor(x), **kw).numpy()
+        assert np.allclose(make_grid(mg.tensor(x), **kw).numpy(), ref, atol=1e-6), kw
+
+
+def test_dataloader_batches_shuffles_reproducibly_and_collates():
+    ds = TensorDataset(mg.arange(10), mg.arange(10) * 2)
+    batches = list(DataLoader(ds, batch_size=4, drop_last=False, num_workers=2,
+                              pin_memory=True))
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    assert np.array_equal(batches[0][1].numpy(), [0, 2, 4, 6])
+    assert len(DataLoader(ds, batch_size=4, drop_last=True)) == 2
+    mg.manual_seed(1)
+    a = np.concatenate([b[0].numpy() for b in DataLoader(ds, batch_size=3, shuffle=True)])
+    mg.manual_seed(1)
+    b = np.concatenate([b[0].numpy() for b in DataLoader(ds, batch_size=3, shuffle=True)])
+    assert np.array_equal(a, b) and sorted(a) == list(range(10)) and list(a) != list(range(10))
+    out = default_collate([(1.5, 2, "a"), (2.5, 3, "b")])
+    assert out[0].dtype == np.float64 and out[1].dtype == np.int64 and out[2] == ["a", "b"]
+    custom = DataLoader([{"x": np.ones(2)}] * 3, batch_size=2, collate_fn=lambda s: len(s))
+    assert list(custom) == [2, 1]
+    parts = random_split(ds, [0.7, 0.3])
+    assert [len(p) for p in parts] == [7, 3]
+    assert sorted(int(p[i][0].item()) for p in parts for i in range(len(p))) == list(range(10))
+
+
+def test_clip_grad_norm_and_value():
+    p = mg.nn.Parameter(mg.zeros(2))
+    q = mg.nn.Parameter(mg.zeros(1))
+    p.grad, q.grad = mg.tensor([3.0, 0.0]), mg.tensor([4.0])
+    total = mg.nn.utils.clip_grad_norm_([p, q], max_norm=1.0)
+    assert np.isclose(total.item(), 5.0)
+    assert np.allclose(p.grad.numpy(), [3 / (5 + 1e-6), 0]) and np.isclose(
+        q.grad.item(), 4 / (5 + 1e-6))
+    mg.nn.utils.clip_grad_value_([p], 0.1)
+    assert np.allclose(p.grad.numpy(), [0.1, 0])
+
+
+@pytest.mark.parametrize("make,closed", [
+    (lambda o: mg.optim.lr_scheduler.StepLR(o, 3, 0.5), lambda t: 0.5 ** (t // 3)),
+    (lambda o: mg.optim.lr_scheduler.MultiStepLR(o, [2, 5], 0.1), lambda t: 0.1 ** ((t >= 2)
+                                                                                    + (t >= 5))),
+    (lambda o: mg.optim.lr_scheduler.ExponentialLR(o, 0.9), lambda t: 0.9 ** t),
+    (lambda o: mg.optim.lr_scheduler.CosineAnnealingLR(o, 10, 0.01),
+     lambda t: 0.01 + 0.99 * (1 + math.cos(math.pi * t / 10)) / 2),
+    (lambda o: mg.optim.lr_scheduler.LinearLR(o, 0.25, 1.0, 4),
+     lambda t: 0.25 + 0.75 * min(t, 4) / 4),
+    (lambda o: mg.optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (e + 1)), lambda t: 1 / (t + 1)),
+])
+def test_lr_schedulers_follow_their_closed_forms(make, closed):
+    opt = mg.optim.SGD([mg.nn.Parameter(mg.zeros(1))], lr=1.0)
+    sched = make(opt)
+    for t in range(12):
+        assert math.isclose(sched.get_last_lr()[0], closed(t), rel_tol=1e-12), t
+        assert opt.param_groups[0]["lr"] == sched.get_last_lr()[0]
+        opt.step()
+        sched.step()
+    state = sched.state_dict()
+    opt2 = mg.optim.SGD([mg.nn.Parameter(mg.zeros(1))], lr=1.0)
+    sched2 = make(opt2)
+    sched2.load_state_dict(state)
+    assert sched2.last_epoch == 12
+
+
+def test_lr_schedulers_match_torch_bit_for_bit():
+    torch = pytest.importorskip("torch", reason="compares with PyTorch")
+    specs = [("CosineAnnealingLR", (7, 0.001)), ("LinearLR", (0.1, 1.0, 5)),
+             ("StepLR", (2, 0.3)), ("ExponentialLR", (0.95,)), ("MultiStepLR", ([1, 4], 0.5))]
+    for name, args in specs:
+        ot = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        om = mg.optim.SGD([mg.nn.Parameter(mg.zeros(1))], lr=0.1)
+        st, sm = getattr(torch.optim.lr_scheduler, name)(ot, *args), getattr(
+            mg.optim.lr_scheduler, name)(om, *args)
+        for _ in range(20):
+            assert st.get_last_lr() == sm.get_last_lr(), name
+            ot.step()
+            om.step()
+            st.step()
+            sm.step()
+
+
+def test_cuda_namespace_without_a_gpu_and_cudnn_flags():
+    mg.backends.cudnn.benchmark = True
+    mg.backends.cudnn.deterministic = True
+    mg.cuda.manual_seed(0)
+    mg.cuda.manual_seed_all(0)
+    if mg.cuda.is_available():
+        pytest.skip("the no-GPU behaviour is checked on machines without one")
+    assert mg.cuda.device_count() == 0
+    with pytest.raises(RuntimeError, match="CuPy|cupy|GPU"):
+        mg.cuda.FloatTensor(2)
+    with pytest.raises(RuntimeError, match="CuPy|cupy|GPU"):
+        mg.ones(2).cuda()

@@ -1,0 +1,137 @@
+"""PyTorch's Tensor API on minigan: dim/keepdim, unbiased std/var, comparisons, legacy
+constructors, devices, dtypes, type promotion, in-place fills. Checked against NumPy / closed
+forms, and against torch where it is installed."""
+
+import numpy as np
+import pytest
+
+import minigan as mg
+
+X = np.random.default_rng(0).standard_normal((3, 4))
+
+
+def test_reductions_take_dim_and_keepdim_as_well_as_axis():
+    t = mg.tensor(X)
+    assert np.allclose(t.sum(dim=1, keepdim=True).numpy(), X.sum(1, keepdims=True), atol=0)
+    assert np.allclose(t.sum(axis=1, keepdims=True).numpy(), X.sum(1, keepdims=True), atol=0)
+    assert np.allclose(t.mean(0).numpy(), X.mean(0), rtol=1e-15)
+    assert np.allclose(t.logsumexp(dim=1).numpy(), np.log(np.exp(X).sum(1)), rtol=1e-14)
+
+
+def test_std_and_var_are_unbiased_by_default():
+    t = mg.tensor(X)
+    assert np.allclose(t.var().numpy(), X.var(ddof=1), rtol=1e-14)
+    assert np.allclose(t.std(1).numpy(), X.std(1, ddof=1), rtol=1e-14)
+    assert np.allclose(t.var(1, unbiased=False).numpy(), X.var(1), rtol=1e-14)
+    assert np.allclose(mg.std(t, dim=0, correction=0).numpy(), X.std(0), rtol=1e-14)
+
+
+def test_max_with_dim_returns_values_and_indices():
+    t = mg.tensor(X, requires_grad=True)
+    values, indices = t.max(dim=1)
+    assert np.array_equal(values.numpy(), X.max(1)) and np.array_equal(indices.numpy(),
+                                                                        X.argmax(1))
+    assert indices.dtype == np.int64 and t.min(0).indices.shape == (4,)
+    values.sum().backward()
+    expect = np.zeros_like(X)
+    expect[np.arange(3), X.argmax(1)] = 1
+    assert np.array_equal(t.grad.numpy(), expect)
+    assert t.max().shape == () and np.array_equal(mg.max(t, mg.zeros(3, 4)).numpy(),
+                                                  np.maximum(X, 0))
+
+
+def test_comparisons_give_bool_tensors_and_tensors_hash_by_identity():
+    a, b = mg.tensor([1.0, 2.0, 3.0]), mg.tensor([3.0, 2.0, 1.0])
+    assert (a == b).tolist() == [False, True, False] and (a != b).dtype == np.bool_
+    assert (a < b).tolist() == [True, False, False] and a.ge(2).tolist() == [False, True, True]
+    assert (a == None) is False  # noqa: E711 - PyTorch's answer
+    assert len({a, b}) == 2 and {a: 1}[a] == 1 and {a: 1}.get(b) is None
+
+
+def test_legacy_constructors():
+    t = mg.Tensor(2, 3)
+    assert t.shape == (2, 3) and t.dtype == np.float32
+    assert mg.Tensor([1, 2]).dtype == np.float32 and mg.Tensor().shape == (0,)
+    assert mg.FloatTensor(4).shape == (4,) and mg.LongTensor([1, 2]).dtype == np.int64
+    assert isinstance(mg.LongTensor([1]), mg.LongTensor)
+    assert not isinstance(mg.FloatTensor([1]), mg.LongTensor)
+    assert mg.Tensor(np.arange(3)).dtype == np.int64  # arrays are wrapped as they are
+    assert t.type() == "torch.FloatTensor" and t.type(mg.DoubleTensor).dtype == np.float64
+
+
+def test_device_objects_compare_as_strings():
+    d = mg.device("cuda:0")
+    assert d == "cuda" and d == "cuda:0" and d.type == "cuda" and d.index == 0
+    assert mg.tensor([1.0]).device == "cpu" and mg.tensor([1.0]).device == mg.device("cpu")
+    assert not mg.tensor([1.0]).is_cuda
+    with pytest.raises(ValueError, match="device"):
+        mg.device("tpu")
+
+
+def test_type_promotion_follows_pytorch():
+    i = mg.tensor([1, 2, 3])
+    assert (i * 0.5).dtype == np.float32 and np.allclose((i * 0.5).numpy(), [0.5, 1, 1.5])
+    f32 = mg.tensor([1.0], dtype=mg.float32)
+    assert (f32 + mg.tensor(2.0, dtype=mg.float64)).dtype == np.float32  # 0-d yields
+    assert (f32 + mg.tensor([2.0], dtype=mg.float64)).dtype == np.float64
+    assert (i + f32).dtype == np.float32  # NumPy would give float64
+    assert (mg.tensor([True]) + 1).dtype == np.int64
+
+
+def test_in_place_fills_draw_from_the_seeded_generator():
+    mg.manual_seed(3)
+    a = mg.empty(1000).normal_(2.0, 0.5)
+    mg.manual_seed(3)
+    b = mg.empty(1000).normal_(2.0, 0.5)
+    assert np.array_equal(a.numpy(), b.numpy()) and abs(a.numpy().mean() - 2) < 0.1
+    u = mg.zeros(1000).uniform_(-1, 1).numpy()
+    assert u.min() >= -1 and u.max() < 1
+    r = mg.zeros(100, dtype=mg.int64).random_(0, 5).numpy()
+    assert set(np.unique(r)) <= set(range(5))
+    onehot = mg.zeros(3, 4).scatter_(1, mg.tensor([[2], [0], [3]]), 1.0)
+    assert np.array_equal(onehot.numpy(), np.eye(4, dtype=np.float32)[[2, 0, 3]])
+    m = mg.ones(2, 2).masked_fill_(mg.tensor([[True, False], [False, True]]), 0.0)
+    assert m.tolist() == [[0.0, 1.0], [1.0, 0.0]]
+
+
+def test_factories_and_conversions():
+    assert mg.arange(5).dtype == np.int64 and mg.arange(0, 1, 0.25).dtype == np.float32
+    assert np.allclose(mg.linspace(0, 1, 5).numpy(), np.linspace(0, 1, 5))
+    assert mg.full((2,), 3).dtype == np.int64 and mg.eye(3).numpy().trace() == 3
+    assert mg.randint(5, (3, 2)).shape == (3, 2) and mg.randint(2, 5, (4,)).numpy().min() >= 2
+    arr = np.zeros(3)
+    t = mg.from_numpy(arr)
+    arr[0] = 7
+    assert t[0].item() == 7  # shares memory
+    x = mg.ones(2, 3)
+    assert x.to(mg.float64).dtype == np.float64 and x.to("cpu", mg.float64).dtype == np.float64
+    assert x.to(mg.zeros(1, dtype=mg.float64)).dtype == np.float64
+    assert x.view_as(mg.zeros(3, 2)).shape == (3, 2) and x.new_zeros(4).dtype == np.float32
+    assert x.transpose(0, 1).shape == (3, 2) and x.size(1) == 3 and x.dim() == 2
+    assert mg.cat([x, x], dim=1).shape == (2, 6) and [c.shape for c in x.chunk(2, 1)] == [
+        (2, 2), (2, 1)]
+
+
+def test_default_dtype_can_be_set():
+    try:
+        mg.set_default_dtype(mg.float64)
+        assert mg.get_default_dtype() == np.float64 and mg.tensor([1.0]).dtype == np.float64
+        assert mg.randn(2).dtype == np.float64 and mg.zeros(1).dtype == np.float64
+    finally:
+        mg.set_default_dtype(mg.float32)
+
+
+def test_against_torch():
+    torch = pytest.importorskip("torch", reason="compares with PyTorch")
+    xt, xm = torch.tensor(X), mg.tensor(X)
+    for name, kw in [("std", {}), ("var", {"dim": 1}), ("std", {"dim": 0, "keepdim": True}),
+                     ("norm", {"dim": 1}), ("logsumexp", {"dim": 0}), ("cumsum", {"dim": 1})]:
+        a = getattr(xm, name)(**kw).numpy()
+        b = getattr(xt, name)(**kw).numpy()
+        assert np.allclose(a, b, rtol=1e-14, atol=0), name
+    idx = torch.tensor([[0, 3], [1, 1], [2, 0]])
+    assert np.array_equal(xm.gather(1, mg.tensor(idx.numpy())).numpy(),
+                          xt.gather(1, idx).numpy())
+    assert np.array_equal(xm.repeat(2, 3).numpy(), xt.repeat(2, 3).numpy())
+    i = torch.tensor([1, 2])
+    assert (i * 0.5).dtype == torch.float32 and (mg.tensor([1, 2]) * 0.5).dtype == np.float32
