@@ -135,3 +135,19 @@ def test_against_torch():
     assert np.array_equal(xm.repeat(2, 3).numpy(), xt.repeat(2, 3).numpy())
     i = torch.tensor([1, 2])
     assert (i * 0.5).dtype == torch.float32 and (mg.tensor([1, 2]) * 0.5).dtype == np.float32
+
+
+def test_float64_batch_into_float32_layer_fails_at_the_forward_naming_both():
+    with pytest.raises(TypeError, match="float64.*float32"):
+        mg.nn.Linear(3, 2)(mg.tensor(np.ones((4, 3))))
+    with pytest.raises(TypeError, match="float32.*float64"):
+        mg.nn.Conv2d(1, 1, 3)(mg.tensor(np.ones((1, 1, 5, 5))))
+
+
+def test_a_parameter_the_graph_reaches_gets_a_zero_gradient():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    (w * 0).sum().backward()
+    assert w.grad.tolist() == [0.0, 0.0]
+    b = mg.tensor([1.0], requires_grad=True)
+    mg.where(mg.tensor([False, False]), b, mg.zeros(2)).sum().backward()
+    assert b.grad.tolist() == [0.0]

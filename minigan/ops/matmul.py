@@ -75,6 +75,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if len(sa) >= 2 and len(sb) >= 2:
         if sa[-1] != sb[-2]:
             raise ValueError(f"matmul: inner dims differ: a {sa} @ b {sb}")
+        if a.array.dtype != b.array.dtype:
+            raise TypeError(f"matmul: a is {a.dtype} and b is {b.dtype}; PyTorch requires one "
+                            "dtype (convert one of them)")
         return MatMul.apply(a, b)
     if not sa or not sb:
         raise ValueError("matmul: expected tensors with at least 1 dim, got a scalar")
@@ -91,4 +94,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features, weight expects "
                          f"{weight.shape[-1]} (weight shape {weight.shape})")
+    if x.array.dtype != weight.array.dtype:  # as PyTorch: no silent promotion into a layer
+        raise TypeError(f"linear: input dtype {x.dtype} differs from weight dtype "
+                        f"{weight.dtype}; convert one (x.to(weight.dtype) or module.double())")
     return Linear.apply(x, weight, bias) if bias is not None else Linear.apply(x, weight)
