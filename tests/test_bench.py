@@ -71,3 +71,29 @@ def test_bench_step_tiny_json(tmp_path, capsys):
     assert report["results"][0]["vs_numpy"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="--preset: unknown 'nope'"):
         main(["bench", "step", "--preset", "nope", "--quiet"])
+
+
+def test_grid25_step_is_the_trainers_step_beside_torch(tmp_path, capsys):
+    import math
+
+    from minigan.bench import grid25
+
+    step = grid25.make_minigan_step(batch=16)
+    rec = step()
+    assert step.trainer.step == 1  # the trainer's own step ran
+    steps = [rec]
+    if backends._installed("torch"):
+        steps.append(grid25.make_torch_step(batch=16)())
+    for r in steps:
+        assert {"d_loss", "g_loss", "penalty", "d_real", "d_fake"} <= set(r)
+        # At initialisation D's logits are near 0: each softplus term is near log 2.
+        assert abs(r["d_loss"] - 2 * math.log(2)) < 0.2
+        assert abs(r["g_loss"] - math.log(2)) < 0.1
+        assert 0 <= r["penalty"] < 0.1
+    out = tmp_path / "g.json"
+    assert main(["bench", "step", "--preset", "grid25", "--batch", "8", "--repeats", "1",
+                 "--warmup", "0", "--backends", "numpy", "--same-process", "--quiet",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["preset"] == "grid25" and report["batch"] == 8
+    assert "preset grid25, batch 8" in capsys.readouterr().out

@@ -54,8 +54,9 @@ def add_command(sub: Any) -> None:
     k.add_argument("--small", action="store_true",
                    help="the test-sized rows instead (a smoke run: numbers are not data)")
     s = what.add_parser("step", parents=[common], help="one GAN training step, vs PyTorch")
-    s.add_argument("--preset", default="dcgan-mnist")
-    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--preset", default="dcgan-mnist",
+                   help="dcgan-mnist (default), tiny, or grid25 (the default `minigan train` job)")
+    s.add_argument("--batch", type=int, help="batch size (default 64; grid25: 256)")
     s.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     sc = what.add_parser("scale", help="1 process x N threads vs N MPI ranks x 1 thread, "
                          "bytes all-reduced, projected multi-GPU efficiency (minigan.bench.scale)")

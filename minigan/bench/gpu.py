@@ -208,10 +208,11 @@ def format_kernels(report: dict[str, Any]) -> str:
 
 
 def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None,
-               repeats: int = 5, warmup: int = 2, batch: int = 64, use_torch: bool = True,
+               repeats: int = 5, warmup: int = 2, batch: int | None = 64, use_torch: bool = True,
                progress: bool = True) -> dict[str, Any]:
     """Median seconds (CUDA events) of one D step + G step per CUDA backend, and of the same
-    model in PyTorch CUDA when PyTorch with CUDA is installed; latents drawn on the GPU."""
+    model in PyTorch CUDA when PyTorch with CUDA is installed; latents drawn on the GPU
+    (``batch`` None: 64). The dcgan-mnist and tiny presets only."""
     from ..gan.progress import Progress
     from . import models as M
     from .runner import machine_info
@@ -219,6 +220,7 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None,
 
     if preset not in M.PRESETS:
         raise ValueError(f"--preset: unknown {preset!r}; expected one of {', '.join(M.PRESETS)}")
+    batch = batch or 64
     names = cuda_backends(backend_names)
     torch_ok = use_torch and backends._installed("torch") and _torch_cuda()
     n_impl = len(names) + torch_ok

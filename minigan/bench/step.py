@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import backends
 from ..gan.progress import Progress
+from . import grid25 as G25
 from . import models as M
 from .runner import _cpu_backends, in_child, machine_info, time_interleaved
 
@@ -24,17 +25,30 @@ def child_times(impl: str, preset: str, batch: int, repeats: int, warmup: int) -
         import torch
 
         torch.set_num_threads(backends.num_threads())
-        step = M.make_torch_step(preset, batch=batch, seed=0)
     else:
         backends.use(impl)
-        step = M.make_minigan_step(preset, batch=batch, seed=0)
-    return time_interleaved([step], repeats, warmup)[0]
+    return time_interleaved([_make_step(impl, preset, batch)], repeats, warmup)[0]
+
+
+PRESETS = (*M.PRESETS, "grid25")
+DEFAULT_BATCH = {"grid25": G25.BATCH}  # the others: 64
+
+
+def _make_step(impl: str, preset: str, batch: int) -> Callable[[], Any]:
+    """One implementation's step ("torch", or minigan on the backend in use)."""
+    if preset == "grid25":
+        return G25.make_step(impl, batch, seed=0)
+    if impl == "torch":
+        return M.make_torch_step(preset, batch=batch, seed=0)
+    return M.make_minigan_step(preset, batch=batch, seed=0)
 
 
 def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, repeats: int = 5,
-               warmup: int = 2, batch: int = 64, use_torch: bool = True,
+               warmup: int = 2, batch: int | None = None, use_torch: bool = True,
                progress: bool = True, isolate: bool = True) -> dict[str, Any]:
     """Median seconds of one D step + G step per CPU backend, and in PyTorch when present.
+    ``preset``: dcgan-mnist (default), tiny, or grid25 (the default job's step, the trainer's
+    own: see :mod:`minigan.bench.grid25`); ``batch`` defaults to 64 (grid25: 256).
 
     With ``isolate`` (the default) every implementation runs in processes of its own, in turns
     (up to 3 rounds of a process per implementation, the repeats split between them): thread
@@ -43,8 +57,9 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
     (measured here: PyTorch's step 46-64 ms beside minigan's, depending on minigan's OpenMP wait
     policy, against 51 ms alone). ``isolate=False`` times all of them in this process, in turns.
     """
-    if preset not in M.PRESETS:
-        raise ValueError(f"--preset: unknown {preset!r}; expected one of {', '.join(M.PRESETS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"--preset: unknown {preset!r}; expected one of {', '.join(PRESETS)}")
+    batch = batch or DEFAULT_BATCH.get(preset, 64)
     names = _cpu_backends(backend_names)
     torch_ok = use_torch and backends._installed("torch")
     n_impl = len(names) + torch_ok
@@ -54,7 +69,7 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
     impls, steps = [], []
     for b in names:
         with backends.use(b):
-            step = M.make_minigan_step(preset, batch=batch, seed=0)
+            step = _make_step(b, preset, batch)
         # The backend is looked up per kernel call, so each step runs inside its own use().
         steps.append(lambda b=b, step=step: _run_with(b, step))
         impls.append({"impl": f"minigan/{b}", "backend": b})
@@ -63,7 +78,7 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
         import torch
 
         torch.set_num_threads(backends.num_threads())
-        steps.append(M.make_torch_step(preset, batch=batch, seed=0))
+        steps.append(_make_step("torch", preset, batch))
         impls.append({"impl": "torch", "backend": "torch",
                       "torch_threads": torch.get_num_threads()})
         bar.update(len(steps), "built torch")
