@@ -5,6 +5,7 @@ Semantics: :mod:`minigan.kernels.bias_act`."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,9 @@ def _check_array(name: str, a: Any) -> None:
 
 
 def _fold(shape: tuple, axis: int) -> tuple[int, int, int]:
-    return (int(np.prod(shape[:axis], dtype=np.int64)), shape[axis],
-            int(np.prod(shape[axis + 1:], dtype=np.int64)))
+    # math.prod on the shape's Python ints: np.prod cost ~12 us a call, and the default job's
+    # step folds 70 times (every relu/leaky_relu forward and backward).
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
 
 
 def bias_act(x: Any, bias: Any = None, act: str = "none", alpha: float = 0.2,
