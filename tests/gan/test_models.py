@@ -184,7 +184,7 @@ def test_gradient_penalty_through_every_discriminator(name):
     # Every weight shapes grad_x D, so the penalty's gradient reaches it (the adversarial head's
     # bias does not: it shifts D, not its slope).
     first = next(p for n, p in D.named_parameters() if n.endswith("weight_orig"))
-    assert np.any(grads[params.index(first)].numpy() != 0)
+    assert np.any(grads[[p is first for p in params].index(True)].numpy() != 0)
     assert all(np.all(np.isfinite(g.numpy())) for g in grads if g is not None)
 
 
