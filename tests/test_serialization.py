@@ -90,3 +90,26 @@ def test_reads_pytorch_state_dicts(tmp_path):
     assert ck["opt"]["param_groups"][0]["params"] == [0, 1, 2, 3]
     assert np.array_equal(ck["bf"].numpy(), [1.5, -2.25])
     assert np.array_equal(ck["view"].numpy(), np.arange(12.0).reshape(3, 4).T[1:])
+
+
+def test_load_state_dict_accepts_pytorch_state():
+    torch = pytest.importorskip("torch", reason="compares with PyTorch")
+    torch.manual_seed(0)
+    tl = torch.nn.Linear(3, 2).double()
+    topt = torch.optim.Adam(tl.parameters(), lr=0.01)
+    for _ in range(2):
+        topt.zero_grad()
+        tl(torch.randn(4, 3, dtype=torch.float64)).pow(2).sum().backward()
+        topt.step()
+    ml = mg.nn.Linear(3, 2).double()
+    ml.load_state_dict({k: mg.tensor(v.numpy()) for k, v in tl.state_dict().items()})
+    mopt = mg.optim.Adam(ml.parameters(), lr=0.01)
+    mopt.load_state_dict(topt.state_dict())  # int-keyed state, tensor step, extra options off
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    topt.zero_grad()
+    tl(torch.tensor(x)).pow(2).sum().backward()
+    topt.step()
+    mopt.zero_grad()
+    (ml(mg.tensor(x)) ** 2).sum().backward()
+    mopt.step()
+    assert np.allclose(ml.weight.numpy(), tl.weight.detach().numpy(), rtol=1e-13, atol=1e-15)

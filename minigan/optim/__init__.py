@@ -200,6 +200,7 @@ class Optimizer:
                              f", got {type(state_dict).__name__}"
                              + (f" with keys {sorted(state_dict)}"
                                 if isinstance(state_dict, dict) else ""))
+        state_dict = _plain(state_dict)  # minigan or PyTorch tensors -> arrays / numbers
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"state_dict: has {len(saved_groups)} parameter groups, this "
@@ -210,7 +211,15 @@ class Optimizer:
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"state_dict: param_groups[{i}] has {len(saved['params'])} "
                                  f"parameters, this optimizer's has {len(group['params'])}")
-            keys, expected = set(saved) - {"params"}, set(group) - {"params"}
+            expected = set(group) - {"params"}
+            # PyTorch's extra options (foreach, maximize, amsgrad, ...) load when they are off.
+            extra = {k: v for k, v in saved.items() if k not in expected and k != "params"}
+            on = sorted(k for k, v in extra.items() if v not in (None, False))
+            if on:
+                raise ValueError(f"state_dict: param_groups[{i}] has options {on} that "
+                                 f"{type(self).__name__} does not support")
+            saved = {k: v for k, v in saved.items() if k not in extra}
+            keys = set(saved) - {"params"}
             if keys != expected:
                 raise ValueError(f"state_dict: param_groups[{i}] has options {sorted(keys)}, "
                                  f"{type(self).__name__} expects {sorted(expected)}")
@@ -243,6 +252,22 @@ class Optimizer:
             opts = ", ".join(f"{k}={v}" for k, v in g.items() if k != "params")
             lines.append(f"  group {i}: {len(g['params'])} params, {opts}")
         return "\n".join(lines + [")"])
+
+
+def _plain(obj: Any) -> Any:
+    """Tensors (minigan's, or anything with PyTorch's ``.detach().cpu().numpy()``) as NumPy
+    arrays, 0-d ones (PyTorch's tensor ``step``) as numbers; containers walked."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Tensor):
+        obj = obj.numpy()
+    elif hasattr(obj, "detach") and hasattr(obj, "cpu"):
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray) and obj.ndim == 0:
+        return obj.item()
+    return obj
 
 
 def _to_host(v: Any) -> Any:
