@@ -101,7 +101,7 @@ def test_every_numba_cuda_kernel_is_in_the_small_rows():
     assert NUMBA_CUDA_KERNELS, "no kernel names a numba_cuda implementation"
     for name in NUMBA_CUDA_KERNELS:
         impl = registry.get(name, "cuda", backend="numba_cuda")
-        assert impl.__module__.startswith("minigan.kernels.numba_cuda_"), name
+        assert impl.__module__.endswith(".numba_cuda"), name  # minigan.kernels.<family>.numba_cuda
         assert any(c.kernel == name for c in ROWS), f"{name}: no parity row small enough"
 
 
