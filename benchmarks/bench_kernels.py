@@ -5,8 +5,8 @@
     python benchmarks/bench_kernels.py --backends native --only conv2d --repeats 20
 
 Every option of `minigan bench kernels` is accepted (see --help). Rows come from the parity
-table's benchmark-sized entries (minigan/kernels/*/__init__.py, bench=True); each backend is timed in
-turns with the others on the same arrays, so the speed-up column is a same-run ratio.
+table's benchmark-sized entries (minigan/kernels/*/__init__.py, bench=True); each backend is
+timed in turns with the others on the same arrays, so the speed-up column is a same-run ratio.
 """
 
 from __future__ import annotations

@@ -52,14 +52,19 @@ def test_eval_2d_run_writes_the_mode_report(tmp_path, capsys):
     res = json.loads((out / "eval.json").read_text())
     assert res["kind"] == "2d" and res["generator"] == "G_ema" and res["step"] == 2
     m = res["metrics"]
-    # The same numbers as the 2-D protocol on the same 2,500 samples.
+    # By default eval scores the run's own evaluation samples, so it prints what train printed.
+    summary = json.loads((out / "summary.json").read_text())
+    assert m == summary["metrics"]
     G, cfg = load_G(out)
+    assert m["n_samples"] == cfg["eval_samples"]
+    # An explicit --n/--seed: the 2-D protocol on freshly drawn samples.
     from minigan.data import toy
 
     x = commands.draw_samples(G, cfg, 2500, seed=0)
     mix = toy.mixture("grid25")
-    assert m == mode_report(x, mix.means, mix.std).as_dict()
-    assert m["n_samples"] == 2500
+    assert main(["eval", str(out), "--n", "2500", "--seed", "0", "--json"]) == 0
+    fresh = json.loads(capsys.readouterr().out)["metrics"]
+    assert fresh == mode_report(x, mix.means, mix.std).as_dict()
     assert main(["eval", str(out), "--n", "300", "--seed", "1", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["metrics"]["n_samples"] == 300 and printed["seed"] == 1
