@@ -113,3 +113,15 @@ def test_load_state_dict_accepts_pytorch_state():
     (ml(mg.tensor(x)) ** 2).sum().backward()
     mopt.step()
     assert np.allclose(ml.weight.numpy(), tl.weight.detach().numpy(), rtol=1e-13, atol=1e-15)
+
+
+def test_module_load_state_dict_takes_pytorch_tensors():
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    import minigan as mg
+
+    tm = torch.nn.Linear(3, 2).double()
+    m = mg.nn.Linear(3, 2).double()
+    m.load_state_dict(tm.state_dict())
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    expected = tm(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(m(mg.tensor(x)).numpy(), expected, rtol=1e-14, atol=0)

@@ -331,6 +331,9 @@ class Module:
                 continue
             v = state_dict[k]
             v = v.array if isinstance(v, Tensor) else v
+            if hasattr(v, "detach") and hasattr(v, "numpy"):
+                # A PyTorch tensor: its values on the host, without importing torch here.
+                v = v.detach().cpu().numpy()
             if not hasattr(v, "shape"):
                 v = np.asarray(v)
             if tuple(v.shape) != tuple(t.shape):
