@@ -131,7 +131,7 @@ def test_empty_batch():
 
 
 def test_set_num_threads_rejects_zero():
-    with pytest.raises(ValueError, match="n: expected a thread count >= 1"):
+    with pytest.raises(ValueError, match=r"n: expected a thread count in \[1, 4096\], got 0"):
         _C.set_num_threads(0)
 
 
