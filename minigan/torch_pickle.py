@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .gan.checkpoint import bf16_to_float32
 from .serialization import UnpicklingError
 from .tensor import tensor
 
@@ -29,11 +30,6 @@ _STORAGES = {"FloatStorage": np.float32, "DoubleStorage": np.float64,
 class _StorageType:
     def __init__(self, dtype: Any) -> None:
         self.dtype = dtype
-
-
-def _bf16(raw: bytes) -> np.ndarray:
-    bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-    return bits.view(np.float32)
 
 
 def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple, stride: tuple,
@@ -84,7 +80,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         if key not in self.storages:
             raw = self.z.read(f"{self.prefix}data/{key}")
             if typ.dtype == "bfloat16":
-                arr = _bf16(raw)
+                arr = bf16_to_float32(np.frombuffer(raw, dtype="<u2"))
             else:
                 arr = np.frombuffer(raw, dtype=np.dtype(typ.dtype).newbyteorder("<")).copy()
             if arr.size < int(numel):

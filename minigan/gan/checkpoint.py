@@ -220,7 +220,7 @@ _ST_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i
 _ST_MAX_HEADER = 100 << 20  # the format's own limit on the JSON header: 100 MB
 
 
-def _bf16_to_f32(bits: np.ndarray) -> np.ndarray:
+def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
     """bfloat16 is the top half of a float32: shift its 16 bits into place (exact)."""
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
@@ -284,7 +284,7 @@ def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
                       f"data_offsets {offs} span {offs[1] - offs[0]}")
         spans.append((offs[0], offs[1], name))
         arr = np.frombuffer(body[offs[0]:offs[1]], dtype=dtype).reshape(shape)
-        out[name] = _bf16_to_f32(arr) if dt == "BF16" else arr
+        out[name] = bf16_to_float32(arr) if dt == "BF16" else arr
     end = 0
     for lo, hi, name in sorted(spans):
         if lo < end:

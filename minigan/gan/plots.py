@@ -47,14 +47,11 @@ def image_grid(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> np.
     """Tile (N, C, H, W) images in [-1, 1] into one (H', W', C) uint8 picture."""
     if images.ndim != 4:
         raise ValueError(f"images: expected (N, C, H, W), got shape {images.shape}")
-    n, c, h, w = images.shape
-    nrow = nrow or int(np.ceil(np.sqrt(n)))
-    ncol = int(np.ceil(n / nrow))
-    grid = np.zeros((ncol * (h + pad) + pad, nrow * (w + pad) + pad, c), dtype=np.float64)
-    for k in range(n):
-        r, q = divmod(k, nrow)
-        y, x = pad + r * (h + pad), pad + q * (w + pad)
-        grid[y:y + h, x:x + w] = images[k].transpose(1, 2, 0)
+    from ..utils import tile
+
+    c = images.shape[1]
+    nrow = nrow or int(np.ceil(np.sqrt(images.shape[0])))
+    grid = tile(images.astype(np.float64), nrow, pad, 0.0).transpose(1, 2, 0)
     out = np.clip((grid + 1) * 127.5 + 0.5, 0, 255).astype(np.uint8)
     return out[..., 0] if c == 1 else out
 

@@ -60,8 +60,13 @@ def make_grid(tensor: Any, nrow: int = 8, padding: int = 2, normalize: bool = Fa
             x = _rescale(x, value_range)
     if x.shape[0] == 1:
         return Tensor(x[0])
+    return Tensor(tile(x, min(nrow, x.shape[0]), padding, pad_value))
+
+
+def tile(x: np.ndarray, cols: int, padding: int, pad_value: float) -> np.ndarray:
+    """(B, C, H, W) -> (C, rows*(H+p)+p, cols*(W+p)+p): image k at row k // cols, column
+    k % cols, ``padding`` pixels of ``pad_value`` between and around them."""
     b, c, h, w = x.shape
-    cols = min(nrow, b)
     rows = math.ceil(b / cols)
     hp, wp = h + padding, w + padding
     grid = np.full((c, rows * hp + padding, cols * wp + padding), pad_value, dtype=x.dtype)
@@ -69,7 +74,7 @@ def make_grid(tensor: Any, nrow: int = 8, padding: int = 2, normalize: bool = Fa
         r, col = divmod(k, cols)
         grid[:, r * hp + padding:r * hp + padding + h, col * wp + padding:col * wp + padding + w] \
             = x[k]
-    return Tensor(grid)
+    return grid
 
 
 def _png(path: Any, rgb: np.ndarray) -> None:
