@@ -163,7 +163,10 @@ def _train(args: argparse.Namespace) -> int:
             backends.use(args.backend)
         backends.current()  # MINIGAN_BACKEND=bogus: a ValueError naming it, here
         from ..distributed import for_training
-        from .trainer import Trainer, TrainingError
+        from .apps import trainer_class
+        from .trainer import TrainingError
+
+        Trainer = trainer_class(cfg["task"])  # noqa: N806 (a class, chosen by the config)
 
         # Data parallel when started by mpiexec/srun (a collective: every rank has checked
         # --out above before rank 0 creates anything in it).

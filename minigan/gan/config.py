@@ -25,6 +25,7 @@ DEFAULT_PRESET = "grid25"
 # float keys accept ints too).
 SCHEMA: dict[str, tuple[Any, str]] = {
     "dataset": ("grid25", "grid25 | ring8 | spiral | digits | mnist-idx:<dir>"),
+    "task": ("gan", "what the run trains: gan (see minigan.gan.apps for the applications)"),
     "model": ("mlp", "mlp (2-D data) | dcgan"),
     "loss": ("ns", "minimax | ns | lsgan | wgan | wgan-gp | hinge | ragan"),
     "steps": (10000, "generator updates"),
