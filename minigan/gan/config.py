@@ -68,6 +68,12 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "sample_every": (2000, "steps between sample pictures"),
     "checkpoint_every": (2000, "steps between checkpoints"),
     "eval_samples": (2500, "samples for the final metrics"),
+    "labels_per_class": (10, "ssgan: labelled train digits of each class"),
+    "ssgan_baseline": (True, "ssgan: also train the classifier on the labels alone"),
+    "cycle_weight": (10.0, "cyclegan: weight of the cycle-consistency L1 loss"),
+    "identity_weight": (5.0, "cyclegan: weight of the identity L1 loss (0 = off)"),
+    "pool_size": (50, "cyclegan: past fakes kept for the discriminators"),
+    "app_eval": (1000, "ssgan, cyclegan: held-out test images scored at the end (at most 1000)"),
 }
 
 
@@ -80,6 +86,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     **{k: (0.0, math.inf, "a learning rate > 0") for k in ("lr_g", "lr_d")},
     **{k: (0.0, 1.0, "a value in [0, 1)") for k in ("beta1", "beta2", "ema", "label_smoothing")},
     **{k: (0.0, math.inf, "a value >= 0") for k in (
+        "cycle_weight", "identity_weight",
         "aux_weight", "info_weight", "gp_weight", "r1_gamma", "r2_gamma", "dragan_weight",
         "clip", "instance_noise")},
 }

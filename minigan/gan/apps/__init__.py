@@ -20,6 +20,8 @@ from ..config import ConfigError
 # task -> (module, class). Each application adds its own line.
 TASKS: dict[str, tuple[str, str]] = {
     "gan": ("minigan.gan.trainer", "Trainer"),
+    "ssgan": ("minigan.gan.apps.ssgan", "SSGANTrainer"),
+    "cyclegan": ("minigan.gan.apps.cyclegan", "CycleGANTrainer"),
 }
 
 
