@@ -53,6 +53,17 @@ def r1_penalty(D: Callable[[Tensor], Tensor], real: Tensor, gamma: float = 1.0) 
     return (gamma / 2) * mean(_per_sample_sq_norm(_input_grad(D, real)))
 
 
+def r1_from_logits(logits: Tensor, real: Tensor, gamma: float = 1.0) -> Tensor:
+    """R1 from logits = D(real) already computed with ``real`` requiring grad: the same
+    gamma/2 E||grad D(x)||^2 as :func:`r1_penalty`, without a second forward of D when the loss
+    already ran D on the real batch (a training step's D forward on real data serves both)."""
+    if not real.requires_grad:
+        raise ValueError("real: expected the tensor D's logits were computed from, with "
+                         "requires_grad=True (x.detach().requires_grad_() before D(x))")
+    (g,) = grad(logits.sum(), real, create_graph=True)
+    return (gamma / 2) * mean(_per_sample_sq_norm(g))
+
+
 def r2_penalty(D: Callable[[Tensor], Tensor], fake: Tensor, gamma: float = 1.0) -> Tensor:
     """R2: gamma/2 E||grad D(x)||^2 on generated data."""
     return (gamma / 2) * mean(_per_sample_sq_norm(_input_grad(D, fake)))

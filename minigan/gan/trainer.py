@@ -35,7 +35,7 @@ from ..ops import softplus
 from ..ops import mean as _mean
 from ..optim import Adam
 from ..tensor import Tensor, array_module, host_values, no_grad
-from . import checkpoint, config, losses, penalties, plots, rundir
+from . import checkpoint, config, losses, penalties, plots, remedies, rundir
 from .data_source import make_source
 from .progress import Progress
 
@@ -85,7 +85,7 @@ class Trainer:
                                      f"{cfg['d_bn']!r}")
         self.model_cfg = {**cfg, **self.source.model_keys(),
                           "d_bn": None if cfg["d_bn"] == "auto" else cfg["d_bn"] == "on"}
-        self.G, self.D = models.build(cfg["model"], self.model_cfg)
+        self.G, self.D = remedies.build_models(cfg["model"], self.model_cfg, models.build)
         if device != "cpu":
             self.G.to(device)
             self.D.to(device)
@@ -111,10 +111,17 @@ class Trainer:
         self.last: dict[str, float] = {}
         self.dist = dist if dist is not None else Local()
         self.dist.attach(self)  # data parallel: split the batch, same initial weights
+        self.remedies = remedies.Remedies(self)  # mode-collapse remedies' hooks (gan.remedies)
+        # D(x) depends on its parameters and x alone (no state a forward updates).
+        self._d_pure = next(iter(self.D.buffers()), None) is None
+        self._lists: dict[tuple, list] = {}  # see _members
 
     # ---- one training step ---------------------------------------------------------------
+    def _noise_sigma(self) -> float:
+        return self.cfg["instance_noise"] * (1 - self.step / self.cfg["steps"])
+
     def _noise(self, x: Tensor) -> Tensor:
-        sigma = self.cfg["instance_noise"] * (1 - self.step / self.cfg["steps"])
+        sigma = self._noise_sigma()
         if sigma <= 0:
             return x
         return x + sigma * mgrandom.randn(*x.shape, dtype=x.dtype, device=x.device)
@@ -127,6 +134,13 @@ class Trainer:
         real, real_cond = self.dist.local_batch(src.real_batch(cfg["batch_size"]))
         with no_grad():
             fake, fake_cond = src.generate(self.G, cfg["batch_size"])
+        # R1 differentiates D at the real batch the loss already ran D on: one forward serves
+        # both when that forward is D(real) itself -- no instance noise, and a D without buffers
+        # (no batch norm statistics, no spectral-norm power iteration: a second forward would
+        # update those again, so such a D keeps its own R1 forward as before).
+        share_r1 = bool(cfg["r1_gamma"]) and self._noise_sigma() <= 0 and self._d_pure
+        if share_r1:
+            real = real.detach().requires_grad_()
         out_r, out_f = self._D(real, real_cond), self._D(fake, fake_cond)
         r, f = _flat_logits(out_r), _flat_logits(out_f)
         s = cfg["label_smoothing"]
@@ -134,13 +148,17 @@ class Trainer:
             d_loss = _mean(softplus(r) - (1 - s) * r) + _mean(softplus(f))
         else:
             d_loss = self.loss.d_loss(r, f)
-        d_loss = d_loss + src.aux_d_loss(out_r, real_cond, out_f, fake_cond)
+        d_loss = (d_loss + src.aux_d_loss(out_r, real_cond, out_f, fake_cond)
+                  + self.remedies.d_extra(fake))
         penalty = None
         D = lambda x: _flat_logits(src.call_d(self.D, x, real_cond))  # noqa: E731
         if self.gp_weight:
             penalty = self.gp_weight * penalties.gradient_penalty(
                 D, real, fake, one_sided=cfg["gp_one_sided"])
-        if cfg["r1_gamma"]:
+        if share_r1:
+            term = penalties.r1_from_logits(r, real, cfg["r1_gamma"])
+            penalty = term if penalty is None else penalty + term
+        elif cfg["r1_gamma"]:
             term = penalties.r1_penalty(D, real, cfg["r1_gamma"])
             penalty = term if penalty is None else penalty + term
         if cfg["r2_gamma"]:
@@ -176,7 +194,7 @@ class Trainer:
             real, real_cond = self.dist.local_batch(src.real_batch(cfg["batch_size"]))
             with no_grad():
                 real_logits = _flat_logits(self._D(real, real_cond))
-        g_loss = self.loss.g_loss(f, real_logits) + src.aux_g_loss(out_f, cond)
+        g_loss = self.remedies.g_loss(fake, cond, f, real_logits) + src.aux_g_loss(out_f, cond)
         self.opt_g.zero_grad()
         self.D.zero_grad()
         g_loss.backward()
@@ -187,9 +205,19 @@ class Trainer:
         self.opt_g.step()
         return {"g_loss": g_loss.array}
 
+    def _members(self, module: Any, kind: str = "parameters") -> list:
+        """A model's named parameters (or buffers), listed once: the trainer's models keep
+        theirs for the whole run (load_state_dict copies into them), and walking the module
+        tree three times a step cost more than the checks and the EMA themselves."""
+        key = (id(module), kind)
+        got = self._lists.get(key)
+        if got is None:
+            got = self._lists[key] = list(getattr(module, "named_" + kind)())
+        return got
+
     def _check(self, what: str, loss: Tensor, module: Any) -> None:
         xp = array_module(loss.array)
-        grads = [(name, p.grad.array) for name, p in module.named_parameters()
+        grads = [(name, p.grad.array) for name, p in self._members(module)
                  if p.grad is not None]
         # isfinite per element: a sum or square of large finite values could overflow. All
         # flags are reduced where they live and come back in one copy.
@@ -209,10 +237,11 @@ class Trainer:
         # decay 0.999 they still weigh 30% after 1,200 steps), so the decay grows with the step.
         d = min(self.cfg["ema"], (1 + self.step) / (10 + self.step))
         with no_grad():
-            for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            for (_, pe), (_, p) in zip(self._members(self.G_ema), self._members(self.G)):
                 pe.array *= d
                 pe.array += (1 - d) * p.array
-            for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            for (_, be), (_, b) in zip(self._members(self.G_ema, "buffers"),
+                                       self._members(self.G, "buffers")):
                 be.array[...] = b.array
 
     def _set_lr(self) -> None:
@@ -230,7 +259,7 @@ class Trainer:
         rec: dict[str, Any] = {}
         with self.dist.shard():  # data parallel: this rank's rows of every batch-sized draw
             for _ in range(self.cfg["n_critic"]):
-                rec = self._d_step()
+                rec = self.remedies.d_step()
             rec.update(self._g_step())
         rec = self.dist.average_record(_host_record(rec))
         self._update_ema()

@@ -1,6 +1,7 @@
 """Penalties on discriminators whose input gradients are known in closed form."""
 
 import numpy as np
+import pytest
 
 import minigan as mg
 from minigan.diagnostics.gradcheck import assert_close
@@ -43,6 +44,27 @@ def test_r1_of_a_quadratic_critic():
     assert_close(r1, expected, rtol=1e-9)
     (ga,) = mg.grad(r1, a)
     assert_close(ga, 0.35 * np.mean(8 * a.array * x ** 2, axis=0), rtol=1e-9)
+
+
+def test_r1_from_the_logits_of_the_loss_forward_equals_r1_with_its_own_forward():
+    # The trainer's shared forward: R1 from D(x) computed once with x requiring grad must give
+    # the penalty and the parameter gradients (double backprop) of r1_penalty's own forward.
+    from minigan.gan.models.mlp import MLPDiscriminator
+
+    mg.manual_seed(3)
+    D = MLPDiscriminator(hidden=8, layers=2).double()
+    x = mg.tensor(np.random.default_rng(4).standard_normal((6, 2)))
+    ref = penalties.r1_penalty(D, x, gamma=0.3)
+    # R1's gradient reaches the weights only (the biases move the activation masks alone).
+    weights = [p for p in D.parameters() if p.ndim == 2]
+    ref_grads = mg.grad(ref, weights)
+    xr = x.detach().requires_grad_()
+    got = penalties.r1_from_logits(D(xr), xr, gamma=0.3)
+    assert_close(got, ref.item(), rtol=1e-12)
+    for g, r in zip(mg.grad(got, weights), ref_grads):
+        assert_close(g, r.array, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="real: expected .*requires_grad"):
+        penalties.r1_from_logits(D(x), x)
 
 
 def test_penalty_interpolates_per_sample():

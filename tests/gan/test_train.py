@@ -130,3 +130,18 @@ def test_ema_warms_up_and_then_averages(tmp_path):
     t.train_step()
     for b, e, p in zip(before, ema, params):
         np.testing.assert_allclose(e.numpy(), 0.9 * b + 0.1 * p.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_r1_shares_the_real_forward_with_the_loss_and_gives_the_same_steps(tmp_path):
+    # A D without buffers and no instance noise: R1 uses the loss's forward on the real batch.
+    # The steps must equal those of a separate R1 forward (bit for bit in float64: same ops).
+    recs, params = [], []
+    for pure in (True, False):
+        t = Trainer(tiny_cfg(dtype="float64"), tmp_path / str(pure), progress=False)
+        assert t._d_pure  # the grid25 MLP D has no batch norm and no spectral norm
+        t._d_pure = pure
+        recs.append([t.train_step() for _ in range(3)])
+        params.append([p.numpy() for p in t.D.parameters()])
+    assert recs[0] == recs[1]
+    for a, b in zip(*params):
+        np.testing.assert_array_equal(a, b)
