@@ -278,15 +278,15 @@ class Dropout2d(Dropout):
 
 
 class Upsample(Module):
-    """Resize by ``scale_factor`` or to ``size``: mode 'nearest' or 'bilinear'
+    """Resize by ``scale_factor`` or to ``size``: mode 'nearest', 'bilinear' or 'bicubic'
     (``align_corners``), see ``F.interpolate``."""
 
     def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
                  align_corners: bool | None = None,
                  recompute_scale_factor: bool | None = None) -> None:
         super().__init__()
-        if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"mode: expected 'nearest' or 'bilinear', got {mode!r}")
+        if mode not in ("nearest", "bilinear", "bicubic"):
+            raise ValueError(f"mode: expected 'nearest', 'bilinear' or 'bicubic', got {mode!r}")
         if (size is None) == (scale_factor is None):
             raise ValueError("size, scale_factor: give exactly one of them")
         self.size, self.scale_factor, self.mode = size, scale_factor, mode

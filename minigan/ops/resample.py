@@ -1,4 +1,4 @@
-"""Resampling of (N, C, H, W) images: interpolate (nearest, bilinear) and the sub-pixel
+"""Resampling of (N, C, H, W) images: interpolate (nearest, bilinear, bicubic) and the sub-pixel
 rearrangements pixel_shuffle / pixel_unshuffle.
 
 All are gathers with constant indices and constant weights, or reshapes and permutes, so their
@@ -57,6 +57,52 @@ def _linear_taps(n_out: int, n_in: int, scale: float, align_corners: bool) -> tu
     return i0, i1, src - i0
 
 
+def cubic_weights(t: np.ndarray, a: float = -0.75) -> np.ndarray:
+    """Keys' cubic convolution weights (a = -0.75, PyTorch's choice) of the four taps at
+    offsets -1, 0, 1, 2 from floor(src), for fractional parts ``t`` of shape (n,) -> (n, 4):
+    W(d) = (a+2)|d|^3 - (a+3)|d|^2 + 1 for |d| <= 1, a|d|^3 - 5a|d|^2 + 8a|d| - 4a for
+    1 < |d| < 2. They sum to 1 for every t."""
+    def near(d: np.ndarray) -> np.ndarray:
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d: np.ndarray) -> np.ndarray:
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    return np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+
+
+def _cubic_taps(n_out: int, n_in: int, scale: float, align_corners: bool) -> tuple:
+    """Source indices (n_out, 4), clamped into [0, n_in - 1] (PyTorch repeats the border
+    pixel), and their weights (n_out, 4). Unlike bilinear, src is not clamped at 0."""
+    dst = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    else:
+        src = (dst + 0.5) * scale - 0.5
+    i0 = np.floor(src)
+    idx = np.clip(i0[:, None] + np.arange(-1, 3), 0, n_in - 1).astype(np.int64)
+    return idx, cubic_weights(src - i0)
+
+
+def _bicubic(x: Tensor, oh: int, ow: int, sh: float, sw: float, align_corners: bool) -> Tensor:
+    """y[i, j] = sum_{p,q} Wh[i, p] Ww[j, q] x[hidx[i, p], widx[j, q]]: rows then columns,
+    each a weighted sum of four gathers."""
+    xp = array_module(x.array)
+    hidx, hw = _cubic_taps(oh, x.shape[2], sh, align_corners)
+    widx, ww = _cubic_taps(ow, x.shape[3], sw, align_corners)
+    rows = None
+    for k in range(4):
+        term = getitem(x, (slice(None), slice(None), xp.asarray(hidx[:, k]))) * \
+            const(xp.asarray(hw[:, k:k + 1], dtype=x.dtype))
+        rows = term if rows is None else rows + term
+    out = None
+    for k in range(4):
+        term = getitem(rows, (Ellipsis, xp.asarray(widx[:, k]))) * \
+            const(xp.asarray(ww[:, k], dtype=x.dtype))
+        out = term if out is None else out + term
+    return out
+
+
 def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
                 align_corners: bool | None = None,
                 recompute_scale_factor: bool | None = None) -> Tensor:
@@ -65,12 +111,14 @@ def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str
     nearest: y[.., i, j] = x[.., floor(i sh), floor(j sw)].
     bilinear: y = (1-a)(1-b) x[i0, j0] + (1-a) b x[i0, j1] + a (1-b) x[i1, j0] + a b x[i1, j1]
     with the taps of :func:`_linear_taps` (``align_corners`` as in PyTorch, default False).
+    bicubic: Keys' cubic convolution (a = -0.75) over 4x4 taps (:func:`_cubic_taps`), as
+    PyTorch's; like PyTorch's, its output may overshoot the input's range.
     """
     _check_nchw("interpolate", x)
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"mode: expected 'nearest' or 'bilinear', got {mode!r}")
+    if mode not in ("nearest", "bilinear", "bicubic"):
+        raise ValueError(f"mode: expected 'nearest', 'bilinear' or 'bicubic', got {mode!r}")
     if mode == "nearest" and align_corners is not None:
-        raise ValueError("align_corners: only valid with mode='bilinear'")
+        raise ValueError("align_corners: only valid with mode='bilinear' or 'bicubic'")
     (oh, ow), (sh, sw) = _output_size(x, size, scale_factor)
     if recompute_scale_factor:
         sh, sw = x.shape[2] / oh, x.shape[3] / ow
@@ -81,6 +129,8 @@ def interpolate(x: Tensor, size: Any = None, scale_factor: Any = None, mode: str
             return upsample_nearest(x, (oh // h, ow // w))  # a broadcast: cheaper than a gather
         x = getitem(x, (slice(None), slice(None), xp.asarray(_nearest_index(oh, h, sh))))
         return getitem(x, (Ellipsis, xp.asarray(_nearest_index(ow, w, sw))))
+    if mode == "bicubic":
+        return _bicubic(x, oh, ow, sh, sw, bool(align_corners))
     h0, h1, a = _linear_taps(oh, h, sh, bool(align_corners))
     w0, w1, b = _linear_taps(ow, w, sw, bool(align_corners))
     a = const(xp.asarray(a.reshape(-1, 1), dtype=x.dtype))

@@ -92,6 +92,30 @@ def np_bilinear(x, oh, ow, align):
     return y
 
 
+def np_bicubic(x, oh, ow):
+    """PyTorch's bicubic (align_corners=False): Keys' kernel, a = -0.75, taps clamped."""
+    h, w = x.shape[2:]
+
+    def kernel(d, a=-0.75):
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
+        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
+
+    def taps(o, n_in, n_out):
+        s = (o + 0.5) * n_in / n_out - 0.5
+        f = int(np.floor(s))
+        return [(min(max(f + k, 0), n_in - 1), kernel(s - (f + k))) for k in range(-1, 3)]
+
+    y = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            for yi, wy in taps(i, h, oh):
+                for xi, wx in taps(j, w, ow):
+                    y[:, :, i, j] += wy * wx * x[:, :, yi, xi]
+    return y
+
+
 def np_nearest(x, oh, ow):
     h, w = x.shape[2:]
     rows = [int(np.floor(i * h / oh)) for i in range(oh)]
@@ -206,6 +230,8 @@ CASES = [
            lambda x: interpolate(x, scale_factor=2, mode="bilinear", align_corners=True),
            lambda x: np_bilinear(x, 6, 8, True), lambda r: [r.standard_normal((1, 2, 3, 4))],
            True),
+    OpCase("interpolate_bicubic", lambda x: interpolate(x, size=(7, 5), mode="bicubic"),
+           lambda x: np_bicubic(x, 7, 5), lambda r: [r.standard_normal((1, 2, 3, 4))], True),
     OpCase("interpolate_nearest_size", lambda x: interpolate(x, size=(5, 3)),
            lambda x: np_nearest(x, 5, 3), lambda r: [r.standard_normal((2, 1, 3, 4))], True),
     OpCase("pixel_shuffle", lambda x: pixel_shuffle(x, 2), lambda x: np_pixel_shuffle(x, 2),
