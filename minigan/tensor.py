@@ -391,6 +391,8 @@ def _run(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bo
 
     grads: dict[int, list] = {}
     leaf: dict[int, list] = {}  # id -> [tensor, grad]
+    # Storage the leaves' new .grad must not share: the root gradients (the caller's tensors).
+    owners = {_storage(g.array) for g in root_grads}
     captured: dict[int, Tensor] = {}
 
     def add(a: Tensor, b: Tensor) -> Tensor:
@@ -459,9 +461,32 @@ def _run(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bo
                 g = new if new is not None else g
             if target_ids is not None:
                 captured[id(t)] = g
+            elif t.grad is None:
+                t.grad = _own(g, owners, create_graph)
             else:
-                t.grad = g if t.grad is None else t.grad + g
+                t.grad = t.grad + g
     return captured
+
+
+def _storage(arr: Any) -> int:
+    while getattr(arr, "base", None) is not None:  # a view: the object that owns the memory
+        arr = arr.base
+    return id(arr)
+
+
+def _own(g: Tensor, owners: set, create_graph: bool) -> Tensor:
+    """The gradient as a leaf's own ``.grad``: writable and sharing memory with no other leaf's
+    gradient or a caller's tensor, as PyTorch's (``p.grad.mul_(...)``, ``p.grad.data.clamp_``
+    change that parameter's gradient alone). A gradient passed through unchanged (``a + b``
+    hands one tensor to a and b; ``sum`` a read-only broadcast view) is copied; the common
+    fresh array from a kernel is kept as it is."""
+    arr = g.array
+    key = _storage(arr)
+    if key in owners or not getattr(arr.flags, "writeable", True):
+        g = _ops.clone(g) if create_graph else Tensor(arr.copy())
+        key = _storage(g.array)
+    owners.add(key)
+    return g
 
 
 def _root_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None) -> list:

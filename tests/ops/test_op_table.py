@@ -54,3 +54,30 @@ def test_table_covers_the_engine_ops():
                  "isnan", "lt"}
     missing = [n for n in ops.__all__ if n not in internal and n not in names]
     assert not missing, f"ops without a row in the op table: {missing}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_every_differentiated_input_gets_its_own_gradient(case):
+    # PyTorch's rule (issue 13 item 4): a leaf the graph reaches gets a gradient tensor after
+    # backward (zeros where the math says zero), never None; and each leaf's .grad is its own
+    # writable storage (an in-place p.grad.mul_ changes no other gradient).
+    import minigan as mg
+
+    arrays = case.arrays()
+    floats = case.float_inputs(arrays)
+    wrt = floats if case.wrt is None else case.wrt
+    ts = [mg.tensor(a, requires_grad=i in wrt) if i in floats else mg.tensor(a)
+          for i, a in enumerate(arrays)]
+    out = case.fn(*ts)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    loss = sum(o.sum() for o in outs if o.requires_grad)
+    loss.backward()
+    for i in wrt:
+        g = ts[i].grad
+        assert g is not None, f"{case.name}: input {i} got no gradient"
+        assert g.shape == ts[i].shape and g.dtype == ts[i].dtype
+        assert g.array.flags.writeable, f"{case.name}: input {i}'s gradient is read-only"
+        for j in wrt:
+            if j != i:
+                assert not np.shares_memory(g.array, ts[j].grad.array), (
+                    f"{case.name}: inputs {i} and {j} share one gradient array")
