@@ -67,6 +67,24 @@ def cmd_jacobian(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_augment(args: argparse.Namespace) -> int:
+    from . import augment
+
+    try:
+        ns = [int(v) for v in args.n.split(",")]
+        seeds = list(range(args.seeds))
+        doc = augment.run_study(ns, seeds, args.clf_steps, args.gan_steps,
+                                args.synthetic_per_class, args.synthetic_fraction, args.out,
+                                n_test=args.n_test, log=lambda m: print(m, file=sys.stderr))
+    except ValueError as e:
+        return _fail("augment", str(e))
+    except OSError as e:
+        return _fail("augment", f"--out: cannot write to {args.out!r}: {e.strerror or e}")
+    print(augment.markdown(doc["table"]))
+    print(f"json:     {args.out.rstrip('/')}/augment.json")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     study = sub.add_parser("study", help="GAN training dynamics: dirac, jacobian, sweep",
                            description="Studies of GAN training dynamics.")
@@ -98,6 +116,24 @@ def add_commands(sub: Any) -> None:
     jac.add_argument("--krylov", type=int, default=60, help="Arnoldi Krylov dimension (60)")
     jac.add_argument("--no-plot", action="store_true", help="skip the PNG")
     jac.set_defaults(func=cmd_jacobian)
+
+    aug = ss.add_parser(
+        "augment", help="few labels: the digit classifier with and without cGAN samples",
+        description="Train the digit classifier on n labelled digits per class, with and "
+        "without samples of a class-conditional GAN trained on the same digits; held-out "
+        "accuracy over seeds (a table; augment.json).")
+    aug.add_argument("--n", default="10,50,100", help="labelled digits per class (10,50,100)")
+    aug.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per n (3)")
+    aug.add_argument("--clf-steps", type=int, default=200, help="classifier steps (200)")
+    aug.add_argument("--gan-steps", type=int, default=500, help="cGAN steps (500)")
+    aug.add_argument("--synthetic-per-class", type=int, default=100,
+                     help="cGAN samples drawn per class (100)")
+    aug.add_argument("--synthetic-fraction", type=float, default=0.5,
+                     help="share of each classifier batch taken from them (0.5)")
+    aug.add_argument("--n-test", type=int, default=1000,
+                     help="held-out test digits scored, spread over the classes (1000: all)")
+    aug.add_argument("--out", default="runs/augment", help="output directory (runs/augment)")
+    aug.set_defaults(func=cmd_augment)
 
     from .sweep import add_sweep_parser
 

@@ -79,11 +79,15 @@ def labelled_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
 
 
 def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, batch: int,
-                   lr: float, seed: int, decay: bool = True) -> DigitClassifier:
+                   lr: float, seed: int, decay: bool = True,
+                   synthetic: tuple[np.ndarray, np.ndarray] | None = None,
+                   synthetic_fraction: float = 0.5) -> DigitClassifier:
     """The digit classifier trained on the labelled digits alone: ``steps`` Adam steps on
     augmented batches of ``batch`` drawn with replacement, the SSGAN's learning-rate schedule.
-    minigan's random state is restored afterwards."""
+    With ``synthetic`` = (images, labels), that fraction of every batch is drawn from them
+    instead (``minigan study augment``). minigan's random state is restored afterwards."""
     saved = mgrandom.get_rng_state()
+    n_syn = 0 if synthetic is None else int(round(batch * synthetic_fraction))
     try:
         mgrandom.manual_seed(seed)
         net = DigitClassifier()
@@ -91,9 +95,14 @@ def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, batch: in
         rng = np.random.default_rng([seed, 4])
         for step in range(steps):
             opt.param_groups[0]["lr"] = lr * (1 - step / steps if decay else 1.0)
-            idx = rng.integers(0, len(labels), batch)
-            x = Tensor(_augment(images[idx], **AUGMENT, rng=rng))
-            loss = cross_entropy(net(x), Tensor(labels[idx]))
+            idx = rng.integers(0, len(labels), batch - n_syn)
+            xs, ys = images[idx], labels[idx]
+            if n_syn:
+                j = rng.integers(0, len(synthetic[1]), n_syn)
+                xs = np.concatenate([xs, synthetic[0][j]])
+                ys = np.concatenate([ys, synthetic[1][j]])
+            x = Tensor(_augment(xs, **AUGMENT, rng=rng))
+            loss = cross_entropy(net(x), Tensor(ys))
             opt.zero_grad()
             loss.backward()
             opt.step()
