@@ -2,20 +2,23 @@
 method when its first argument is a tensor (``t.exp()``, ``t.sum(axis=1)``)."""
 
 from ..tensor import Tensor as _Tensor
-from .activation import elu, leaky_relu, log_sigmoid, relu, sigmoid, softplus, tanh
+from .activation import (elu, hardtanh, leaky_relu, log_sigmoid, prelu, relu, selu, sigmoid, silu,
+                         softplus, softplus_beta, tanh)
 from .conv import conv2d, conv_transpose2d
 from .dropout import dropout
 from .elementwise import (abs, add, cast, clip, clone, div, exp, log, maximum, minimum, mul, neg,
                           pow, sqrt, sub, to_device, where)
-from .loss import (binary_cross_entropy_with_logits, cross_entropy, log_softmax, mse_loss,
-                   softmax)
+from .gan_loss import composed_gan_loss, gan_loss
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div,
+                   l1_loss, log_softmax, mse_loss, nll_loss, smooth_l1_loss, softmax)
 from .matmul import linear, matmul
-from .norm import batch_norm, layer_norm
-from .pool import avg_pool2d, upsample_nearest
+from .norm import batch_norm, group_norm, instance_norm, layer_norm
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, upsample_nearest
 from .compare import (allclose, eq, equal, ge, gt, isfinite, isinf, isnan, le, lt, masked_fill,
                       ne, scatter)
-from .reduce import (amax, amin, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, std,
-                     sum, var)
+from .reduce import (amax, amin, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod,
+                     std, sum, var)
+from .resample import interpolate, pixel_shuffle, pixel_unshuffle
 from .shape import (cat, chunk, concat, expand, flatten, flip, gather, getitem, index_select, pad,
                     permute, repeat, reshape, split, squeeze, stack, sum_to, t, transpose, unbind,
                     unsqueeze)
@@ -33,11 +36,18 @@ __all__ = [
     "allclose", "amax", "amin", "argmax", "argmin", "chunk", "cumsum", "eq", "equal", "flip",
     "gather", "ge", "gt", "index_select", "isfinite", "isinf", "isnan", "le", "lt",
     "masked_fill", "ne", "norm", "repeat", "scatter", "t", "unbind",
+    "adaptive_avg_pool2d", "binary_cross_entropy", "composed_gan_loss", "gan_loss",
+    "group_norm", "hardtanh", "instance_norm", "interpolate", "kl_div", "l1_loss", "max_pool2d",
+    "nll_loss", "pixel_shuffle", "pixel_unshuffle", "prelu", "prod", "selu", "silu",
+    "smooth_l1_loss", "softplus_beta",
 ]
+# Functions of these modules that are helpers for other ops, not ops (tests/ops checks that
+# every other public function is in __all__).
+HELPERS = ("const", "cubic_weights", "pad_by_index", "pad_index", "reduce_grad")
 
 # Tensor methods: t.reshape(2, 3), t.view(...), t.clamp(0, 1), ...
 METHODS = {name: globals()[name] for name in __all__
-           if name not in ("cat", "concat", "stack", "where")}
+           if name not in ("cat", "concat", "stack", "where", "gan_loss", "composed_gan_loss")}
 METHODS.update(view=reshape, clamp=clip, mm=matmul, split=split, bmm=matmul, clip=clip,
                greater=gt, less=lt, sub=sub, subtract=sub, multiply=mul, divide=div,
                true_divide=div)

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, max/min, argmax, var/std, norm, logsumexp, cumsum.
+"""Reductions: sum, mean, max/min, argmax, var/std, norm, logsumexp, cumsum, prod.
 
 PyTorch's ``dim=``/``keepdim=`` and NumPy's ``axis=``/``keepdims=`` are both accepted (dim may be
 an int, a tuple or None)."""
@@ -10,8 +10,9 @@ from typing import Any, NamedTuple
 
 from ..function import Function
 from ..tensor import Tensor, array_module
-from .elementwise import const, exp, log
-from .shape import expand, gather, getitem, reshape, squeeze
+from ..tensor import is_grad_enabled
+from .elementwise import const, exp, log, where
+from .shape import expand, gather, getitem, reshape, squeeze, unsqueeze
 
 
 def _axes(axis: Any, ndim: int) -> tuple:
@@ -242,3 +243,55 @@ def cumsum(a: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     (d,) = _axes(dim, a.ndim)
     out = CumSum.apply(a, d)
     return out if dtype is None else out.to(dtype)
+
+
+class Prod(Function):
+    """Product along one axis: out = prod_i x_i, d out / d x_i = prod_{j != i} x_j.
+
+    Without zeros that is out / x_i (PyTorch's formula, so float64 results agree); with a zero
+    in the slice the exclusive products are formed directly (prefix * suffix products on
+    arrays; under create_graph, prod over the slice with x_i replaced by 1, differentiable to
+    any order)."""
+
+    @staticmethod
+    def forward(ctx, a, axis, keepdim):
+        ctx.axis, ctx.keepdim = axis, keepdim
+        # (asarray: a full reduction gives a NumPy scalar, and the saved output must be the
+        # output array itself to stay in the graph)
+        out = array_module(a).asarray(a.prod(axis=axis, keepdims=keepdim))
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        axis, n = ctx.axis, a.shape[ctx.axis]
+        kept = _kept_shape(a.shape, (axis,))
+        g, out = reshape(g, kept), reshape(out, kept)
+        xp = array_module(a.array)
+        if not (a.array == 0).any():
+            return g * out / a, None, None
+        if not is_grad_enabled():  # prefix and suffix products: O(n), zeros exact
+            x = xp.moveaxis(a.array, axis, -1)
+            one = xp.ones_like(x[..., :1])
+            left = xp.cumprod(xp.concatenate([one, x[..., :-1]], -1), -1)
+            right = xp.cumprod(xp.concatenate([one, x[..., :0:-1]], -1), -1)[..., ::-1]
+            return g * const(xp.moveaxis(left * right, -1, axis)), None, None
+        # x_j laid out along a new axis after ``axis``; the diagonal j == i replaced by 1.
+        wide = expand(unsqueeze(a, axis), (*a.shape[:axis], n, *a.shape[axis:]))
+        eye = xp.eye(n, dtype=bool).reshape((n, n) + (1,) * (a.ndim - axis - 1))
+        return g * prod(where(eye, const(xp.ones((), a.dtype)), wide), axis + 1), None, None
+
+
+def prod(a: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+         keepdims: Any = None, dtype: Any = None) -> Tensor:
+    """Product of the entries along ``dim`` (one int, as in PyTorch), or of all entries."""
+    dim, keepdim = _dk(dim, keepdim, axis, keepdims)
+    if dtype is not None:
+        a = a.to(dtype)
+    if dim is None:
+        return Prod.apply(reshape(a, (-1,)), 0, False)
+    if not isinstance(dim, int):
+        raise TypeError(f"dim: prod takes one int or None, got {dim!r}")
+    (d,) = _axes(dim, a.ndim)
+    return Prod.apply(a, d, keepdim)

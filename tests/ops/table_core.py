@@ -78,6 +78,12 @@ CASES = [
     OpCase("log_sigmoid", mg.log_sigmoid, lambda x: -softplus(-x), one(n(3, 5)), True),
     OpCase("elu", mg.elu, lambda x: np.where(x > 0, x, np.expm1(x)), one(away(3, 5)), True),
     # reductions
+    OpCase("prod_all", lambda a: a.prod(), np.prod, one(pos(3, 4)), True),
+    OpCase("prod_dim", lambda a: mg.prod(a, dim=1), lambda a: a.prod(axis=1), one(n(3, 4)), True),
+    # Zeros in a slice (one and two of them): the gradient is the product of the others.
+    OpCase("prod_zeros_keepdim", lambda a: mg.prod(a, -2, keepdim=True),
+           lambda a: a.prod(axis=-2, keepdims=True),
+           one(lambda r: r.standard_normal((2, 3, 4)) * (r.random((2, 3, 4)) > 0.3)), True),
     OpCase("sum_all", lambda a: a.sum(), np.sum, one(n(3, 4)), True),
     OpCase("sum_axis", lambda a: a.sum(axis=(0, 2), keepdims=True),
            lambda a: a.sum(axis=(0, 2), keepdims=True), one(n(2, 3, 4)), True),
