@@ -31,10 +31,31 @@ from .. import backends
 from .kernels import bench_kernels, format_kernels
 
 
+# The --help texts: plain sentences (argparse prints them as they are, so no reST markup).
+_BENCH = ("Measure minigan's speed: each kernel against its NumPy reference (kernels), one GAN "
+          "training step against PyTorch (step), or data-parallel scaling over MPI ranks "
+          "(scale). A bare 'minigan bench' runs 'minigan bench kernels'. Speed is measured, "
+          "never asserted: the numbers are noisy on a shared machine.")
+_KERNELS = ("Time every benchmark-sized row of the parity table on each backend (each backend "
+            "in a process of its own): the median time over repeats after warm-up, GFLOP/s "
+            "(GB/s for memory-bound kernels), the speed-up against the numpy reference "
+            "measured in the same run, and the largest error against the reference computed "
+            "in float64. A backend without its own kernel for a row is listed as a fallback, "
+            "not timed. With --device cuda: the GPU backends, timed with CUDA events, the L2 "
+            "cache flushed between calls.")
+_STEP = ("Time one full training step (D step, then G step) of a preset's model per backend, "
+         "beside the same model in PyTorch when it is installed (each in processes of its own, "
+         "taking turns), as a ratio minigan / torch: below 1 means minigan is faster. With "
+         "--device cuda the step runs on the GPU, beside PyTorch CUDA.")
+_SCALE = ("Measure the training samples per second of a preset's step as 1 process with N "
+          "threads and as N MPI ranks with 1 thread each (needs mpi4py and mpiexec), count "
+          "the bytes all-reduced per step, and project the scaling efficiency of N GPUs from "
+          "an assumed compute time per step (--step-ms).")
+
 def add_command(sub: Any) -> None:
     """Register ``minigan bench kernels|step`` on the CLI's subparsers."""
     bench = sub.add_parser("bench", help="benchmark kernels against NumPy, or a training step",
-                           description=__doc__.split("\n\n")[1])
+                           description=_BENCH)
     what = bench.add_subparsers(dest="what", metavar="{kernels,step,scale}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--backends",
@@ -48,18 +69,21 @@ def add_command(sub: Any) -> None:
     common.add_argument("--same-process", action="store_true",
                         help="time every backend in this process (default: each in a process "
                              "of its own, so one's thread pools cannot slow another)")
-    k = what.add_parser("kernels", parents=[common], help="every kernel family x backend")
+    k = what.add_parser("kernels", parents=[common], help="every kernel family x backend",
+                        description=_KERNELS)
     k.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     k.add_argument("--only", help="rows whose name contains this text")
     k.add_argument("--small", action="store_true",
                    help="the test-sized rows instead (a smoke run: numbers are not data)")
-    s = what.add_parser("step", parents=[common], help="one GAN training step, vs PyTorch")
+    s = what.add_parser("step", parents=[common], help="one GAN training step, vs PyTorch",
+                        description=_STEP)
     s.add_argument("--preset", default="dcgan-mnist",
-                   help="dcgan-mnist (default), tiny, or grid25 (the default `minigan train` job)")
+                   help="dcgan-mnist (default), tiny, or grid25 (the default job of minigan train)")
     s.add_argument("--batch", type=int, help="batch size (default 64; grid25: 256)")
     s.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     sc = what.add_parser("scale", help="1 process x N threads vs N MPI ranks x 1 thread, "
-                         "bytes all-reduced, projected multi-GPU efficiency (minigan.bench.scale)")
+                         "bytes all-reduced, projected multi-GPU efficiency",
+                         description=_SCALE)
     sc.add_argument("--preset", default="grid25", help="grid25 (default) or dcgan-mnist")
     sc.add_argument("--batch", type=int, help="global batch size (default: 256 / 64)")
     sc.add_argument("--ranks", type=int, default=2, help="ranks (and threads of the 1 process)")

@@ -280,9 +280,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _fail("sample", f"checkpoint {str(path)!r} does not hold a usable generator "
                      f"({type(e).__name__}: {e})")
     G.eval()
-    rng = np.random.default_rng(args.seed)
     with no_grad():
-        x = generate_from(G, cfg, fixed_latent(cfg, args.n, rng)).numpy()
+        # One sample first (its own generator): its size bounds the memory of --n before the
+        # n latents are drawn.
+        one_z = fixed_latent(cfg, 1, np.random.default_rng(args.seed))
+        one = generate_from(G, cfg, one_z).numpy()
+        picture = None if out.suffix == ".npy" else "scatter" if one.ndim == 2 else "grid"
+        try:
+            resources.check_sample(cfg, args.n, one[0].size, one.itemsize,
+                                   sum(a.nbytes for a in one_z if a is not None), picture)
+        except ValueError as e:
+            return _fail("sample", str(e))
+        x = generate_from(G, cfg, fixed_latent(cfg, args.n, np.random.default_rng(args.seed)))
+        x = x.numpy()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npy":
@@ -314,7 +324,12 @@ def add_commands(sub: Any) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
-    sample = sub.add_parser("sample", help="draw samples from a checkpoint")
+    sample = sub.add_parser(
+        "sample", help="draw samples from a checkpoint",
+        description="Draw N samples from a run's generator (its EMA copy when the run kept "
+        "one) and write them as a picture (.png: a scatter plot for 2-D data, an image grid "
+        "otherwise) or as an array (.npy). An N whose samples would not fit in this "
+        "machine's memory is refused before anything is drawn.")
     sample.add_argument("--checkpoint", required=True,
                         help="a checkpoint .npz of a run, or a run directory (its final.npz)")
     sample.add_argument("--n", type=int, required=True, help="number of samples")

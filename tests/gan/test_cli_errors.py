@@ -5,6 +5,7 @@ import errno
 import json
 import pathlib
 
+import numpy as np
 import pytest
 
 from minigan import backends
@@ -147,3 +148,39 @@ def test_data_download_takes_out_like_every_command():
     args = build_parser().parse_args(["data", "download", "mnist", "--out", "d"])
     assert args.dir == "d"
     assert build_parser().parse_args(["data", "download", "mnist", "--dir", "e"]).dir == "e"
+
+
+def test_sample_n_beyond_memory_is_refused_before_allocating(run_dir, tmp_path, capsys,
+                                                             monkeypatch):
+    # 10**12 2-D samples: 8 TB of float32 alone; refused by the estimate, nothing written.
+    out = tmp_path / "s.npy"
+    assert main(["sample", "--checkpoint", str(run_dir), "--n", str(10**12),
+                 "--out", str(out)]) == 2
+    err = _err(capsys)
+    assert err.startswith("minigan sample: error: --n: 1,000,000,000,000 samples need about")
+    assert "the samples alone 7,450.6 GiB" in err and "draw fewer" in err
+    assert not out.exists()
+    # The bound is this machine's memory: with 1 MiB, 100 samples' scatter picture is refused
+    # (100 x (latent + G's activations + 200 B for the picture) > 1 MiB), 10 are drawn.
+    cfg = config.resolve("grid25", overrides=["g_hidden=16", "d_hidden=16"])
+    need = resources.sample_bytes(cfg, 100, 2, 4, 4 * cfg["z_dim"], "scatter")
+    monkeypatch.setattr(resources, "_physical_memory", lambda: need - 1)
+    assert main(["sample", "--checkpoint", str(run_dir), "--n", "100",
+                 "--out", str(tmp_path / "s.png")]) == 2
+    assert "a scatter picture of them" in _err(capsys)
+    assert main(["sample", "--checkpoint", str(run_dir), "--n", "10",
+                 "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (10, 2)
+
+
+def test_sample_estimate_counts_what_sampling_holds():
+    cfg = config.resolve("grid25")
+    g_params, g_acts = resources._g_size(cfg)
+    base = resources.sample_bytes(cfg, 0, 2, 4, 32, None)
+    assert base == 2 * 4 * g_params
+    # Linear in n: latents + G's activations + the samples, and the picture's share.
+    assert resources.sample_bytes(cfg, 10, 2, 4, 32, None) == base + 10 * (32 + 4 * (g_acts + 2))
+    assert (resources.sample_bytes(cfg, 10, 2, 4, 32, "scatter")
+            == resources.sample_bytes(cfg, 10, 2, 4, 32, None) + 10 * 200)
+    assert (resources.sample_bytes(cfg, 10, 784, 4, 32, "grid")
+            == resources.sample_bytes(cfg, 10, 784, 4, 32, None) + 10 * 64 * 784)
