@@ -254,7 +254,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from ..tensor import no_grad
-    from . import models, plots
+    from . import plots, remedies
     from .data_source import fixed_latent, generate_from
 
     out = pathlib.Path(args.out)
@@ -272,7 +272,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     try:
         state = checkpoint.load(path)
         cfg = state["model_config"]
-        G, _ = models.build(cfg["model"], cfg)
+        G, _ = remedies.build_models(cfg["model"], cfg)  # with the remedies' models
         G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
     except checkpoint.CheckpointError as e:
         return _fail("sample", str(e))

@@ -68,6 +68,19 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "sample_every": (2000, "steps between sample pictures"),
     "checkpoint_every": (2000, "steps between checkpoints"),
     "eval_samples": (2500, "samples for the final metrics"),
+    # Mode-collapse remedies (minigan.gan.remedies); 0 turns the int ones off.
+    "n_generators": (1, "MGAN: a mixture of k generators and a classifier telling them apart"),
+    "mgan_beta": (0.125, "MGAN: weight of the generator classifier's cross entropy"),
+    "n_discriminators": (1, "GMAN: k discriminators, their feedback combined by d_combine"),
+    "d_combine": ("mean", "GMAN: how G combines its losses: mean | max | softmean"),
+    "d_combine_lambda": (1.0, "GMAN: lambda of softmean (0 = mean, large = max)"),
+    "d_mbstd": (0, "minibatch stddev layer in D (mlp, dcgan): group size (0 = off)"),
+    "d_mbdisc": (0, "minibatch discrimination in D (mlp, dcgan): kernels B (0 = off)"),
+    "mbdisc_dim": (5, "minibatch discrimination: kernel dimension C"),
+    "g_objective": ("adversarial", "G loss: adversarial | feature_matching | both"),
+    "fm_weight": (1.0, "weight of the feature-matching term (g_objective)"),
+    "unroll_steps": (0, "Unrolled GAN: D updates G's loss looks through (0 = off)"),
+    "unroll_optimizer": ("adam", "Unrolled GAN: the unrolled D updates: adam | sgd"),
     "labels_per_class": (10, "ssgan: labelled train digits of each class"),
     "ssgan_baseline": (True, "ssgan: also train the classifier on the labels alone"),
     "cycle_weight": (10.0, "cyclegan: weight of the cycle-consistency L1 loss"),
@@ -88,8 +101,15 @@ RANGES: dict[str, tuple[float, float, str]] = {
     **{k: (0.0, math.inf, "a value >= 0") for k in (
         "cycle_weight", "identity_weight",
         "aux_weight", "info_weight", "gp_weight", "r1_gamma", "r2_gamma", "dragan_weight",
-        "clip", "instance_noise")},
+        "clip", "instance_noise", "mgan_beta", "d_combine_lambda", "fm_weight")},
 }
+
+# Int keys for which 0 means "off" (the others must be positive).
+ZERO_OFF = ("d_mbstd", "d_mbdisc", "unroll_steps")
+# String keys with a fixed set of values (checked here, so a sweep refuses a typo up front).
+CHOICES = {"d_combine": ("mean", "max", "softmean"),
+           "g_objective": ("adversarial", "feature_matching", "both"),
+           "unroll_optimizer": ("adam", "sgd")}
 
 
 class ConfigError(ValueError):
@@ -132,13 +152,17 @@ def check_value(key: str, value: Any) -> Any:
     if key == "dtype" and value not in DTYPES:
         raise ConfigError(f"config key 'dtype': expected one of {', '.join(DTYPES)}, "
                           f"got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"config key {key!r}: expected one of {', '.join(CHOICES[key])}, "
+                          f"got {value!r}")
     if kind is float and not math.isfinite(value):
         raise ConfigError(f"config key {key!r}: expected a finite number, got {value!r}")
     if key in RANGES:
         lo, hi, what = RANGES[key]
         if not (value > lo if key.startswith("lr_") else value >= lo) or not value < hi:
             raise ConfigError(f"config key {key!r}: expected {what}, got {value!r}")
-    if kind is int and key != "seed" and value < (0 if key.endswith("every") else 1):
+    if kind is int and key != "seed" and value < (
+            0 if key.endswith("every") or key in ZERO_OFF else 1):
         raise ConfigError(f"config key {key!r}: expected a positive integer, got {value}")
     return float(value) if kind is float else value
 

@@ -135,7 +135,7 @@ def format_table(result: dict) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..gan import checkpoint, models
+    from ..gan import checkpoint, remedies
 
     run = pathlib.Path(args.run_dir)
     path = run / "checkpoints" / "final.npz"
@@ -147,7 +147,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         state = checkpoint.load(path)
         cfg = state["model_config"]
         kind = kind_of(cfg)
-        G, _ = models.build(cfg["model"], cfg)
+        G, _ = remedies.build_models(cfg["model"], cfg)  # with the remedies' models
         ema = state.get("G_ema") is not None
         G.load_state_dict(state["G_ema"] if ema else state["G"])
     except (checkpoint.CheckpointError, KeyError, ValueError, TypeError) as e:
