@@ -1,0 +1,314 @@
+"""Unpaired translation, CycleGAN-style (Zhu et al. 2017), between gray digits (domain A) and
+coloured digits on procedural textures (domain B, :mod:`minigan.data.colored`).
+
+Two generators G_AB: A -> B and G_BA: B -> A (ResNet generators: 7x7 conv, one stride-2
+down, residual blocks, one stride-2 up, 7x7 conv, tanh; instance norm, reflection padding), two
+PatchGAN discriminators D_A, D_B (a 7x7 map of logits for a 28x28 image), least-squares GAN
+losses. G_AB and G_BA minimise together
+
+    L_G = LS_G(D_B(G_AB(a))) + LS_G(D_A(G_BA(b)))
+        + cycle_weight    (|G_BA(G_AB(a)) - a|_1 + |G_AB(G_BA(b)) - b|_1)
+        + identity_weight (|G_AB(b) - b|_1 + |G_BA(a) - a|_1)
+
+(|.|_1 the mean absolute error); each D minimises LS_D on its domain's real images and on
+fakes drawn from an :class:`ImagePool` of the last ``pool_size`` translations (the history
+buffer of Shrivastava et al. 2017). Both domains are 3-channel: A repeats the gray channel, so
+the identity terms are defined. A is the first 200 train digits of each class, B the coloured
+last 200: the two sets share no digit.
+
+Final metrics (``summary.json``): class accuracy after translation and after a full cycle --
+A-side images scored by the digit classifier on their gray (channel-mean) image, B-side images
+by the same network trained on gray coloured digits (:func:`domain_classifier`) -- and the
+Fréchet distance to the target domain's held-out images in that classifier's feature space,
+beside the distance of the untranslated inputs. Held-out: the 1,000 test digits, the first 50 of
+each class as A, the last 50 coloured as B.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from ... import nn
+from ... import random as mgrandom
+from ...data import colored
+from ...ops import l1_loss
+from ...optim import Adam
+from ...tensor import Tensor, no_grad
+from .. import checkpoint, losses, plots
+from .loop import AppLoop
+
+SEED_B_TRAIN, SEED_B_TEST = 101, 102  # texture seeds of domain B's train and test images
+
+
+class ImagePool:
+    """Past fakes for the discriminator. ``query(images, rng)``: while fewer than ``size`` are
+    stored, each new image is stored and returned; after that each is, with probability 1/2,
+    returned as is, else swapped for a random stored image (which is returned instead)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError(f"size: expected a pool size >= 0, got {size}")
+        self.size = size
+        self.images: list[np.ndarray] = []
+
+    def query(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.size == 0:
+            return images
+        out = []
+        for img in images:
+            if len(self.images) < self.size:
+                self.images.append(img.copy())
+                out.append(img)
+            elif rng.random() < 0.5:
+                j = int(rng.integers(0, self.size))
+                out.append(self.images[j])
+                self.images[j] = img.copy()
+            else:
+                out.append(img)
+        return np.stack(out)
+
+    def state_dict(self) -> dict:
+        return {"images": np.stack(self.images) if self.images else np.zeros((0,), np.float32)}
+
+    def load_state_dict(self, st: dict) -> None:
+        arr = np.asarray(st["images"])
+        self.images = [a.copy() for a in arr] if arr.ndim > 1 else []
+
+
+class ResidualBlock(nn.Module):
+    """x + [pad, conv3x3, IN, ReLU, pad, conv3x3, IN](x)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.InstanceNorm2d(c),
+                                  nn.ReLU(), nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3),
+                                  nn.InstanceNorm2d(c))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def resnet_generator(channels: int = 3, width: int = 16, blocks: int = 3) -> nn.Module:
+    """(N, C, S, S) -> (N, C, S, S) in [-1, 1] for even S (module docstring)."""
+    w2 = 2 * width
+    return nn.Sequential(
+        nn.ReflectionPad2d(3), nn.Conv2d(channels, width, 7), nn.InstanceNorm2d(width), nn.ReLU(),
+        nn.Conv2d(width, w2, 3, 2, 1), nn.InstanceNorm2d(w2), nn.ReLU(),
+        *[ResidualBlock(w2) for _ in range(blocks)],
+        nn.ConvTranspose2d(w2, width, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(width),
+        nn.ReLU(), nn.ReflectionPad2d(3), nn.Conv2d(width, channels, 7), nn.Tanh())
+
+
+def patch_discriminator(channels: int = 3, width: int = 16) -> nn.Module:
+    """(N, C, 28, 28) -> (N, 1, 7, 7) logits, each judging a 10x10 patch."""
+    return nn.Sequential(
+        nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.InstanceNorm2d(2 * width), nn.LeakyReLU(0.2),
+        nn.Conv2d(2 * width, 1, 3, 1, 1))
+
+
+def cycle_loss(real: Tensor, reconstructed: Tensor) -> Tensor:
+    """The mean absolute error |x - F(G(x))|_1 / numel."""
+    return l1_loss(reconstructed, real)
+
+
+@functools.lru_cache(maxsize=1)
+def domains() -> dict[str, np.ndarray]:
+    """Train and held-out images (and labels) of both domains (module docstring); made once
+    per process, read-only."""
+    from ...data.digits import load_digits
+
+    def halves(labels: np.ndarray, first: bool) -> np.ndarray:
+        idx = []
+        for k in range(10):
+            i = np.flatnonzero(labels == k)
+            idx.append(i[:len(i) // 2] if first else i[len(i) // 2:])
+        return np.sort(np.concatenate(idx))
+
+    train, test = load_digits("train"), load_digits("test")
+    ia, ib = halves(train.labels, True), halves(train.labels, False)
+    ta, tb = halves(test.labels, True), halves(test.labels, False)
+    out = {"A": colored.to_rgb(train.images[ia]),
+           "B": colored.colorize(train.images[ib], SEED_B_TRAIN, first=0),
+           "A_test": colored.to_rgb(test.images[ta]), "A_test_y": test.labels[ta],
+           "B_test": colored.colorize(test.images[tb], SEED_B_TEST), "B_test_y": test.labels[tb]}
+    for a in out.values():
+        a.flags.writeable = False
+    return out
+
+
+def digit_classifier() -> Any:
+    """Domain A's judge: minigan's digit classifier (cached; trained once if missing)."""
+    from ...metrics.classifier import get_classifier
+
+    return get_classifier(log=_log)
+
+
+DOMAIN_RECIPE = {"steps": 1200, "batch": 64, "lr": 1e-3, "seed": 0, "texture_seed": 103}
+
+
+def domain_classifier() -> Any:
+    """Domain B's judge: the digit classifier's network trained on the gray (channel-mean)
+    images of all 4,000 train digits coloured (textures of seed 103, none of the run's),
+    ``DOMAIN_RECIPE``; cached beside the digit classifier."""
+    from ...data.digits import load_digits
+    from ...metrics.classifier import DigitClassifier, cache_dir, data_sha256
+    from .ssgan import train_baseline
+
+    key = hashlib.sha256(json.dumps({"recipe": DOMAIN_RECIPE, "data": data_sha256(),
+                                     "format": 1}, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / f"colored-digit-classifier-{key}.npz"
+    if path.exists():
+        try:
+            net = DigitClassifier()
+            net.load_state_dict(checkpoint.load(path)["state"])
+            net.eval()
+            return net
+        except (checkpoint.CheckpointError, KeyError, ValueError, TypeError):
+            pass
+    _log(f"coloured-digit classifier: training it once now ({DOMAIN_RECIPE['steps']} steps; "
+         f"cached in {path})")
+    train = load_digits("train")
+    x = colored.gray(colored.colorize(train.images, DOMAIN_RECIPE["texture_seed"]))
+    r = DOMAIN_RECIPE
+    net = train_baseline(x, train.labels, r["steps"], r["batch"], r["lr"], r["seed"])
+    checkpoint.save(path, {"recipe": r, "state": net.state_dict()})
+    return net
+
+
+def _log(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr)
+
+
+class CycleGANTrainer(AppLoop):
+    """``task = "cyclegan"`` (see the module docstring)."""
+
+    def __init__(self, cfg: dict, out_dir: str | pathlib.Path, progress: bool = True,
+                 device: str = "cpu", dist: Any = None) -> None:
+        super().__init__(cfg, out_dir, progress, device, dist)
+        self.data = domains()
+        w, blocks = cfg["base_width"], cfg["g_layers"]
+        self.G_AB, self.G_BA = resnet_generator(3, w, blocks), resnet_generator(3, w, blocks)
+        self.D_A, self.D_B = patch_discriminator(3, w), patch_discriminator(3, w)
+        for m in (self.G_AB, self.G_BA, self.D_A, self.D_B):
+            _init_normal(m)
+        betas = (cfg["beta1"], cfg["beta2"])
+        self.opt_g = Adam(list(self.G_AB.parameters()) + list(self.G_BA.parameters()),
+                          lr=cfg["lr_g"], betas=betas)
+        self.opt_d = Adam(list(self.D_A.parameters()) + list(self.D_B.parameters()),
+                          lr=cfg["lr_d"], betas=betas)
+        self.modules = {"G_AB": self.G_AB, "G_BA": self.G_BA, "D_A": self.D_A, "D_B": self.D_B}
+        self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+        self.pools = {"A": ImagePool(cfg["pool_size"]), "B": ImagePool(cfg["pool_size"])}
+        self.ls = losses.get("lsgan")
+
+    def _batch(self, key: str) -> Tensor:
+        x = self.data[key]
+        return Tensor(x[self.rng.integers(0, len(x), self.cfg["batch_size"])])
+
+    def train_step(self) -> dict:
+        cfg, ls = self.cfg, self.ls
+        self.set_lr({"G": cfg["lr_g"], "D": cfg["lr_d"]})
+        a, b = self._batch("A"), self._batch("B")
+        fake_b, fake_a = self.G_AB(a), self.G_BA(b)
+        adv = (ls.g_loss(self.D_B(fake_b).reshape(-1))
+               + ls.g_loss(self.D_A(fake_a).reshape(-1)))
+        cyc = cycle_loss(a, self.G_BA(fake_b)) + cycle_loss(b, self.G_AB(fake_a))
+        g = adv + cfg["cycle_weight"] * cyc
+        idt = None
+        if cfg["identity_weight"]:
+            idt = l1_loss(self.G_AB(b), b) + l1_loss(self.G_BA(a), a)
+            g = g + cfg["identity_weight"] * idt
+        self.opt_g.zero_grad()
+        g.backward()
+        self.opt_g.step()
+        # D: real images against fakes from the history pools (no gradient into the Gs).
+        pa = Tensor(self.pools["A"].query(fake_a.numpy(), self.rng))
+        pb = Tensor(self.pools["B"].query(fake_b.numpy(), self.rng))
+        d_a = ls.d_loss(self.D_A(a).reshape(-1), self.D_A(pa).reshape(-1))
+        d_b = ls.d_loss(self.D_B(b).reshape(-1), self.D_B(pb).reshape(-1))
+        d = d_a + d_b
+        self.opt_d.zero_grad()
+        d.backward()
+        self.opt_d.step()
+        return {"d_loss": float(d.array), "g_loss": float(g.array), "cycle": float(cyc.array),
+                "adv": float(adv.array),
+                "identity": 0.0 if idt is None else float(idt.array)}
+
+    def extra_state(self) -> dict:
+        return {"pools": {k: p.state_dict() for k, p in self.pools.items()}}
+
+    def load_extra_state(self, st: dict) -> None:
+        for k, p in self.pools.items():
+            p.load_state_dict(st["pools"][k])
+
+    def translate(self, G: nn.Module, x: np.ndarray, batch: int = 250) -> np.ndarray:
+        G.eval()
+        with no_grad():
+            out = [G(Tensor(x[i:i + batch])).numpy() for i in range(0, len(x), batch)]
+        G.train()
+        return np.concatenate(out) if out else x[:0]
+
+    def save_pictures(self, tag: str) -> pathlib.Path:
+        """Columns: a | G_AB(a) | G_BA(G_AB(a)) || b | G_BA(b) | G_AB(G_BA(b)), held-out."""
+        path = self.out / "samples" / f"{tag}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        a, b = self.data["A_test"][::50][:8], self.data["B_test"][::50][:8]
+        ab, ba = self.translate(self.G_AB, a), self.translate(self.G_BA, b)
+        aba, bab = self.translate(self.G_BA, ab), self.translate(self.G_AB, ba)
+        rows = np.stack([a, ab, aba, b, ba, bab], axis=1).reshape(-1, *a.shape[1:])
+        plots.save_image_grid(path, rows, nrow=6)
+        return path
+
+    def evaluate(self) -> dict:
+        from ...metrics.images import frechet_distance
+
+        n = self.cfg["app_eval"] // 2
+        d = self.data
+        pick = lambda x: x[np.unique(np.linspace(0, len(x) - 1, n).round().astype(int))]  # noqa: E731
+        a, ya, b, yb = (pick(d["A_test"]), pick(d["A_test_y"]), pick(d["B_test"]),
+                        pick(d["B_test_y"]))
+        ab, ba = self.translate(self.G_AB, a), self.translate(self.G_BA, b)
+        aba, bab = self.translate(self.G_BA, ab), self.translate(self.G_AB, ba)
+        clf_a, clf_b = digit_classifier(), domain_classifier()
+
+        def judge(net: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return net.predict_and_embed(colored.gray(x))
+
+        out: dict[str, Any] = {"n_eval_per_domain": int(len(a))}
+        pa, fa = judge(clf_a, a)
+        pb, fb = judge(clf_b, b)
+        out["accuracy_A_real"] = float((pa.argmax(1) == ya).mean())
+        out["accuracy_B_real"] = float((pb.argmax(1) == yb).mean())
+        for name, x, net, y in (("A_to_B", ab, clf_b, ya), ("A_to_B_to_A", aba, clf_a, ya),
+                                ("B_to_A", ba, clf_a, yb), ("B_to_A_to_B", bab, clf_b, yb)):
+            p, f = judge(net, x)
+            out[f"accuracy_{name}"] = float((p.argmax(1) == y).mean())
+            if name in ("A_to_B", "B_to_A"):
+                target = fb if name == "A_to_B" else fa
+                out[f"frechet_{name}"] = frechet_distance(f, target)
+        # Baselines: the inputs untranslated, against the other domain, in the same spaces.
+        out["frechet_A_to_B_untranslated"] = frechet_distance(judge(clf_b, a)[1], fb)
+        out["frechet_B_to_A_untranslated"] = frechet_distance(judge(clf_a, b)[1], fa)
+        out["accuracy_A_untranslated_by_B_judge"] = float(
+            (judge(clf_b, a)[0].argmax(1) == ya).mean())
+        out["accuracy_B_untranslated_by_A_judge"] = float(
+            (judge(clf_a, b)[0].argmax(1) == yb).mean())
+        return out
+
+
+def _init_normal(m: nn.Module) -> None:
+    """Conv weights N(0, 0.02^2), biases 0 (the CycleGAN paper's initialisation)."""
+    for name, p in m.named_parameters():
+        if name.endswith("weight"):
+            p.array[...] = 0.02 * mgrandom.randn(*p.shape).numpy()
+        elif name.endswith("bias"):
+            p.array[...] = 0
