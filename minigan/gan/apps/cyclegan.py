@@ -17,9 +17,9 @@ the identity terms are defined. A is the first 200 train digits of each class, B
 last 200: the two sets share no digit.
 
 Final metrics (``summary.json``): class accuracy after translation and after a full cycle --
-A-side images scored by the digit classifier on their gray (channel-mean) image, B-side images
-by the same network trained on gray coloured digits (:func:`domain_classifier`) -- and the
-Fréchet distance to the target domain's held-out images in that classifier's feature space,
+each image scored on its gray (channel-mean) image by the digit classifier's network trained on
+that domain's train digits (:func:`judge`: gray digits for A, gray coloured digits for B) -- and
+the Fréchet distance to the target domain's held-out images in that classifier's feature space,
 beside the distance of the untranslated inputs. Held-out: the 1,000 test digits, the first 50 of
 each class as A, the last 50 coloured as B.
 """
@@ -143,27 +143,24 @@ def domains() -> dict[str, np.ndarray]:
     return out
 
 
-def digit_classifier() -> Any:
-    """Domain A's judge: minigan's digit classifier (cached; trained once if missing)."""
-    from ...metrics.classifier import get_classifier
-
-    return get_classifier(log=_log)
+JUDGE_RECIPE = {"steps": 600, "batch": 64, "lr": 1e-3, "seed": 0, "texture_seed": 103}
 
 
-DOMAIN_RECIPE = {"steps": 1200, "batch": 64, "lr": 1e-3, "seed": 0, "texture_seed": 103}
-
-
-def domain_classifier() -> Any:
-    """Domain B's judge: the digit classifier's network trained on the gray (channel-mean)
-    images of all 4,000 train digits coloured (textures of seed 103, none of the run's),
-    ``DOMAIN_RECIPE``; cached beside the digit classifier."""
+def judge(domain: str) -> Any:
+    """The classifier that scores images of ``domain`` ("A" or "B") on their gray
+    (channel-mean) image: the digit classifier's network trained by ``JUDGE_RECIPE`` on all
+    4,000 train digits, as they are (A) or coloured with textures of seed 103, none of the
+    run's (B). Cached in the digit classifier's cache directory."""
     from ...data.digits import load_digits
     from ...metrics.classifier import DigitClassifier, cache_dir, data_sha256
     from .ssgan import train_baseline
 
-    key = hashlib.sha256(json.dumps({"recipe": DOMAIN_RECIPE, "data": data_sha256(),
+    if domain not in ("A", "B"):
+        raise ValueError(f"domain: expected 'A' or 'B', got {domain!r}")
+    r = JUDGE_RECIPE
+    key = hashlib.sha256(json.dumps({"recipe": r, "domain": domain, "data": data_sha256(),
                                      "format": 1}, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / f"colored-digit-classifier-{key}.npz"
+    path = cache_dir() / f"cyclegan-judge-{domain}-{key}.npz"
     if path.exists():
         try:
             net = DigitClassifier()
@@ -172,14 +169,22 @@ def domain_classifier() -> Any:
             return net
         except (checkpoint.CheckpointError, KeyError, ValueError, TypeError):
             pass
-    _log(f"coloured-digit classifier: training it once now ({DOMAIN_RECIPE['steps']} steps; "
-         f"cached in {path})")
+    _log(f"cyclegan: training the domain-{domain} judge once ({r['steps']} steps; cached in "
+         f"{path})")
     train = load_digits("train")
-    x = colored.gray(colored.colorize(train.images, DOMAIN_RECIPE["texture_seed"]))
-    r = DOMAIN_RECIPE
+    x = train.images if domain == "A" else colored.gray(
+        colored.colorize(train.images, r["texture_seed"]))
     net = train_baseline(x, train.labels, r["steps"], r["batch"], r["lr"], r["seed"])
-    checkpoint.save(path, {"recipe": r, "state": net.state_dict()})
+    checkpoint.save(path, {"recipe": r, "domain": domain, "state": net.state_dict()})
     return net
+
+
+def digit_classifier() -> Any:
+    return judge("A")
+
+
+def domain_classifier() -> Any:
+    return judge("B")
 
 
 def _log(msg: str) -> None:

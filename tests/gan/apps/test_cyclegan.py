@@ -122,3 +122,8 @@ def test_tiny_run_end_to_end_and_resume_is_bitwise(tmp_path, monkeypatch):
             for d in ("full", "part")]
     assert rows[0] == rows[1] and len(rows[0]) == 2
     assert np.array_equal(np.stack(again.pools["A"].images), np.stack(full.pools["A"].images))
+
+
+def test_judge_names_the_domain():
+    with pytest.raises(ValueError, match="domain"):
+        cyclegan.judge("C")
