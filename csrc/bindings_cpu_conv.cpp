@@ -8,8 +8,10 @@
 
 #include <limits>
 
+#include "cpu/adam.h"
 #include "cpu/bias_act.h"
 #include "cpu/conv_gemm.h"
+#include "cpu/gan_loss.h"
 #include "cpu/isa.h"
 #include "cpu/parallel.h"
 #include "pyargs.h"
@@ -157,19 +159,6 @@ py::array backward_data(const py::object& gy_obj, const py::object& w_obj,
     return dx;
 }
 
-// The target_clones variant GCC's loader picks for a function cloned for `clones` (simd.h): the
-// first, in GCC's priority order, that this CPU reports.
-std::string loader_pick(bool with_avx512) {
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-    if (with_avx512 && __builtin_cpu_supports("avx512f")) return "avx512 (target_clones)";
-    if (__builtin_cpu_supports("avx2")) return "avx2 (target_clones)";
-    return "generic (target_clones)";
-#else
-    (void)with_avx512;
-    return "generic";
-#endif
-}
-
 py::dict isa_info() {
     py::list compiled, supported;
     for (Isa isa : minigan::cpu::isa_compiled()) {
@@ -178,9 +167,9 @@ py::dict isa_info() {
     }
     const std::string active = minigan::cpu::isa_name(minigan::cpu::isa_active());
     py::dict families;
-    families["conv"] = active;
-    families["gan_loss"] = loader_pick(true);
-    families["optim"] = loader_pick(false);
+    families["conv"] = minigan::cpu::conv_direct().isa;
+    families["gan_loss"] = minigan::cpu::gan_loss_kernels().isa;
+    families["optim"] = minigan::cpu::optim_kernels().isa;
     // Compiled once for the baseline ISA (SSE2 on x86-64, NEON on ARM64), auto-vectorised.
     for (const char* f : {"bias_act", "batch_norm", "spectral_norm", "im2col"})
         families[f] = "baseline";
@@ -201,8 +190,8 @@ void bind_conv_kernels(py::module_& m) {
     m.def("isa_info", &isa_info, R"doc(The ISA variants of the vectorised kernels: 'compiled'
 (in this build, best first), 'supported' (of those, what this CPU executes), 'active' (the one
 in use: the best supported, or MINIGAN_ISA / set_isa's choice) and 'families' (kernel family ->
-the variant it runs: the active one where the family is dispatched by minigan, the loader's pick
-for target_clones functions, 'baseline' where a family is compiled once).)doc");
+the variant it runs: the active one for the families dispatched at run time (conv, gan_loss,
+optim), 'baseline' where a family is compiled once).)doc");
     m.def("set_isa", &set_isa, py::arg("name"), R"doc(Use the ISA variant name ('avx512', 'avx2'
 or 'generic') from now on, in every thread. RuntimeError when this CPU cannot execute it.)doc");
     m.def("isa", []() { return std::string(minigan::cpu::isa_name(minigan::cpu::isa_active())); },

@@ -46,11 +46,6 @@ inline T slope(T y, T alpha) {
 template <Act act, typename T>
 void forward_rows(const T* x, const T* b, T* y, int64_t C, int64_t inner, T alpha, int64_t lo,
                   int64_t hi) {
-    if (inner == 1 && b) {  // (N, F) Linear outputs: one contiguous run with a bias per element
-        for (int64_t r = lo, c = lo % C; r < hi; ++r, c = (c + 1 == C) ? 0 : c + 1)
-            y[r] = activate<act>(x[r] + b[c], alpha);
-        return;
-    }
     // The channel is tracked incrementally: a % per row would cost more than a short row.
     for (int64_t r = lo, c = lo % C; r < hi; ++r, c = (c + 1 == C) ? 0 : c + 1) {
         const T bias = b ? b[c] : T(0);
@@ -61,9 +56,27 @@ void forward_rows(const T* x, const T* b, T* y, int64_t C, int64_t inner, T alph
 }
 
 // Work is split over (o, c) rows of `inner` contiguous elements, one static chunk per thread.
+// (N, C) rows with inner == 1 (Linear outputs, channels last): the bias runs along each
+// contiguous row, so the loop over c vectorises; threads split the rows.
+template <Act act, typename T>
+void forward_channels_last(const T* x, const T* b, T* y, int64_t outer, int64_t C, T alpha) {
+    const bool parallel = outer * C >= kParallelGrain && outer > 1;
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (parallel)
+    for (int64_t o = 0; o < outer; ++o) {
+        const T* __restrict src = x + o * C;
+        T* __restrict dst = y + o * C;
+        if (b) {
+            for (int64_t c = 0; c < C; ++c) dst[c] = activate<act>(src[c] + b[c], alpha);
+        } else {
+            for (int64_t c = 0; c < C; ++c) dst[c] = activate<act>(src[c], alpha);
+        }
+    }
+}
+
 template <Act act, typename T>
 void forward_impl(const T* x, const T* b, T* y, int64_t outer, int64_t C, int64_t inner,
                   T alpha) {
+    if (inner == 1 && C > 1) return forward_channels_last<act>(x, b, y, outer, C, alpha);
     const int64_t rows = outer * C;
     const bool parallel = rows * inner >= kParallelGrain && rows > 1;
 #pragma omp parallel num_threads(num_threads()) if (parallel)
@@ -94,9 +107,48 @@ void bias_act_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, in
 // gx in parallel over outer; the bias gradient is summed in double, per thread, then combined
 // in thread order (deterministic for a fixed thread count), so float32 keeps full precision
 // over the N*H*W terms of a channel.
+// inner == 1: per thread, a row of C double sums over its rows (the same order of additions
+// per channel as the general loop below: rows in order, combined in thread order), written so
+// the loop over c vectorises.
+template <Act act, typename T>
+void backward_channels_last(const T* gy, const T* y, T* gx, T* gb, int64_t outer, int64_t C,
+                            T alpha) {
+    const bool parallel = outer * C >= kParallelGrain && outer > 1;
+    const int nt = parallel ? num_threads() : 1;
+    std::vector<double> partial(gb ? static_cast<size_t>(nt) * C : 0, 0.0);
+#pragma omp parallel num_threads(nt) if (parallel)
+    {
+        int tid = 0, used = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        used = omp_get_num_threads();
+#endif
+        double* __restrict acc = gb ? partial.data() + static_cast<size_t>(tid) * C : nullptr;
+        for (int64_t o = outer * tid / used; o < outer * (tid + 1) / used; ++o) {
+            const T* __restrict g = gy + o * C;
+            const T* __restrict yr = y + o * C;
+            T* __restrict d = gx ? gx + o * C : nullptr;
+            if (d) {
+                for (int64_t c = 0; c < C; ++c) d[c] = g[c] * slope<act>(yr[c], alpha);
+                g = d;
+            }
+            if (acc)
+                for (int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(g[c]);
+        }
+    }
+    if (gb) {
+        for (int64_t c = 0; c < C; ++c) {
+            double s = 0.0;
+            for (int t = 0; t < nt; ++t) s += partial[static_cast<size_t>(t) * C + c];
+            gb[c] = static_cast<T>(s);
+        }
+    }
+}
+
 template <Act act, typename T>
 void backward_impl(const T* gy, const T* y, T* gx, T* gb, int64_t outer, int64_t C,
                    int64_t inner, T alpha) {
+    if (inner == 1 && C > 1) return backward_channels_last<act>(gy, y, gx, gb, outer, C, alpha);
     const bool parallel = outer * C * inner >= kParallelGrain && outer > 1;
     const int nt = parallel ? num_threads() : 1;
     std::vector<double> partial(gb ? static_cast<size_t>(nt) * C : 0, 0.0);

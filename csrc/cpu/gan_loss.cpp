@@ -1,15 +1,18 @@
-// Fused GAN losses, OpenMP across chunks and SIMD within one (an AVX2 clone where the CPU has
-// it). One read of x and one write of grad per element; softplus and sigmoid share one
+// Fused GAN losses, OpenMP across chunks and SIMD within one. Compiled once per instruction set
+// (isa.h: AVX-512, AVX2, baseline), the table at the bottom is the only exported name. One read of x and one write of grad per element; softplus and sigmoid share one
 // exp(-|x|), which never overflows, so |x| = 1e4 is safe in float32. exp and log1p are the
 // vectorizable ones of simd.h (about 1 ulp), not libm's scalar calls.
 #include "gan_loss.h"
 
 #include <cmath>
 
-#include "common.h"
 #include "simd.h"
 
-namespace minigan::cpu {
+#ifndef MG_ISA_NS
+#error "gan_loss.cpp: compile with -DMG_ISA_NS=isa_<name> -DMG_ISA_NAME=\"<name>\""
+#endif
+
+namespace minigan::cpu::MG_ISA_NS {
 
 namespace {
 
@@ -83,35 +86,18 @@ MG_INLINE double chunk_code(int code, const T* x, T* grad, int64_t b, int64_t e,
     });
 }
 
-MG_TARGET_CLONES double chunk_f32(int code, const float* x, float* g, int64_t b, int64_t e,
-                                  float n) {
-    return chunk_code<float>(code, x, g, b, e, n);
-}
-
-MG_TARGET_CLONES double chunk_f64(int code, const double* x, double* g, int64_t b, int64_t e,
-                                  double n) {
-    return chunk_code<double>(code, x, g, b, e, n);
-}
-
-double chunk_t(int code, const float* x, float* g, int64_t b, int64_t e, float n) {
-    return chunk_f32(code, x, g, b, e, n);
-}
-double chunk_t(int code, const double* x, double* g, int64_t b, int64_t e, double n) {
-    return chunk_f64(code, x, g, b, e, n);
+template <typename T>
+double gan_loss_impl(int code, const T* x, int64_t n, T* grad) {
+    const T tn = static_cast<T>(n);
+    const double total = simd::parallel_chunks(
+        n, [&](int64_t b, int64_t e) { return chunk_code<T>(code, x, grad, b, e, tn); });
+    return total / static_cast<double>(n);
 }
 
 }  // namespace
 
-template <typename T>
-double gan_loss(int code, const T* x, int64_t n, T* grad) {
-    MG_CHECK(code >= 0 && code < kGanLossCodes, "gan_loss: bad code ", code);
-    const T tn = static_cast<T>(n);
-    const double total = simd::parallel_chunks(
-        n, [&](int64_t b, int64_t e) { return chunk_t(code, x, grad, b, e, tn); });
-    return total / static_cast<double>(n);
-}
+extern const GanLossKernels gan_loss_table;
+const GanLossKernels gan_loss_table = {MG_ISA_NAME, &gan_loss_impl<float>,
+                                       &gan_loss_impl<double>};
 
-template double gan_loss<float>(int, const float*, int64_t, float*);
-template double gan_loss<double>(int, const double*, int64_t, double*);
-
-}  // namespace minigan::cpu
+}  // namespace minigan::cpu::MG_ISA_NS

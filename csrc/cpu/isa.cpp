@@ -2,19 +2,28 @@
 // safe anywhere.
 #include "isa.h"
 
+#include "adam.h"
+#include "gan_loss.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 
 namespace minigan::cpu {
 
+// Each ISA unit's exported tables (conv_direct.cpp, gan_loss.cpp, adam.cpp).
+#define MG_ISA_TABLES                                  \
+    extern const ConvDirect conv_direct_table;         \
+    extern const GanLossKernels gan_loss_table;        \
+    extern const OptimKernels optim_table;
 #if MINIGAN_HAVE_ISA_AVX512
-namespace isa_avx512 { extern const ConvDirect conv_direct_table; }
+namespace isa_avx512 { MG_ISA_TABLES }
 #endif
 #if MINIGAN_HAVE_ISA_AVX2
-namespace isa_avx2 { extern const ConvDirect conv_direct_table; }
+namespace isa_avx2 { MG_ISA_TABLES }
 #endif
-namespace isa_generic { extern const ConvDirect conv_direct_table; }
+namespace isa_generic { MG_ISA_TABLES }
+#undef MG_ISA_TABLES
 
 namespace {
 
@@ -114,16 +123,26 @@ void isa_init_from_env() {
     }
 }
 
-const ConvDirect& conv_direct() {
-    switch (isa_active()) {
+// The active variant's table of one family: every dispatched family follows MINIGAN_ISA/set_isa.
 #if MINIGAN_HAVE_ISA_AVX512
-        case Isa::avx512: return isa_avx512::conv_direct_table;
+#define MG_CASE_AVX512(table) case Isa::avx512: return isa_avx512::table;
+#else
+#define MG_CASE_AVX512(table)
 #endif
 #if MINIGAN_HAVE_ISA_AVX2
-        case Isa::avx2: return isa_avx2::conv_direct_table;
+#define MG_CASE_AVX2(table) case Isa::avx2: return isa_avx2::table;
+#else
+#define MG_CASE_AVX2(table)
 #endif
-        default: return isa_generic::conv_direct_table;
+#define MG_PICK(table)                                 \
+    switch (isa_active()) {                            \
+        MG_CASE_AVX512(table)                          \
+        MG_CASE_AVX2(table)                            \
+        default: return isa_generic::table;            \
     }
-}
+
+const ConvDirect& conv_direct() { MG_PICK(conv_direct_table) }
+const GanLossKernels& gan_loss_kernels() { MG_PICK(gan_loss_table) }
+const OptimKernels& optim_kernels() { MG_PICK(optim_table) }
 
 }  // namespace minigan::cpu

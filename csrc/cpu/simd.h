@@ -1,6 +1,8 @@
-// Helpers for loops that must vectorize: run-time dispatched AVX-512/AVX2 clones of a hot function
-// (one portable binary, no -march=native), and exp / log1p written as plain arithmetic so the
-// compiler can vectorize them (the libm calls are scalar without -ffast-math).
+// Helpers for loops that must vectorize: exp / log1p written as plain arithmetic so the compiler
+// can vectorize them (the libm calls are scalar without -ffast-math), and the chunked parallel
+// loop. Included by the kernel families compiled once per instruction set (isa.h): there the
+// helpers live in that variant's namespace (minigan::cpu::isa_<name>::simd), so the linker can
+// never hand a wide-ISA copy of one to code that runs on an older CPU.
 #pragma once
 
 #include <cstdint>
@@ -8,24 +10,13 @@
 
 #include "parallel.h"
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-// GCC/Clang build the function twice and pick one at load time (ifunc). A function so marked
-// must not contain an OpenMP parallel region (the outlined body would not be cloned): it is
-// called on a chunk from inside one.
-// AVX-512F is worth its own clone: the GAN-loss loop runs 2.8x faster than with AVX2 on the
-// development machine (float lanes and the float -> double reduction double in width).
-#define MG_TARGET_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-// Without the AVX-512 clone, whose ISA includes FMA: GCC contracts a * b + c into one rounding
-// there, and the optimizer updates must round step by step like NumPy (bitwise equal results).
-// Those loops are memory-bound; AVX2 loses nothing.
-#define MG_TARGET_CLONES_NO_FMA __attribute__((target_clones("avx2", "default")))
-#else
-#define MG_TARGET_CLONES
-#define MG_TARGET_CLONES_NO_FMA
-#endif
 #define MG_INLINE inline __attribute__((always_inline))
 
+#ifdef MG_ISA_NS
+namespace minigan::cpu::MG_ISA_NS::simd {
+#else
 namespace minigan::cpu::simd {
+#endif
 
 template <typename T>
 struct Bits;
@@ -113,4 +104,4 @@ double parallel_chunks(int64_t n, F f) {
     return total;
 }
 
-}  // namespace minigan::cpu::simd
+}  // namespace minigan::cpu::(isa_<name>::)simd

@@ -1,8 +1,9 @@
-"""The portable (generic) direct conv kernels cross-compiled for ARM64 and run under qemu-user:
-where ``aarch64-linux-gnu-g++`` and ``qemu-aarch64`` are installed (Debian: g++-aarch64-linux-gnu,
-qemu-user), csrc/cpu/conv_direct.cpp and isa.cpp are built as the ARM64 build of minigan._C
-builds them (the generic variant only, NEON vectors) with a standalone driver that compares the
-three kernels with plain loops over the definition (native_cross/conv_direct_check.cpp). The
+"""The portable (generic) direct conv, GAN-loss and Adam kernels cross-compiled for ARM64 and run
+under qemu-user: where ``aarch64-linux-gnu-g++`` and ``qemu-aarch64`` are installed (Debian:
+g++-aarch64-linux-gnu, qemu-user), csrc/cpu/conv_direct.cpp, gan_loss.cpp, adam.cpp and isa.cpp
+are built as the ARM64 build of minigan._C builds them (the generic variant only, NEON vectors)
+with a standalone driver that compares the kernels with plain loops over the definition
+(native_cross/conv_direct_check.cpp). The
 whole Python module is not cross-built: that needs an ARM64 Python to link against."""
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def test_generic_conv_kernels_on_arm64_under_qemu(tmp_path):
     flags = ["-std=c++17", "-O2", "-fopenmp", "-ffp-contract=fast", "-DMG_ISA_NS=isa_generic",
              '-DMG_ISA_NAME="generic"', "-DMG_VEC_BYTES=16", "-DMINIGAN_HAVE_ISA_AVX512=0",
              "-DMINIGAN_HAVE_ISA_AVX2=0", f"-I{ROOT / 'csrc'}", "-static"]
-    sources = [ROOT / "csrc/cpu/conv_direct.cpp", ROOT / "csrc/cpu/isa.cpp",
+    sources = [ROOT / "csrc/cpu/conv_direct.cpp", ROOT / "csrc/cpu/gan_loss.cpp",
+               ROOT / "csrc/cpu/adam.cpp", ROOT / "csrc/cpu/isa.cpp",
                ROOT / "tests/kernels/native_cross/conv_direct_check.cpp"]
     build = subprocess.run([CXX, *flags, *map(str, sources), "-o", str(exe)],
                            capture_output=True, text=True, timeout=300)
@@ -34,4 +36,4 @@ def test_generic_conv_kernels_on_arm64_under_qemu(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "isa generic panel 8"  # 16-byte vectors: 4 floats, 2 per panel row
-    assert sum(line.startswith("ok ") for line in lines) == 5, run.stdout
+    assert sum(line.startswith("ok ") for line in lines) == 7, run.stdout

@@ -6,9 +6,9 @@ the tolerance measures the kernel's rounding and nothing else; the ``numpy`` bac
 the same way, which keeps the tolerances honest for the reference itself. The rows with NaN/inf
 inputs (``table.nonfinite``) are included: NaN where the reference has NaN, the same infinities.
 
-The native backend's vectorised conv kernels exist once per ISA variant (``_C.isa_info()``):
-its conv rows run again under every variant this CPU executes, forced with ``_C.set_isa``;
-variants it cannot execute are reported as skipped with the reason."""
+The native backend's vectorised conv, GAN-loss and optimizer kernels exist once per ISA variant
+(``_C.isa_info()``): their rows run again under every variant this CPU executes, forced with
+``_C.set_isa``; variants it cannot execute are reported as skipped with the reason."""
 
 from __future__ import annotations
 
@@ -109,3 +109,27 @@ def test_native_conv_matches_reference_per_isa(case, native_isa, dtype):
     to im2col + BLAS, which beats the portable kernels wherever measured; those kernels are
     compared with the reference directly in test_conv_gemm.py)."""
     test_kernel_matches_reference(case, "native", dtype)
+
+
+_DISPATCHED = {"fused_gan_loss": "gan_loss", "adam_step": "optim", "sgd_step": "optim"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", [c for c in ROWS if c.kernel in _DISPATCHED],
+                         ids=lambda c: c.name)
+def test_native_loss_and_optimizer_match_reference_per_isa(case, native_isa, dtype):
+    """The GAN-loss and optimizer rows under each ISA variant, which isa_info then names."""
+    assert _C.isa_info()["families"][_DISPATCHED[case.kernel]] == native_isa
+    test_kernel_matches_reference(case, "native", dtype)
+
+
+def test_native_optimizer_variants_round_like_numpy(native_isa):
+    """Every variant rounds the Adam update step by step (no FMA contraction, even where the
+    variant's instruction set has FMA): bitwise NumPy's float32 result."""
+    impl = registry.get("adam_step", "cpu", backend="native")
+    ref = registry.reference("adam_step")
+    for case in [c for c in ROWS if c.kernel == "adam_step"]:
+        args, kwargs = case.arguments(np.float32)
+        got, want = case.run(impl, args, kwargs), case.run(ref, args, kwargs)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w, err_msg=case.name)

@@ -3,12 +3,16 @@
 // (tests/kernels/test_native_cross.py). It links conv_direct.cpp (the generic variant: NEON on
 // ARM64) and isa.cpp, runs the three kernels the dispatch table picks on a few geometries and
 // compares them with plain double-precision loops over the definition (conv_gemm.h).
-// Prints "isa <name>" and one line per geometry; exits 1 on a mismatch.
+// It also runs the GAN-loss and Adam kernels of the same variant (gan_loss.cpp, adam.cpp) against
+// scalar loops (check_loss_and_adam). Prints "isa <name>" and one line per check; exits 1 on a
+// mismatch.
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <vector>
 
+#include "cpu/adam.h"
+#include "cpu/gan_loss.h"
 #include "cpu/isa.h"
 
 using minigan::cpu::ConvShape;
@@ -85,6 +89,42 @@ bool check(ConvShape s) {
     return ok;
 }
 
+// The non-saturating D loss on real logits, softplus(-x), and one Adam step, through the
+// dispatch tables, against the formulas in double (an exp/log1p of ~1 ulp and float rounding).
+bool check_loss_and_adam() {
+    const int64_t n = 1000;
+    std::vector<float> x(n), g(n);
+    for (int64_t i = 0; i < n; ++i) x[i] = float(i - 500) / 37.0f;
+    const double mean = minigan::cpu::gan_loss<float>(3 * 1 + 0, x.data(), n, g.data());
+    double want = 0.0, err = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        want += std::log1p(std::exp(-std::fabs(x[i]))) + std::fmax(-x[i], 0.0);
+        const double d = -1.0 / (1.0 + std::exp(double(x[i]))) / n;  // -sigmoid(-x) / n
+        err = std::fmax(err, std::fabs(g[i] - d) / (1e-7 + std::fabs(d)));
+    }
+    want /= n;
+    bool ok = std::fabs(mean - want) <= 1e-6 * std::fabs(want) && err <= 1e-5;
+    std::printf("%s gan_loss ns d_real (rel. error of the mean %.1e, of grad %.1e)\n",
+                ok ? "ok" : "MISMATCH", std::fabs(mean - want) / want, err);
+    std::vector<float> p(n), m(n, 0.1f), v(n, 0.2f), gr(n);
+    for (int64_t i = 0; i < n; ++i) p[i] = x[i], gr[i] = 0.01f * float(i % 17) - 0.08f;
+    const std::vector<float> p0 = p;
+    minigan::cpu::adam_update<float>(p.data(), gr.data(), m.data(), v.data(), nullptr, n, 3,
+                                     {1e-2, 0.9, 0.999, 1e-8, 0.0});
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const double mi = 0.9 * 0.1 + 0.1 * gr[i], vi = 0.999 * 0.2 + 0.001 * gr[i] * gr[i];
+        const double step = 1e-2 / (1 - std::pow(0.9, 3)) * mi /
+                            (std::sqrt(vi) / std::sqrt(1 - std::pow(0.999, 3)) + 1e-8);
+        const double want_p = p0[i] - step;  // p is float: compare within its rounding
+        worst = std::fmax(worst, std::fabs(want_p - p[i]) / (1e-6 + std::fabs(want_p)));
+    }
+    const bool ok2 = worst <= 5e-7;
+    std::printf("%s adam step (worst rel. error of the parameter %.1e)\n", ok2 ? "ok" : "MISMATCH",
+                worst);
+    return ok && ok2;
+}
+
 }  // namespace
 
 namespace minigan::cpu {
@@ -101,5 +141,6 @@ int main() {
     ok &= check({2, 8, 7, 9, 17, 3, 3, 1, 1, 1, 1, 2, 1, 0, 0});
     ok &= check({2, 16, 9, 8, 5, 3, 3, 2, 3, 1, 0, 1, 2, 0, 0});
     ok &= check({2, 9, 14, 14, 16, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0});
+    ok &= check_loss_and_adam();
     return ok ? 0 : 1;
 }
