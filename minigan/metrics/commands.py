@@ -7,7 +7,9 @@ samples are drawn with a fixed seed. What is computed depends on what the genera
   (:mod:`minigan.metrics.modes`, 2,500 samples by default);
 * 28x28 single-channel images: digit-class coverage and KL to uniform, Fréchet distance in the
   digit classifier's feature space, and k-NN precision/recall, against the 1,000 held-out test
-  digits (:mod:`minigan.metrics.images`; 5,000 samples by default);
+  digits (:mod:`minigan.metrics.images`; 5,000 samples by default); for conditional runs
+  (cgan, acgan) the class accuracy of the samples, for InfoGAN runs the accuracy of the best
+  code-to-class map (:mod:`minigan.metrics.labels`);
 * 28x28 three-channel images: Stacked-MNIST modes covered (of 1,000) and KL to uniform
   (:mod:`minigan.metrics.stacked`; 26,000 samples by default, the VEEGAN/PacGAN protocol).
 
@@ -55,27 +57,54 @@ def kind_of(cfg: dict) -> str:
                      "images (eval knows 2-D mixtures, 28x28 digits and 28x28x3 Stacked MNIST)")
 
 
-def draw_samples(G: Any, cfg: dict, n: int, seed: int, batch_size: int = 500) -> np.ndarray:
+def draw_labelled(G: Any, cfg: dict, n: int, seed: Any,
+                  batch_size: int = 500) -> tuple[np.ndarray, np.ndarray | None]:
     """n samples of G (in eval mode, no graph) from latents of a NumPy generator seeded by
-    ``seed``, in batches."""
+    ``seed``, in batches, and the label each was drawn with: the class of a conditional
+    generator (cgan, acgan), the categorical code of an InfoGAN generator, else None."""
     from ..gan.data_source import fixed_latent, generate_from
     from ..tensor import no_grad
 
     rng = np.random.default_rng(seed)
     G.eval()
-    out = []
+    out, labels = [], []
     with no_grad():
         for start in range(0, n, batch_size):
             fixed = fixed_latent(cfg, min(batch_size, n - start), rng)
             out.append(generate_from(G, cfg, fixed).numpy())
+            if len(fixed) > 1 and fixed[1] is not None:  # [z, labels] or [z, cat, cont]
+                labels.append(fixed[1])
     x = np.concatenate(out)
     if not np.all(np.isfinite(x)):
         raise ValueError("the generator's samples contain NaN or Inf")
-    return x
+    return x, (np.concatenate(labels) if labels else None)
 
 
-def evaluate_samples(kind: str, x: np.ndarray, cfg: dict, classifier: Any = None) -> dict:
-    """The metrics of samples ``x`` of a run of ``kind`` (see :func:`kind_of`)."""
+def draw_samples(G: Any, cfg: dict, n: int, seed: Any, batch_size: int = 500) -> np.ndarray:
+    """The samples of :func:`draw_labelled`, without the labels."""
+    return draw_labelled(G, cfg, n, seed, batch_size)[0]
+
+
+def label_scores(cfg: dict, predicted: np.ndarray, labels: np.ndarray | None) -> dict:
+    """Whether samples show the label they were drawn with (:mod:`minigan.metrics.labels`):
+    ``class_accuracy`` for conditional models (cgan, acgan), ``code_accuracy`` and
+    ``code_to_class`` (the best one-to-one map) for InfoGAN's categorical code; {} otherwise."""
+    from . import labels as lab
+
+    model = cfg.get("model")
+    if labels is None or model not in ("cgan", "acgan", "infogan"):
+        return {}
+    if model == "infogan":
+        r = lab.code_accuracy(labels, predicted, int(cfg["n_cat"]), 10)
+        return {"code_accuracy": r.code_accuracy, "code_to_class": r.code_to_class}
+    return {"class_accuracy": lab.class_accuracy(labels, predicted)}
+
+
+def evaluate_samples(kind: str, x: np.ndarray, cfg: dict, classifier: Any = None,
+                     labels: np.ndarray | None = None) -> dict:
+    """The metrics of samples ``x`` of a run of ``kind`` (see :func:`kind_of`); ``labels``:
+    what each sample was drawn with (see :func:`draw_labelled`), scored by
+    :func:`label_scores`."""
     from . import images, stacked
 
     if kind == "2d":
@@ -98,7 +127,7 @@ def evaluate_samples(kind: str, x: np.ndarray, cfg: dict, classifier: Any = None
     return {**images.class_coverage(p_fake).as_dict(),
             "frechet_distance": images.frechet_distance(f_fake, f_real),
             "precision": pr.precision, "recall": pr.recall, "pr_k": pr.k, "pr_samples": m,
-            "n_real": len(real), **info}
+            "n_real": len(real), **label_scores(cfg, p_fake.argmax(1), labels), **info}
 
 
 _LABELS = {
@@ -108,6 +137,9 @@ _LABELS = {
     "frechet_distance": "Fréchet distance (classifier features)", "precision": "precision",
     "recall": "recall", "pr_samples": "precision/recall: samples per set",
     "n_samples": "samples", "n_real": "real test digits",
+    "class_accuracy": "class accuracy (label given to G)",
+    "code_accuracy": "code accuracy (best code -> class map)",
+    "code_to_class": "code -> class map",
     "classifier_test_accuracy": "classifier held-out accuracy",
 }
 
@@ -124,8 +156,10 @@ def format_table(result: dict) -> str:
             total = m.get("n_modes", m.get("n_classes"))
             v = f"{v} / {total}"
         elif key in ("high_quality", "confident", "precision", "recall",
-                     "classifier_test_accuracy"):
+                     "classifier_test_accuracy", "class_accuracy", "code_accuracy"):
             v = f"{100 * v:.2f}%"
+        elif key == "code_to_class":
+            v = " ".join(f"{k}->{c}" for k, c in enumerate(v))
         elif isinstance(v, float):
             v = f"{v:.4f}"
         rows.append((label, str(v)))
@@ -160,14 +194,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seed, n = [int(cfg.get("seed", 0)), 4], int(cfg.get("eval_samples", n))
     t0 = time.perf_counter()
     try:
-        x = draw_samples(G, cfg, n, seed)
+        x, labels = draw_labelled(G, cfg, n, seed)
         classifier = None
         if kind != "2d":
             from .classifier import get_classifier
 
             # Always said on stderr (even with --json): the first run trains a classifier.
             classifier = get_classifier(log=_log)
-        metrics = evaluate_samples(kind, x, cfg, classifier)
+        metrics = evaluate_samples(kind, x, cfg, classifier, labels)
     except ValueError as e:
         return _fail(str(e))
     out = run / "eval.json"

@@ -30,4 +30,5 @@ def test_preset_trains_two_steps(preset, tmp_path):
     x = np.load(tmp_path / "s.npy")
     assert x.shape[0] == 8 and np.all(np.isfinite(x))
     if cfg["model"] != "mlp":
-        assert x.shape[1:] == (1, 28, 28) and x.min() >= -1 and x.max() <= 1
+        channels = 3 if cfg["dataset"] == "stacked-digits" else 1  # Stacked MNIST: RGB
+        assert x.shape[1:] == (channels, 28, 28) and x.min() >= -1 and x.max() <= 1

@@ -142,3 +142,30 @@ def test_kind_of():
     assert commands.kind_of({"dataset": "npz:x", "channels": 3, "image_size": 28}) == "stacked"
     with pytest.raises(ValueError, match="3-channel 32x32"):
         commands.kind_of({"dataset": "cifar10:x", "channels": 3, "image_size": 32})
+
+
+@pytest.mark.parametrize("preset, model, key", [("infogan-mnist", "infogan", "code_accuracy"),
+                                                ("cgan-mnist", "cgan", "class_accuracy"),
+                                                ("cgan-mnist", "acgan", "class_accuracy")])
+def test_eval_scores_the_label_each_sample_was_drawn_with(preset, model, key, tmp_path,
+                                                         tiny_classifier, capsys):
+    out = train(tmp_path / "run", "--preset", preset, "--set", f"model={model}", *IMAGE)
+    capsys.readouterr()
+    assert main(["eval", str(out), "--n", "300", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    G, cfg = load_G(out)
+    x = commands.draw_samples(G, cfg, 300, seed=0)
+    pred = tiny_classifier.predict_proba(x).argmax(1)
+    drawn = np.arange(300) % 10  # the labels / codes cycle 0..9 along the samples
+    if key == "class_accuracy":
+        assert m[key] == np.mean(pred == drawn) and "code_accuracy" not in m
+        return
+    # InfoGAN: the reported map is one-to-one, scores what it says, and no swap of two codes'
+    # digits (nor moving a code to an unused digit: none is left with 10 codes) scores more.
+    mp = np.array(m["code_to_class"])
+    assert sorted(mp) == list(range(10)) and "class_accuracy" not in m
+    hits = np.array([[np.sum(pred[drawn == k] == c) for c in range(10)] for k in range(10)])
+    assert m[key] == hits[np.arange(10), mp].sum() / 300
+    for a in range(10):
+        for b in range(a + 1, 10):
+            assert hits[a, mp[b]] + hits[b, mp[a]] <= hits[a, mp[a]] + hits[b, mp[b]]
