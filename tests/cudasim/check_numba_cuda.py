@@ -228,6 +228,35 @@ def test_batch_norm_training_without_running_stats_and_eval_leaves_them():
                                                  0.1, 1e-5)
 
 
+# NaN/inf as the reference (the CPU parity test runs every family's NaN/inf rows; here batch
+# norm's, in both layouts: (N, C) columns and (N, C, H, W) rows).
+BN_NONFINITE = [c for c in table.rows(nonfinite=True) if c.nonfinite and
+                c.kernel.startswith("batch_norm") and c.name.split(",")[0].endswith(
+                    ("6x5", "3x2x5"))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", BN_NONFINITE, ids=lambda c: c.name)
+def test_batch_norm_propagates_nan_and_inf_as_the_reference(case, dtype):
+    _check_case(case, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_batch_norm_with_an_infinite_first_value_of_a_channel(dtype):
+    # The one-pass sums are shifted by a value of the channel; an infinite one must not turn
+    # the channel's mean (the reference: that infinity) into inf - inf = NaN.
+    x = np.random.default_rng(6).standard_normal((4, 3, 5))
+    x[0, 1, 0], x[0, 2, 0], x[2, 2, 3] = np.inf, -np.inf, np.inf
+    x = x.astype(dtype)
+    rm, rv = np.zeros(3, dtype), np.ones(3, dtype)
+    rm64, rv64 = np.zeros(3), np.ones(3)
+    got = numba_cuda_batch_norm.batch_norm_forward(x, None, None, rm, rv, True, 0.1, 1e-5)
+    want = registry.reference("batch_norm_forward")(x.astype(np.float64), None, None, rm64,
+                                                    rv64, True, 0.1, 1e-5)
+    assert np.isposinf(want[1][1]) and np.isnan(want[1][2])
+    assert_outputs_close((*got, rm, rv), (*want, rm64, rv64), dtype, what="inf at x[0, c, 0]")
+
+
 def test_bias_act_backward_without_bias_gradient():
     rng = np.random.default_rng(5)
     gy, y = rng.standard_normal((3, 4, 5)), np.tanh(rng.standard_normal((3, 4, 5)))

@@ -7,7 +7,8 @@ shared memory; a per-channel finishing launch adds the splits' partials in a fix
 (deterministic, no atomics). Then one grid-stride elementwise pass.
 
 Forward, training: the partials are sums of d = x - K and d^2 with K = x[0, c, 0], one value of
-the channel. Shifting by a sample of the channel keeps the one-pass variance
+the channel (0 if that one is infinite). Shifting by a sample of the channel keeps the one-pass
+variance
 
     var = (sum d^2 - (sum d)^2 / n) / n,     mean = K + sum d / n
 
@@ -37,6 +38,13 @@ def _kernels(dtype_name: str, BLOCK: int) -> dict:
     f64 = common.numba_type(np.float64)
     tree_sum = common.tree_sum(BLOCK)
 
+    @cuda.jit(device=True)
+    def _shift(x, c):
+        # K = x[0, c, 0] when finite, else 0: an infinite K would turn every finite value into
+        # inf - inf = NaN, where the reference's mean is the infinity itself.
+        k = f64(x[0, c, 0])
+        return k if math.isfinite(k) else 0.0
+
     @cuda.jit
     def stats(x, p1, p2):
         # x: (N, C, inner). Partial sums of d = x - x[0, c, 0] and d^2 over this block's stripe.
@@ -45,7 +53,7 @@ def _kernels(dtype_name: str, BLOCK: int) -> dict:
         c = cuda.blockIdx.x
         s = cuda.blockIdx.y
         inner = x.shape[2]
-        shift = f64(x[0, c, 0])
+        shift = _shift(x, c)
         s1 = 0.0
         s2 = 0.0
         for k in range(s * BLOCK + tid, x.shape[0] * inner, cuda.gridDim.y * BLOCK):
@@ -69,7 +77,7 @@ def _kernels(dtype_name: str, BLOCK: int) -> dict:
             for s in range(p1.shape[1]):
                 s1 += p1[c, s]
                 s2 += p2[c, s]
-            m = f64(x[0, c, 0]) + s1 / n
+            m = _shift(x, c) + s1 / n
             var = (s2 - s1 * s1 / n) / n
             if var < 0.0:  # rounding, for a constant channel
                 var = 0.0
