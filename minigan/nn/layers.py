@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .. import ops as _ops
+from ..ops.linear_act import linear_act as _linear_act
 from ..tensor import Tensor, zeros
 from . import functional as F
 from . import init as _init
@@ -332,6 +333,27 @@ class PixelUnshuffle(Module):
 
 # ---- containers ----------------------------------------------------------------------------------
 
+
+def _fused_act(lin: Module, nxt: Module, x: Any) -> tuple | None:
+    """(act, slope) when ``lin`` (a plain Linear) then ``nxt`` can run as one linear_act op:
+    an activation it fuses, no hooks on either (a hook must see the layer's own output), and
+    an input F.linear would accept (its errors stay F.linear's). Same values and gradients."""
+    t = type(nxt)
+    if t is ReLU:
+        act = ("relu", 0.0)
+    elif t is LeakyReLU and nxt.negative_slope >= 0:
+        act = ("leaky_relu", float(nxt.negative_slope))
+    else:
+        return None
+    if (lin._forward_pre_hooks or lin._forward_hooks or nxt._forward_pre_hooks
+            or nxt._forward_hooks or not isinstance(x, Tensor) or x.ndim != 2):
+        return None
+    w = lin.weight
+    if x.shape[1] != w.shape[1] or x.array.dtype != w.array.dtype:
+        return None
+    return act
+
+
 class Sequential(Module):
     """Modules applied in order; ``Sequential(a, b)`` names them "0", "1", ...,
     ``Sequential(OrderedDict(name=module))`` keeps the given names."""
@@ -348,8 +370,18 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x: Any) -> Any:
-        for m in self._modules.values():
+        mods = list(self._modules.values())
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            if type(m) is Linear and i + 1 < n:
+                act = _fused_act(m, mods[i + 1], x)
+                if act is not None:  # Linear then ReLU/LeakyReLU: one op (ops.linear_act)
+                    x = _linear_act(x, m.weight, m.bias, *act)
+                    i += 2
+                    continue
             x = m(x)
+            i += 1
         return x
 
     def __len__(self) -> int:
