@@ -17,9 +17,9 @@ the identity terms are defined. A is the first 200 train digits of each class, B
 last 200: the two sets share no digit.
 
 Final metrics (``summary.json``): class accuracy after translation and after a full cycle --
-each image scored on its gray (channel-mean) image by the digit classifier's network trained on
-that domain's train digits (:func:`judge`: gray digits for A, gray coloured digits for B) -- and
-the Fréchet distance to the target domain's held-out images in that classifier's feature space,
+each image scored on its gray (channel-mean) image: domain A by minigan's digit classifier,
+domain B by the same network trained on gray coloured train digits (:func:`judge`) -- and the
+Fréchet distance to the target domain's held-out images in that classifier's feature space,
 beside the distance of the untranslated inputs. Held-out: the 1,000 test digits, the first 50 of
 each class as A, the last 50 coloured as B.
 """
@@ -180,10 +180,15 @@ def judge(domain: str) -> Any:
 
 
 def digit_classifier() -> Any:
-    return judge("A")
+    """Domain A's judge: minigan's digit classifier (:func:`minigan.metrics.classifier.
+    get_classifier`; cached, trained once when missing)."""
+    from ...metrics.classifier import get_classifier
+
+    return get_classifier(log=_log)
 
 
 def domain_classifier() -> Any:
+    """Domain B's judge: :func:`judge` ("B")."""
     return judge("B")
 
 
