@@ -11,6 +11,7 @@ from collections.abc import Callable
 from .. import random as _random
 from ..distributed.shard import batch_std
 from ..ops import mean, relu, sqrt, sum
+from ..ops.sq_norm import mean_sq_norm
 from ..tensor import Tensor, grad
 
 
@@ -50,7 +51,7 @@ def gradient_penalty(D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor,
 
 def r1_penalty(D: Callable[[Tensor], Tensor], real: Tensor, gamma: float = 1.0) -> Tensor:
     """R1 (Mescheder et al. 2018): gamma/2 E||grad D(x)||^2 on real data."""
-    return (gamma / 2) * mean(_per_sample_sq_norm(_input_grad(D, real)))
+    return mean_sq_norm(_input_grad(D, real), gamma / 2)
 
 
 def r1_from_logits(logits: Tensor, real: Tensor, gamma: float = 1.0) -> Tensor:
@@ -61,12 +62,12 @@ def r1_from_logits(logits: Tensor, real: Tensor, gamma: float = 1.0) -> Tensor:
         raise ValueError("real: expected the tensor D's logits were computed from, with "
                          "requires_grad=True (x.detach().requires_grad_() before D(x))")
     (g,) = grad(logits.sum(), real, create_graph=True)
-    return (gamma / 2) * mean(_per_sample_sq_norm(g))
+    return mean_sq_norm(g, gamma / 2)
 
 
 def r2_penalty(D: Callable[[Tensor], Tensor], fake: Tensor, gamma: float = 1.0) -> Tensor:
     """R2: gamma/2 E||grad D(x)||^2 on generated data."""
-    return (gamma / 2) * mean(_per_sample_sq_norm(_input_grad(D, fake)))
+    return mean_sq_norm(_input_grad(D, fake), gamma / 2)
 
 
 def dragan_penalty(D: Callable[[Tensor], Tensor], real: Tensor, k: float = 1.0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import tensor as _t
 from ..function import Function
 from ..tensor import Tensor
 from .elementwise import reduce_grad
@@ -36,6 +37,14 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad[:2]
         ta, tb = ctx.flags
+        if not _t._GRAD_ENABLED[0] and a.ndim == 2 and b.ndim == 2:
+            # No graph to record (plain backward), no broadcast to undo: the same products on
+            # the arrays, without an op object per product.
+            ga_, ba_, g_ = a.array, b.array, g.array
+            bt = _mT(ba_) if tb else ba_
+            at = _mT(ga_) if ta else ga_
+            return (Tensor(bt @ _mT(g_) if ta else g_ @ _mT(bt)) if na else None,
+                    Tensor(_mT(g_) @ at if tb else _mT(at) @ g_) if nb else None, None, None)
         ga = gb = None
         if na:
             ga = MatMul.apply(b, g, tb, True) if ta else MatMul.apply(g, b, False, not tb)
@@ -61,6 +70,11 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         nx, nw, nb = (ctx.needs_input_grad + (False,))[:3]
+        if not _t._GRAD_ENABLED[0] and x.ndim == 2:
+            # Plain backward: the products and the bias sum below, on the arrays.
+            ga, xa = g.array, x.array
+            return (Tensor(ga @ w.array) if nx else None, Tensor(_mT(ga) @ xa) if nw else None,
+                    Tensor(ga.sum(axis=(0,))) if nb else None)
         gx = matmul(g, w) if nx else None
         g2 = reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g
         x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
