@@ -1,5 +1,5 @@
 """Quality and mode-collapse metrics."""
 
-from . import classifier, images, modes, stacked
+from . import classifier, images, labels, modes, stacked
 
-__all__ = ["classifier", "images", "modes", "stacked"]
+__all__ = ["classifier", "images", "labels", "modes", "stacked"]
