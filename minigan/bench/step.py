@@ -6,6 +6,7 @@ model per CPU backend, and the same model in PyTorch CPU when PyTorch is install
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,7 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
     (measured here: PyTorch's step 46-64 ms beside minigan's, depending on minigan's OpenMP wait
     policy, against 51 ms alone). ``isolate=False`` times all of them in this process, in turns.
     """
+    start_load = os.getloadavg() if hasattr(os, "getloadavg") else None
     if preset not in PRESETS:
         raise ValueError(f"--preset: unknown {preset!r}; expected one of {', '.join(PRESETS)}")
     batch = batch or DEFAULT_BATCH.get(preset, 64)
@@ -64,7 +66,8 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
     torch_ok = use_torch and backends._installed("torch")
     n_impl = len(names) + torch_ok
     if isolate:
-        return _bench_step_isolated(preset, names, torch_ok, repeats, warmup, batch, progress)
+        return _bench_step_isolated(preset, names, torch_ok, repeats, warmup, batch, progress,
+                                    start_load)
     bar = Progress(n_impl * (repeats + 1), enabled=progress)  # building, then timed steps
     impls, steps = [], []
     for b in names:
@@ -90,11 +93,12 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
 
     timed = time_interleaved(steps, repeats, warmup, tick, settle=1)
     bar.close()
-    return _step_report(preset, batch, repeats, warmup, impls, timed, isolated=False)
+    return _step_report(preset, batch, repeats, warmup, impls, timed, False, start_load)
 
 
 def _bench_step_isolated(preset: str, names: list[str], torch_ok: bool, repeats: int,
-                         warmup: int, batch: int, progress: bool) -> dict[str, Any]:
+                         warmup: int, batch: int, progress: bool,
+                         start_load: Any = None) -> dict[str, Any]:
     impls = [{"impl": f"minigan/{b}", "backend": b} for b in names]
     if torch_ok:
         impls.append({"impl": "torch", "backend": "torch",
@@ -109,11 +113,11 @@ def _bench_step_isolated(preset: str, names: list[str], torch_ok: bool, repeats:
                                  batch, n, warmup)
             bar.update(r * len(impls) + i + 1, f"round {r + 1}: {entry['impl']}")
     bar.close()
-    return _step_report(preset, batch, repeats, warmup, impls, timed, isolated=True)
+    return _step_report(preset, batch, repeats, warmup, impls, timed, True, start_load)
 
 
 def _step_report(preset: str, batch: int, repeats: int, warmup: int, impls: list[dict],
-                 timed: list[list[float]], isolated: bool) -> dict[str, Any]:
+                 timed: list[list[float]], isolated: bool, start_load: Any) -> dict[str, Any]:
     results = []
     for entry, times in zip(impls, timed):
         results.append({**entry, "median_s": statistics.median(times), "min_s": min(times),
@@ -123,7 +127,11 @@ def _step_report(preset: str, batch: int, repeats: int, warmup: int, impls: list
     for r in results:
         r["vs_numpy"] = numpy_t / r["median_s"]
         r["ratio_to_torch"] = r["median_s"] / torch_t if torch_t else None
-    return {"kind": "step", "preset": preset, "batch": batch, "machine": machine_info(),
+    machine = machine_info()
+    # (the start's load is the report's; this one closes the measurement)
+    machine["loadavg_start"] = start_load
+    machine["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"kind": "step", "preset": preset, "batch": batch, "machine": machine,
             "repeats": repeats, "warmup": warmup, "isolated_processes": isolated,
             "results": results}
 
@@ -145,4 +153,13 @@ def format_step(report: dict[str, Any]) -> str:
                      f"{ratio:>16}")
     if not any(r["impl"] == "torch" for r in report["results"]):
         lines.append("(PyTorch not installed or --no-torch: no torch column)")
+    m = report.get("machine", {})
+    if m.get("loadavg_start") and m.get("loadavg_end"):
+        lines.append(f"load average (1/5/15 min) at start {_load(m['loadavg_start'])}, "
+                     f"at end {_load(m['loadavg_end'])}; {m.get('cpu')}, "
+                     f"{m.get('threads')} thread(s)")
     return "\n".join(lines)
+
+
+def _load(avg: Any) -> str:
+    return "/".join(f"{v:.1f}" for v in avg)
