@@ -218,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)
 
+    from .gan.apps.commands import add_commands as add_app_commands
+
+    add_app_commands(sub)
+
     from .metrics.commands import add_commands as add_metrics_commands
 
     add_metrics_commands(sub)

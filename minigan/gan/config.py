@@ -87,6 +87,14 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "identity_weight": (5.0, "cyclegan: weight of the identity L1 loss (0 = off)"),
     "pool_size": (50, "cyclegan: past fakes kept for the discriminators"),
     "app_eval": (1000, "ssgan, cyclegan: held-out test images scored at the end (at most 1000)"),
+    "sr_factor": (4, "sr: upscaling factor, 2 (14x14 -> 28x28) or 4 (7x7 -> 28x28)"),
+    "res_blocks": (4, "sr: residual blocks of the generator"),
+    "content_loss": ("mse", "sr: pixel loss of the generator: mse | l1"),
+    "perceptual_weight": (0.01, "sr: weight of the digit-classifier feature loss (0 = off)"),
+    "paired_task": ("edges", "pix2pix: the paired digits task: edges | inpaint"),
+    "l1_weight": (100.0, "pix2pix: weight of the L1 loss"),
+    "adv_weight": (1.0, "sr, pix2pix: weight of the adversarial loss (0 = content loss only)"),
+    "paired_baseline": (True, "sr, pix2pix: also train G without the adversarial loss"),
 }
 
 
@@ -99,7 +107,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     **{k: (0.0, math.inf, "a learning rate > 0") for k in ("lr_g", "lr_d")},
     **{k: (0.0, 1.0, "a value in [0, 1)") for k in ("beta1", "beta2", "ema", "label_smoothing")},
     **{k: (0.0, math.inf, "a value >= 0") for k in (
-        "cycle_weight", "identity_weight",
+        "cycle_weight", "identity_weight", "perceptual_weight", "l1_weight", "adv_weight",
         "aux_weight", "info_weight", "gp_weight", "r1_gamma", "r2_gamma", "dragan_weight",
         "clip", "instance_noise", "mgan_beta", "d_combine_lambda", "fm_weight")},
 }

@@ -21,6 +21,8 @@ from ..config import ConfigError
 TASKS: dict[str, tuple[str, str]] = {
     "gan": ("minigan.gan.trainer", "Trainer"),
     "ssgan": ("minigan.gan.apps.ssgan", "SSGANTrainer"),
+    "sr": ("minigan.gan.apps.sr", "SRTrainer"),
+    "pix2pix": ("minigan.gan.apps.pix2pix", "Pix2PixTrainer"),
     "cyclegan": ("minigan.gan.apps.cyclegan", "CycleGANTrainer"),
 }
 
