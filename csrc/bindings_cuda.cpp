@@ -132,7 +132,8 @@ ConvShape conv_shape(const std::array<int64_t, 4>& x, const std::array<int64_t, 
     const int64_t groups = int_arg(groups_obj, "groups");
     MG_CHECK_ARG(groups >= 1, "groups", "expected a positive int, got ", groups);
     MG_CHECK_ARG(w[0] >= 0 && w[1] >= 0, "weight", "negative dimension in shape");
-    MG_CHECK_ARG(x[1] == w[1] * groups, "weight", "input has ", x[1], " channels but weight (",
+    MG_CHECK_ARG(x[1] == minigan::checked_mul(w[1], groups, "groups"), "weight", "input has ",
+                 x[1], " channels but weight (",
                  w[0], ", ", w[1], ", ", w[2], ", ", w[3], ") with groups=", groups, " expects ",
                  w[1] * groups, " (= weight.shape[1] * groups)");
     MG_CHECK_ARG(w[0] % groups == 0, "weight", w[0], " output channels are not divisible by "
@@ -212,6 +213,7 @@ py::object conv2d_forward(const py::object& x_obj, const py::object& w_obj,
     expect_dtype(out, "out", x.dtype, "x");
     expect_shape(out, "out", {s.g.N, s.Co, s.g.OH, s.g.OW});
     expect_output(out, "out", {{&x, "x"}, {&w, "weight"}});
+    minigan::cuda::check_conv_limits(s, minigan::cuda::ConvPass::forward, 1);
     const bool tf32 = tf32_arg(tf32_obj, x.dtype);
     const cudaStream_t stream = stream_arg(stream_obj);
     if (out.numel == 0) return out_obj;
@@ -243,6 +245,7 @@ py::object conv2d_backward_data(const py::object& gy_obj, const py::object& w_ob
     expect_dtype(out, "out", gy.dtype, "grad_output");
     expect_shape(out, "out", {xs[0], xs[1], xs[2], xs[3]});
     expect_output(out, "out", {{&gy, "grad_output"}, {&w, "weight"}});
+    minigan::cuda::check_conv_limits(s, minigan::cuda::ConvPass::backward_data, 1);
     const bool tf32 = tf32_arg(tf32_obj, gy.dtype);
     const cudaStream_t stream = stream_arg(stream_obj);
     if (out.numel == 0) return out_obj;
@@ -288,6 +291,7 @@ py::object conv2d_backward_weight(const py::object& gy_obj, const py::object& x_
         expect_shape(work, "workspace", {splits, ws[0], ws[1], ws[2], ws[3]});
         expect_output(work, "workspace", {{&gy, "grad_output"}, {&x, "x"}, {&out, "out"}});
     }
+    minigan::cuda::check_conv_limits(s, minigan::cuda::ConvPass::backward_weight, splits);
     const bool tf32 = tf32_arg(tf32_obj, gy.dtype);
     const cudaStream_t stream = stream_arg(stream_obj);
     if (out.numel == 0) return out_obj;

@@ -69,8 +69,16 @@ void batch_norm_forward(const py::object& x_o, const py::object& w_o, const py::
         MG_CHECK_ARG(!p[k].readonly, names[k], "expected a writeable array (updated in place)");
     expect_output(out, "out", {{&x, "x"}, {&p[0], "weight"}, {&p[1], "bias"},
                                {&p[2], "running_mean"}, {&p[3], "running_var"}});
-    expect_output(mean, "mean", {{&x, "x"}, {&p[2], "running_mean"}, {&p[3], "running_var"}});
-    expect_output(inv, "invstd", {{&x, "x"}, {&p[3], "running_var"}, {&mean, "mean"}});
+    expect_output(mean, "mean", {{&x, "x"}, {&p[0], "weight"}, {&p[1], "bias"},
+                                 {&p[2], "running_mean"}, {&p[3], "running_var"}});
+    expect_output(inv, "invstd", {{&x, "x"}, {&p[0], "weight"}, {&p[1], "bias"},
+                                  {&p[2], "running_mean"}, {&p[3], "running_var"},
+                                  {&mean, "mean"}});
+    // The running statistics are updated in place while x, weight and bias are read.
+    expect_output(p[2], "running_mean", {{&x, "x"}, {&p[0], "weight"}, {&p[1], "bias"},
+                                         {&p[3], "running_var"}});
+    expect_output(p[3], "running_var", {{&x, "x"}, {&p[0], "weight"}, {&p[1], "bias"}});
+    check_int32_channels(x, "x");
     const cudaStream_t stream = stream_arg(stream_o);
     if (x.shape[1] == 0) return;
     check_devices("batch_norm_forward",
@@ -116,6 +124,7 @@ void batch_norm_backward(const py::object& gy_o, const py::object& x_o, const py
                                  {&inv, "invstd"}});
     expect_output(gw, "gweight", {{&out, "out"}, {&gb, "gbias"}});
     expect_output(gb, "gbias", {{&out, "out"}});
+    check_int32_channels(x, "x");
     const cudaStream_t stream = stream_arg(stream_o);
     if (x.shape[1] == 0) return;
     check_devices("batch_norm_backward",
@@ -137,7 +146,9 @@ namespace {
 
 // A list argument of `n` entries (n < 0: any length); None only where allowed.
 py::sequence list_arg(const py::handle& obj, const char* name, int64_t n) {
-    MG_CHECK_TYPE(py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj), name,
+    // A list or tuple: other sequences (str, bytes, arrays) would read as lists of
+    // characters, byte values or rows.
+    MG_CHECK_TYPE(py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj), name,
                   "expected a list, got ", type_name(obj));
     auto seq = py::reinterpret_borrow<py::sequence>(obj);
     MG_CHECK_ARG(n < 0 || static_cast<int64_t>(seq.size()) == n, name, "expected ", n,
@@ -195,6 +206,9 @@ void adam_step(const py::object& params_o, const py::object& grads_o, const py::
         arrays.insert(arrays.end(), {{p, "params" + k}, {g, "grads" + k}, {m, "exp_avgs" + k},
                                      {v, "exp_avg_sqs" + k}, {vm, "max_exp_avg_sqs" + k}});
     }
+    std::vector<Span> spans;  // every array but the gradients is updated in place
+    for (const auto& [a, name] : arrays) spans.push_back({&a, &name, name.rfind("grads", 0) != 0});
+    expect_disjoint_writes(std::move(spans));
     const cudaStream_t stream = stream_arg(stream_o);
     if (tensors.empty()) return;
     const int current = check_device_present("adam_step");
@@ -239,6 +253,9 @@ void sgd_step(const py::object& params_o, const py::object& grads_o, const py::o
         arrays.insert(arrays.end(),
                       {{p, "params" + k}, {g, "grads" + k}, {b, "momentum_buffers" + k}});
     }
+    std::vector<Span> spans;  // params and momentum buffers are updated in place
+    for (const auto& [a, name] : arrays) spans.push_back({&a, &name, name.rfind("grads", 0) != 0});
+    expect_disjoint_writes(std::move(spans));
     const cudaStream_t stream = stream_arg(stream_o);
     if (tensors.empty()) return;
     const int current = check_device_present("sgd_step");

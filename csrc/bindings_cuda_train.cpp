@@ -62,7 +62,9 @@ void sn_power_iteration(const py::object& w_o, const py::object& u_o, const py::
     MG_CHECK_ARG(n_iter >= 1 && n_iter <= 1 << 20, "n_iter", "expected an int >= 1, got ",
                  n_iter);
     const double eps = float_arg(eps_o, "eps");
-    MG_CHECK_ARG(eps >= 0, "eps", "expected >= 0, got ", eps);
+    // NaN passes: the reference computes with it (max(norm, NaN) = NaN), and so does the
+    // kernel, so the NaN guard sees it as on the other backends.
+    MG_CHECK_ARG(!(eps < 0), "eps", "expected >= 0, got ", eps);
     MG_CHECK_ARG(w.numel > 0, "w2d", "expected a non-empty matrix, got shape ",
                  shape_str(w.shape));
     const DeviceArray uo = cuda_array_arg(uo_o, "u_out", 1, "(d_out,)");
@@ -75,6 +77,7 @@ void sn_power_iteration(const py::object& w_o, const py::object& u_o, const py::
     expect_output(uo, "u_out", {{&w, "w2d"}, {&u, "u"}, {&vo, "v_out"}, {&sg, "sigma"}});
     expect_output(vo, "v_out", {{&w, "w2d"}, {&u, "u"}, {&sg, "sigma"}});
     expect_output(sg, "sigma", {{&w, "w2d"}, {&u, "u"}});
+    check_int32_elements(w, "w2d");
     const cudaStream_t stream = stream_arg(stream_o);
     check_devices("sn_power_iteration",
                   {{&w, "w2d"}, {&u, "u"}, {&uo, "u_out"}, {&vo, "v_out"}, {&sg, "sigma"}});
@@ -107,6 +110,7 @@ void sn_normalize(const py::object& w_o, const py::object& u_o, const py::object
     expect_shape(out, "out", w.shape);
     expect_output(out, "out", {{&w, "w2d"}, {&sg, "sigma"}});
     expect_output(sg, "sigma", {{&w, "w2d"}, {&u, "u"}, {&v, "v"}});
+    check_int32_elements(w, "w2d");
     const cudaStream_t stream = stream_arg(stream_o);
     check_devices("sn_normalize",
                   {{&w, "w2d"}, {&u, "u"}, {&v, "v"}, {&out, "out"}, {&sg, "sigma"}});
@@ -142,6 +146,7 @@ void sn_backward(const py::object& g_o, const py::object& w_o, const py::object&
     expect_output(out, "out", {{&g, "g2d"}, {&u, "u"}, {&v, "v"}, {&sg, "sigma"}, {&part,
                                                                                    "partials"}});
     expect_output(part, "partials", {{&g, "g2d"}, {&w, "w2d"}, {&sg, "sigma"}});
+    check_int32_elements(w, "w2d");
     const cudaStream_t stream = stream_arg(stream_o);
     check_devices("sn_backward", {{&g, "g2d"}, {&w, "w2d"}, {&u, "u"}, {&v, "v"},
                                   {&sg, "sigma"}, {&out, "out"}, {&part, "partials"}});
@@ -213,7 +218,11 @@ void bias_act(const py::object& x_o, const py::object& b_o, const py::object& ac
     const DeviceArray out = cuda_array_arg(out_o, "out", 3, "(outer, C, inner)");
     expect_dtype(out, "out", x.dtype, "x");
     expect_shape(out, "out", x.shape);
-    expect_output(out, "out", {{&b, "bias"}});  // out may be x itself (elementwise, in place)
+    expect_output(out, "out", {{&b, "bias"}});
+    // out may be x itself (elementwise, in place), but not a shifted view of it: each element
+    // would then read a value another thread has already overwritten.
+    if (out.ptr != x.ptr) expect_output(out, "out", {{&x, "x"}});
+    check_int32_channels(x, "x");
     const cudaStream_t stream = stream_arg(stream_o);
     if (x.numel == 0) return;
     check_devices("bias_act", {{&x, "x"}, {&b, "bias"}, {&out, "out"}});
@@ -245,6 +254,7 @@ void bias_act_backward(const py::object& gy_o, const py::object& y_o, const py::
         expect_output(gb, "gbias", {{&gy, "grad_output"}, {&y, "y"}, {&out, "out"}});
     }
     expect_output(out, "out", {{&gy, "grad_output"}, {&y, "y"}});
+    check_int32_channels(gy, "grad_output");
     const cudaStream_t stream = stream_arg(stream_o);
     if (gy.numel == 0 && gb.numel == 0) return;
     check_devices("bias_act_backward",

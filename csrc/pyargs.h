@@ -46,13 +46,19 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
 inline int64_t int_arg(const py::handle& obj, const char* name) {
     MG_CHECK_TYPE(py::isinstance<py::int_>(obj) && !py::isinstance<py::bool_>(obj), name,
                   "expected an int, got ", type_name(obj));
-    return obj.cast<int64_t>();
+    // A Python int has no bound: one outside int64 is the caller's error, named as such
+    // (pybind11's cast would raise an unnamed RuntimeError).
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(obj.ptr(), &overflow);
+    MG_CHECK_ARG(overflow == 0, name, "expected an int in [-2^63, 2^63), got one ",
+                 overflow > 0 ? "above" : "below", " that range");
+    return static_cast<int64_t>(v);
 }
 
 // Either one int (used for both h and w) or a pair (h, w).
 inline std::array<int64_t, 2> pair_arg(const py::handle& obj, const char* name) {
     if (py::isinstance<py::int_>(obj) && !py::isinstance<py::bool_>(obj)) {
-        const int64_t v = obj.cast<int64_t>();
+        const int64_t v = int_arg(obj, name);
         return {v, v};
     }
     MG_CHECK_TYPE(py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj), name,

@@ -140,6 +140,44 @@ int64_t conv_max_weight_splits(const ConvShape& s) {
     return std::max<int64_t>(1, ceil_div(K, 4 * BK));
 }
 
+void check_conv_limits(const ConvShape& s, ConvPass pass, int64_t splits) {
+    const ConvGeometry& c = s.g;
+    auto fits = [](int64_t v) { return v >= 0 && v <= kInt32Max; };
+    const char* x = pass == ConvPass::backward_data ? "x_shape" : "x";
+    const char* y = pass == ConvPass::forward ? "out" : "grad_output";
+    const int64_t xs = checked_mul(checked_mul(c.N, c.C, x), checked_mul(c.H, c.W, x), x);
+    const int64_t ys =
+        checked_mul(checked_mul(c.N, s.Co, y), checked_mul(c.OH, c.OW, y), y);
+    const int64_t Cg = c.C / s.groups, Og = s.Co / s.groups;
+    const int64_t khw = checked_mul(c.kh, c.kw, "weight");
+    const int64_t ws = checked_mul(checked_mul(s.Co, Cg, "weight"), khw, "weight");
+    MG_CHECK_ARG(fits(xs) && fits(c.H * c.W), x, xs, " elements: the CUDA conv kernels index "
+                 "with int32, so at most 2^31 - 1");
+    MG_CHECK_ARG(fits(ys) && fits(c.OH * c.OW), y, ys, " elements: the CUDA conv kernels index "
+                 "with int32, so at most 2^31 - 1");
+    MG_CHECK_ARG(fits(ws) && fits(khw), "weight", ws, " elements: the CUDA conv kernels index "
+                 "with int32, so at most 2^31 - 1");
+    // The padded input, and with it every in-kernel coordinate (oh * sh + i * dh), in int32.
+    MG_CHECK_ARG(fits(c.H + 2 * c.ph) && fits(c.W + 2 * c.pw), "padding",
+                 "the padded input (", c.H + 2 * c.ph, ", ", c.W + 2 * c.pw,
+                 ") must be at most 2^31 - 1 a side for the CUDA conv kernels");
+    MG_CHECK_ARG(fits(c.sh) && fits(c.sw), "stride", "expected at most 2^31 - 1, got (", c.sh,
+                 ", ", c.sw, ")");
+    MG_CHECK_ARG(fits(c.dh) && fits(c.dw), "dilation", "expected at most 2^31 - 1, got (", c.dh,
+                 ", ", c.dw, ")");
+    // The grid of launch_igemm: (M tiles, N tiles, groups * splits), N the problem's columns.
+    const int64_t n = pass == ConvPass::forward         ? Og
+                      : pass == ConvPass::backward_data ? Cg
+                                                        : Cg * khw;
+    MG_CHECK_ARG(ceil_div(n, BN) <= 65535, "weight", "a group's ", n, " GEMM columns need ",
+                 ceil_div(n, BN), " tiles of ", BN, ", more than the 65535 of gridDim.y");
+    MG_CHECK_ARG(checked_mul(s.groups, splits, "groups") <= 65535, "groups", "groups (",
+                 s.groups, ") x splits (", splits, ") exceeds the 65535 of gridDim.z");
+    if (pass == ConvPass::backward_weight && splits > 1)
+        MG_CHECK_ARG(fits(checked_mul(splits, ws, "workspace")), "workspace",
+                     "splits * w.size must be at most 2^31 - 1, got ", splits, " * ", ws);
+}
+
 template <typename T>
 void conv2d_forward(const T* x, const T* w, T* y, const ConvShape& s, bool tf32,
                     cudaStream_t stream) {

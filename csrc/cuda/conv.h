@@ -44,4 +44,12 @@ void conv2d_backward_weight(const T* gy, const T* x, T* gw, T* workspace, int sp
 // The largest useful `splits` for conv2d_backward_weight: one chunk per 4 k-tiles at least.
 int64_t conv_max_weight_splits(const ConvShape& s);
 
+// What the kernels above assume of a convolution, as argument errors (std::invalid_argument
+// naming the argument): every array and the geometry in int32 (the kernels index with int32),
+// the grid within gridDim.y/z <= 65535. The bindings call it before any CUDA call, so a
+// convolution too large for these kernels is a ValueError, never a launch; the launchers assert
+// the same. pass: 0 forward, 1 backward data, 2 backward weight (split `splits` ways).
+enum class ConvPass { forward, backward_data, backward_weight };
+void check_conv_limits(const ConvShape& s, ConvPass pass, int64_t splits);
+
 }  // namespace minigan::cuda

@@ -8,13 +8,16 @@
 #include <cuda_runtime_api.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../pyargs.h"
+#include "launch.h"
 
 namespace minigan::pyargs {
 
@@ -66,8 +69,8 @@ inline DeviceArray cuda_array_arg(const py::handle& obj, const char* name, int n
                      "-d array ", dims, ", got shape ", shape_str(a.shape));
 
     a.numel = 1;
-    for (auto s : a.shape) a.numel *= s;
-    a.nbytes = a.numel * itemsize;
+    for (auto s : a.shape) a.numel = checked_mul(a.numel, s, name);
+    a.nbytes = checked_mul(a.numel, itemsize, name);
     if (cai.contains("strides") && !cai["strides"].is_none() && a.numel > 0) {
         MG_CHECK_TYPE(py::isinstance<py::tuple>(cai["strides"]), name,
                       "__cuda_array_interface__['strides'] must be a tuple or None");
@@ -92,11 +95,27 @@ inline DeviceArray cuda_array_arg(const py::handle& obj, const char* name, int n
     auto data = py::reinterpret_borrow<py::tuple>(data_obj);
     MG_CHECK_ARG(data.size() == 2, name,
                  "__cuda_array_interface__['data'] must be (ptr, readonly)");
-    MG_CHECK_TYPE(py::isinstance<py::int_>(data[0]), name,
-                  "__cuda_array_interface__['data'][0] must be an int pointer");
-    a.ptr = reinterpret_cast<void*>(data[0].cast<std::uintptr_t>());
+    MG_CHECK_TYPE(py::isinstance<py::int_>(data[0]) && !py::isinstance<py::bool_>(data[0]),
+                  name, "__cuda_array_interface__['data'][0] must be an int pointer");
+    MG_CHECK_TYPE(py::isinstance<py::bool_>(data[1]), name,
+                  "__cuda_array_interface__['data'][1] (readonly) must be a bool");
+    // The pointer as an address: in [0, 2^64), aligned to the element size (a misaligned
+    // access is a sticky CUDA error that ends the context), and the array's bytes must not
+    // wrap around the address space (the overlap checks compare [ptr, ptr + nbytes)).
+    const unsigned long long addr = PyLong_AsUnsignedLongLong(data[0].ptr());
+    if (addr == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        MG_CHECK_ARG(false, name, "__cuda_array_interface__['data'][0] is not an address in "
+                     "[0, 2^64)");
+    }
     a.readonly = data[1].cast<bool>();
-    MG_CHECK_ARG(a.ptr != nullptr || a.numel == 0, name, "null data pointer");
+    MG_CHECK_ARG(addr != 0 || a.numel == 0, name, "null data pointer");
+    MG_CHECK_ARG(addr % itemsize == 0, name, "data pointer ", addr, " is not aligned to the ",
+                 itemsize, "-byte elements");
+    MG_CHECK_ARG(addr <= std::numeric_limits<std::uintptr_t>::max() -
+                             static_cast<std::uint64_t>(a.nbytes),
+                 name, "data pointer + ", a.nbytes, " bytes wraps around the address space");
+    a.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(addr));
     return a;
 }
 
@@ -129,6 +148,54 @@ inline void expect_output(const DeviceArray& out, const char* name,
         const auto ilo = reinterpret_cast<std::uintptr_t>(in->ptr), ihi = ilo + in->nbytes;
         MG_CHECK_ARG(out.nbytes == 0 || in->nbytes == 0 || hi <= ilo || ihi <= lo, name,
                      "must not share memory with ", in_name);
+    }
+}
+
+// The kernels that index with int32 (launch.h): an array's elements, or for the per-channel
+// kernels (bias_act, batch_norm) on an (outer, C, inner) array, a channel's outer*inner elements
+// and the channel count, must stay below 2^31 -- checked here, before any CUDA call, so a too
+// large array is a ValueError naming it (the launchers assert the same).
+inline void check_int32_elements(const DeviceArray& a, const char* name) {
+    MG_CHECK_ARG(a.numel <= minigan::cuda::kInt32Max, name, a.numel, " elements: the CUDA "
+                 "kernel indexes with int32, so at most 2^31 - 1");
+}
+
+inline void check_int32_channels(const DeviceArray& a, const char* name) {
+    const int64_t per_channel = checked_mul(a.shape[0], a.shape[2], name);
+    MG_CHECK_ARG(per_channel <= minigan::cuda::kInt32Max && a.shape[1] <= minigan::cuda::kInt32Max,
+                 name, "shape ", shape_str(a.shape), ": a channel's outer*inner elements and the "
+                 "channel count must each be at most 2^31 - 1 (the CUDA kernels index with int32)");
+}
+
+// In-place updates over many arrays (the optimizers): no array that is written may share memory
+// with any other array of the call, written or read; arrays only read may overlap each other
+// (one gradient read by two parameters). A sweep over the arrays sorted by address: O(n log n).
+struct Span {
+    const DeviceArray* a;
+    const std::string* name;
+    bool written;
+};
+
+inline void expect_disjoint_writes(std::vector<Span> spans) {
+    auto lo = [](const Span& s) { return reinterpret_cast<std::uintptr_t>(s.a->ptr); };
+    auto hi = [&](const Span& s) { return lo(s) + static_cast<std::uintptr_t>(s.a->nbytes); };
+    spans.erase(std::remove_if(spans.begin(), spans.end(),
+                               [](const Span& s) { return s.a->nbytes == 0; }),
+                spans.end());
+    std::stable_sort(spans.begin(), spans.end(),
+                     [&](const Span& x, const Span& y) { return lo(x) < lo(y); });
+    const Span* reach = nullptr;          // the span reaching furthest so far
+    const Span* reach_written = nullptr;  // the written span reaching furthest so far
+    for (const Span& s : spans) {
+        const Span* other = nullptr;
+        if (reach_written && lo(s) < hi(*reach_written))
+            other = reach_written;
+        else if (s.written && reach && lo(s) < hi(*reach))
+            other = reach;
+        MG_CHECK_ARG(other == nullptr, s.name->c_str(), "shares memory with ", *other->name,
+                     "; an array updated in place must not overlap any other array of the call");
+        if (!reach || hi(s) > hi(*reach)) reach = &s;
+        if (s.written && (!reach_written || hi(s) > hi(*reach_written))) reach_written = &s;
     }
 }
 
@@ -183,8 +250,13 @@ T* ptr(const DeviceArray& a) {
     return static_cast<T*>(a.ptr);
 }
 
+// A cudaStream_t handle as an int (0: the default stream). Only its range can be checked here:
+// like any pointer, a handle that is not a live stream is the caller's to avoid.
 inline cudaStream_t stream_arg(const py::handle& obj) {
-    return reinterpret_cast<cudaStream_t>(static_cast<std::uintptr_t>(int_arg(obj, "stream")));
+    const int64_t s = int_arg(obj, "stream");
+    MG_CHECK_ARG(s >= 0, "stream", "expected a cudaStream_t handle (an int >= 0, e.g. "
+                 "cupy.cuda.get_current_stream().ptr), got ", s);
+    return reinterpret_cast<cudaStream_t>(static_cast<std::uintptr_t>(s));
 }
 
 // In a binding's catch (...): rethrows the exception in flight with "kernel: " in front of its
