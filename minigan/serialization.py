@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .data.safe_npz import READ_ERRORS, check_entry, read_entry
 from .tensor import Tensor, tensor
 
 FORMAT = "minigan.save/1"
@@ -125,21 +126,52 @@ def load(f: Any, map_location: Any = None, weights_only: Any = None, **kwargs: A
     device = _device_for(map_location)
     try:
         z = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError) as e:
+    except READ_ERRORS as e:
         raise ValueError(f"load: {f!r} is not a minigan or PyTorch (zip) file: {e}") from None
     with z:
-        names = z.namelist()
-        if "minigan.json" in names:
-            meta = json.loads(z.read("minigan.json"))
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise ValueError(f"load: unknown format {meta.get('format')!r}")
-            arrays = {int(n[:-4]): np.load(io.BytesIO(z.read(n)), allow_pickle=False)
-                      for n in names if n.endswith(".npy")}
-            return _decode(meta["obj"], arrays, device)
-        pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
-        if len(pkl) != 1:
-            raise ValueError("load: neither a minigan file (minigan.json) nor a PyTorch file "
-                             "(data.pkl)")
-        from .torch_pickle import read_torch_zip
+        try:
+            return _load_zip(z, f, device)
+        except (UnpicklingError, LoadError):
+            raise
+        except (*READ_ERRORS, AttributeError, RecursionError) as e:  # damaged or hostile
+            raise LoadError(f"load: {f!r}: damaged file ({type(e).__name__}: {e})") from None
+        except MemoryError:
+            raise LoadError(f"load: {f!r}: not enough memory to read it") from None
 
-        return read_torch_zip(z, pkl[0], device)
+
+class LoadError(ValueError):
+    """A file ``load`` cannot read: damaged, hostile, or of another kind."""
+
+
+def _size_of(f: Any) -> int:
+    if isinstance(f, (str, os.PathLike)):
+        return os.path.getsize(f)
+    pos = f.tell()
+    size = f.seek(0, os.SEEK_END)
+    f.seek(pos)
+    return size
+
+
+def _load_zip(z: zipfile.ZipFile, f: Any, device: Any) -> Any:
+    # Every entry checked before any is read, as minigan.data.safe_npz does for .npz files:
+    # no encrypted or exotic entries, no zip bombs; arrays of plain dtypes whose headers match
+    # their bytes. So memory stays bounded by the file's size.
+    size = _size_of(f)
+    for info in z.infolist():
+        check_entry(info, size, f"load: {f!r}[{info.filename}]", LoadError)
+    names = z.namelist()
+    if "minigan.json" in names:
+        meta = json.loads(z.read("minigan.json"))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise LoadError(f"load: unknown format {got!r}")
+        arrays = {int(n[:-4]): read_entry(z, z.getinfo(n), f"load: {f!r}[{n}]", LoadError)
+                  for n in names if n.endswith(".npy")}
+        return _decode(meta["obj"], arrays, device)
+    pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    if len(pkl) != 1:
+        raise LoadError("load: neither a minigan file (minigan.json) nor a PyTorch file "
+                        "(data.pkl)")
+    from .torch_pickle import read_torch_zip
+
+    return read_torch_zip(z, pkl[0], device)

@@ -32,7 +32,7 @@ MAX_DEFLATE_RATIO = 1032
 _SLACK = 1024
 _CHUNK = 1 << 22
 # What a damaged zip or npy header raises from zipfile, zlib and numpy.lib.format.
-_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError,
+READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError,
                 OSError, EOFError, ValueError, RuntimeError, struct.error, OverflowError,
                 UnicodeDecodeError, KeyError, IndexError, TypeError, SyntaxError)
 
@@ -54,8 +54,11 @@ def _header(f: object, where: str, error: type[Exception]) -> tuple[tuple[int, .
     return tuple(shape), bool(fortran), dtype
 
 
-def _check_entry(info: zipfile.ZipInfo, file_size: int, where: str,
-                 error: type[Exception]) -> None:
+def check_entry(info: zipfile.ZipInfo, file_size: int, where: str,
+                error: type[Exception]) -> None:
+    """Refuse (``error(where: ...)``) an entry that is encrypted, compressed with anything but
+    STORED or DEFLATE, declares more bytes than its compressed size can hold, or claims more
+    compressed bytes than the file of ``file_size`` bytes has; before anything is read."""
     if info.flag_bits & 0x1:
         raise error(f"{where}: the entry is encrypted; only plain .npz archives are read")
     if info.compress_type == zipfile.ZIP_STORED:
@@ -75,8 +78,10 @@ def _check_entry(info: zipfile.ZipInfo, file_size: int, where: str,
                     f"than the whole file ({file_size})")
 
 
-def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str,
-                error: type[Exception]) -> np.ndarray:
+def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str,
+               error: type[Exception]) -> np.ndarray:
+    """The ``.npy`` array of an entry that passed :func:`check_entry`: a plain numeric dtype,
+    and exactly as many bytes as its header declares, read in chunks (memory bounded)."""
     with zf.open(info) as f:
         shape, fortran, dtype = _header(f, where, error)
         nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
@@ -116,14 +121,14 @@ def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError,
                 if info.filename in seen:
                     raise error(f"{path}: the archive holds {info.filename!r} twice")
                 seen.add(info.filename)
-                _check_entry(info, file_size, f"{path}[{info.filename}]", error)
+                check_entry(info, file_size, f"{path}[{info.filename}]", error)
             if sum(i.compress_size for i in infos) > file_size:
                 raise error(f"{path}: the entries claim more compressed bytes than the file has")
             out = {}
             for info in infos:
                 name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
                 if names is None or name in names:
-                    out[name] = _read_entry(zf, info, f"{path}[{info.filename}]", error)
+                    out[name] = read_entry(zf, info, f"{path}[{info.filename}]", error)
             return out
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
@@ -131,7 +136,7 @@ def read_npz(path: str | os.PathLike, error: type[Exception] = ValueError,
         raise error(f"{path}: is a directory, expected an .npz file") from None
     except PermissionError:
         raise error(f"{path}: permission denied") from None
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         if isinstance(exc, error):
             raise
         raise error(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") \
@@ -153,7 +158,7 @@ def entry_names(path: str | os.PathLike, error: type[Exception] = ValueError) ->
         raise error(f"{path}: no such file") from None
     except IsADirectoryError:
         raise error(f"{path}: is a directory, expected an .npz file") from None
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         if isinstance(exc, error):
             raise
         raise error(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") \
