@@ -71,6 +71,16 @@ class SpectralTracker:
             out[name] = u @ w @ v
         return dict(zip(out, host_values(*out.values())))
 
+    def state_dict(self) -> dict:
+        """The persistent vectors (on the host) and the generator of new ones: checkpointed,
+        so a resumed run records the same estimates as an uninterrupted one."""
+        return {"u": {k: v if isinstance(v, np.ndarray) else v.get() for k, v in self.u.items()},
+                "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.u = {str(k): np.asarray(v, dtype=np.float64) for k, v in st["u"].items()}
+        self.rng.bit_generator.state = st["rng"]
+
     @staticmethod
     def _owner(module: Any, name: str) -> str:
         obj = module

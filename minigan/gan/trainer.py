@@ -287,7 +287,8 @@ class Trainer:
                 "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "rng": mgrandom.get_rng_state(), "source": self.source.state_dict(),
-                "fixed_z": list(self.fixed_z)}
+                "fixed_z": list(self.fixed_z),
+                "telemetry": {k: t.state_dict() for k, t in self._sigma.items()}}
 
     def load_state(self, st: dict) -> None:
         try:
@@ -300,8 +301,10 @@ class Trainer:
             mgrandom.set_rng_state(st["rng"])
             self.source.load_state_dict(st["source"])
             self.fixed_z = list(st["fixed_z"])
+            for k, t in st.get("telemetry", {}).items():  # absent in older checkpoints
+                self._sigma[k].load_state_dict(t)
             self.step = int(st["step"])
-        except (KeyError, ValueError, TypeError) as e:
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
             raise checkpoint.CheckpointError(f"checkpoint does not match this run: {e}") from None
 
     def save_checkpoint(self, name: str = "latest.npz") -> pathlib.Path:
