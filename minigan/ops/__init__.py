@@ -11,6 +11,7 @@ from .elementwise import (abs, add, cast, clip, clone, div, exp, log, maximum, m
 from .gan_loss import composed_gan_loss, gan_loss
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div,
                    l1_loss, log_softmax, mse_loss, nll_loss, smooth_l1_loss, softmax)
+from .linear_act import linear_act
 from .matmul import linear, matmul
 from .norm import batch_norm, group_norm, instance_norm, layer_norm
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, upsample_nearest
@@ -19,6 +20,7 @@ from .compare import (allclose, eq, equal, ge, gt, isfinite, isinf, isnan, le, l
 from .reduce import (amax, amin, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod,
                      std, sum, var)
 from .resample import interpolate, pixel_shuffle, pixel_unshuffle
+from .sq_norm import mean_sq_norm
 from .shape import (cat, chunk, concat, expand, flatten, flip, gather, getitem, index_select, pad,
                     permute, repeat, reshape, split, squeeze, stack, sum_to, t, transpose, unbind,
                     unsqueeze)
@@ -40,6 +42,8 @@ __all__ = [
     "group_norm", "hardtanh", "instance_norm", "interpolate", "kl_div", "l1_loss", "max_pool2d",
     "nll_loss", "pixel_shuffle", "pixel_unshuffle", "prelu", "prod", "selu", "silu",
     "smooth_l1_loss", "softplus_beta",
+    # fused ops of the training step (not PyTorch's names; not Tensor methods)
+    "linear_act", "mean_sq_norm",
 ]
 # Functions of these modules that are helpers for other ops, not ops (tests/ops checks that
 # every other public function is in __all__).
@@ -47,7 +51,8 @@ HELPERS = ("const", "cubic_weights", "pad_by_index", "pad_index", "reduce_grad")
 
 # Tensor methods: t.reshape(2, 3), t.view(...), t.clamp(0, 1), ...
 METHODS = {name: globals()[name] for name in __all__
-           if name not in ("cat", "concat", "stack", "where", "gan_loss", "composed_gan_loss")}
+           if name not in ("cat", "concat", "stack", "where", "gan_loss", "composed_gan_loss",
+                           "linear_act", "mean_sq_norm")}
 METHODS.update(view=reshape, clamp=clip, mm=matmul, split=split, bmm=matmul, clip=clip,
                greater=gt, less=lt, sub=sub, subtract=sub, multiply=mul, divide=div,
                true_divide=div)
