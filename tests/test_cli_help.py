@@ -39,3 +39,19 @@ def test_help_is_plain_text_with_a_description(path, capsys):
     # Every command says what it does in a sentence (not just its options).
     assert parser.description and parser.description.rstrip().endswith("."), (
         f"`minigan {' '.join(path)}` has no description sentence")
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["kernels", "--backends", "bogus", "--small", "--quiet"], "unknown backend 'bogus'"),
+    (["kernels", "--repeats", "0", "--small"], "--repeats: expected a positive integer, got 0"),
+    (["kernels", "--json", "/nonexistent/dir/x.json"], "--json '/nonexistent/dir/x.json': "
+     "cannot write a file there"),
+    (["step", "--preset", "bogus", "--no-torch", "--quiet"], "--preset: unknown 'bogus'"),
+    (["step", "--batch", "-3"], "--batch: expected a positive integer, got -3"),
+    (["scale", "--ranks", "0"], "--ranks: expected a positive integer, got 0"),
+])
+def test_bench_user_errors_are_one_line_and_exit_2(argv, msg, capsys):
+    assert main(["bench", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minigan bench: error: ") and err.count("\n") == 1
+    assert msg in err

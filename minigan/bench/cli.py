@@ -98,10 +98,39 @@ def add_command(sub: Any) -> None:
 _DEFAULT: list = []  # the `bench kernels` parser: a bare `minigan bench` means its defaults
 
 
+def _usage_error(args: argparse.Namespace) -> str | None:
+    """A bad number or an unwritable --json, found before any measurement starts."""
+    for name in ("repeats", "warmup", "batch", "ranks", "steps"):
+        v = getattr(args, name, None)
+        if v is not None and v < (0 if name == "warmup" else 1):
+            return f"--{name}: expected a {'non-negative' if name == 'warmup' else 'positive'} " \
+                   f"integer, got {v}"
+    step_ms = getattr(args, "step_ms", None)
+    if step_ms is not None and not step_ms > 0:
+        return f"--step-ms: expected a positive time, got {step_ms}"
+    if args.json:
+        path = os.path.abspath(args.json)
+        if os.path.isdir(path) or not os.path.isdir(os.path.dirname(path)):
+            return f"--json {args.json!r}: cannot write a file there"
+    return None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what is None:
         args = _DEFAULT[0].parse_args([])
         args.what = "kernels"
+    msg = _usage_error(args)
+    if msg is not None:
+        print(f"minigan bench: error: {msg}", file=sys.stderr)
+        return 2
+    try:
+        return _cmd_bench(args)
+    except ValueError as exc:  # an unknown backend or preset, named by the code that found it
+        print(f"minigan bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
     what = args.what
     if what == "scale":
         from .scale import bench_scale, format_scale
@@ -134,8 +163,13 @@ def _finish(args: argparse.Namespace, report: dict[str, Any], text: str) -> int:
     report["machine"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(text)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        try:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        except OSError as e:  # read-only, full disk: the measurements are printed above
+            print(f"minigan bench: error: --json {args.json!r}: cannot write ({e.strerror or e})",
+                  file=sys.stderr)
+            return 2
         print(f"wrote {args.json}")
     return 0
 
