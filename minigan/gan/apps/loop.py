@@ -22,16 +22,8 @@ import numpy as np
 
 from ... import backends
 from ... import random as mgrandom
-from ...tensor import Tensor
 from .. import checkpoint, config, plots, rundir
 from ..progress import Progress
-
-
-def digits_on(device: str, a: np.ndarray) -> Tensor:
-    """A host array as a tensor on ``device``."""
-    from ...tensor import tensor
-
-    return Tensor(a) if device == "cpu" else tensor(a, device=device)
 
 
 class AppLoop:
