@@ -191,6 +191,11 @@ class Tensor:
     def item(self) -> Any:
         return self.array.item()
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(t)``, as for a PyTorch tensor: the values on the host, no graph."""
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
     def tolist(self) -> Any:
         return self.numpy().tolist()
 

@@ -84,6 +84,7 @@ def _flat_state(prefix: str, obj: Any, out: list) -> None:
         for i, v in enumerate(obj):
             _flat_state(f"{prefix}[{i}]", v, out)
     else:
+        obj = obj.array if isinstance(obj, Tensor) else obj  # state_dict values are tensors
         a = obj.get() if hasattr(obj, "get") and not isinstance(obj, dict) else obj
         out.append((prefix, np.ascontiguousarray(np.asarray(a)).tobytes()
                     if isinstance(a, (np.ndarray, np.generic)) else repr(a).encode()))

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..tensor import Tensor
+
 FORMAT = "minigan-checkpoint-1"
 
 
@@ -44,6 +46,8 @@ class CheckpointError(ValueError):
 
 
 def _flatten(obj: Any, path: str, arrays: dict) -> Any:
+    if isinstance(obj, Tensor):  # a state_dict's tensors: stored as their arrays (same bytes)
+        obj = obj.array
     if isinstance(obj, np.ndarray) or type(obj).__module__.startswith("cupy"):
         arr = obj.get() if hasattr(obj, "get") else obj
         if arr.dtype.kind not in "biuf":
@@ -190,7 +194,8 @@ def save_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     blobs, offset = [], 0
     for name in sorted(tensors):
-        a = _contiguous(tensors[name])
+        a = tensors[name]
+        a = _contiguous(a.numpy() if isinstance(a, Tensor) else a)
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         if a.dtype.name not in codes:
             raise TypeError(f"safetensors: {name!r} has unsupported dtype {a.dtype}")

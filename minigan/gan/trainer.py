@@ -50,6 +50,7 @@ def _host_record(rec: dict) -> dict:
 
 
 def _host(a: Any) -> np.ndarray:
+    a = a.array if isinstance(a, Tensor) else a  # state_dict values are tensors
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 

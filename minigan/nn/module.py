@@ -311,9 +311,20 @@ class Module:
                     seen.add(id(t))
                     yield (f"{prefix}.{name}" if prefix else name), t
 
-    def state_dict(self) -> OrderedDict:
-        """Parameters and persistent buffers by dotted name, as copies of their arrays."""
-        return OrderedDict((name, t.array.copy()) for name, t in self._state_items())
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by dotted name, as PyTorch's: detached tensors
+        sharing the module's storage (``keep_vars=True``: the Parameters and buffers
+        themselves), added to ``destination`` when given, each key after ``prefix``. Copy the
+        values (``{k: v.clone() ...}``) to keep a snapshot while training goes on."""
+        if args:  # PyTorch's deprecated positional form: (destination, prefix, keep_vars)
+            destination = args[0]
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
+        out = OrderedDict() if destination is None else destination
+        for name, t in self._state_items():
+            out[prefix + name] = t if keep_vars else t.detach()
+        return out
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> LoadResult:
         """Copy arrays (or tensors) from ``state_dict`` into the parameters and persistent

@@ -138,7 +138,8 @@ def test_dcgan28_matches_pytorch_with_the_same_state_dict(sn):
     tG, tD = _torch_dcgan28(torch, 6, 2, 3, sn)
     for ours, theirs in ((G, tG), (D, tD)):
         assert list(ours.state_dict()) == list(theirs.state_dict())  # names and order
-        theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+        theirs.load_state_dict({k: torch.from_numpy(v.numpy())
+                                for k, v in ours.state_dict().items()})
     z = np.random.default_rng(1).standard_normal((5, 6))
     x = G(mg.tensor(z))  # train mode: batch statistics, as in torch
     tx = tG.net(torch.from_numpy(z))

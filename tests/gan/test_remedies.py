@@ -235,7 +235,7 @@ def test_unrolled_steps_equal_the_real_optimizer_steps(kind):
     G, D, batches, _ = _tiny_unroll_setup()
     lr = 0.05
     opt = _warm_adam(D, G, batches, lr) if kind == "adam" else SGD(D.parameters(), lr=lr)
-    before = {k: v.copy() for k, v in D.state_dict().items()}
+    before = {k: v.clone() for k, v in D.state_dict().items()}
     state = unrolled.adam_state(opt, D) if kind == "adam" else None
     theta = unrolled.unroll(D, _d_loss_fn(G, batches), 2, kind, lr, (0.5, 0.999), 1e-8, state)
     for k, v in D.state_dict().items():  # the unroll leaves D alone
@@ -286,7 +286,7 @@ def test_unrolled_generator_gradient_matches_finite_differences(kind):
 def test_unrolled_g_step_leaves_the_real_discriminator_alone():
     t = Trainer(tiny_cfg("unroll_steps=3", "d_bn=on"), "unused", progress=False)
     t.train_step()
-    D0 = {k: v.copy() for k, v in t.D.state_dict().items()}
+    D0 = {k: v.clone() for k, v in t.D.state_dict().items()}
     opt0 = t.opt_d.state_dict()
     t._g_step()
     for k, v in t.D.state_dict().items():

@@ -123,10 +123,10 @@ def test_sn_discriminator_double_backprop_matches_numpy_backend(backend):
     mg.manual_seed(0)
     conv = mg.nn.spectral_norm(mg.nn.Conv2d(2, 3, 3, dtype=np.float64))
     x = mg.tensor(np.random.default_rng(4).standard_normal((2, 2, 5, 5)), requires_grad=True)
-    state = conv.state_dict()
+    state = {k: v.clone() for k, v in conv.state_dict().items()}  # a snapshot (PyTorch's views)
 
     def penalty():
-        conv.load_state_dict({k: v.copy() for k, v in state.items()})
+        conv.load_state_dict(state)
         conv.zero_grad()
         (gx,) = mg.grad(conv(x).sum(), [x], create_graph=True)
         ((gx * gx).sum()).backward()

@@ -49,15 +49,27 @@ def test_named_parameters_use_dotted_pytorch_names():
     assert net.head[1].bias is None
 
 
-def test_state_dict_holds_parameters_and_persistent_buffers_as_copies():
+def test_state_dict_holds_parameters_and_persistent_buffers_as_detached_views():
     net = Net()
     sd = net.state_dict()
     assert list(sd) == ["block.scale", "block.steps", "block.fc.weight", "block.fc.bias",
                         "block.bn.weight", "block.bn.bias", "block.bn.running_mean",
                         "block.bn.running_var", "block.bn.num_batches_tracked", "head.1.weight"]
     assert "block.scratch" not in sd  # non-persistent
-    sd["block.fc.weight"][...] = 123.0  # a copy: the model is untouched
-    assert not np.any(net.block.fc.weight.numpy() == 123.0)
+    w = sd["block.fc.weight"]
+    # As PyTorch: a tensor without grad sharing the parameter's storage (not a Parameter).
+    assert type(w) is mg.Tensor and not w.requires_grad and w.is_leaf
+    w.fill_(123.0)
+    assert np.all(net.block.fc.weight.numpy() == 123.0)
+    snapshot = {k: v.clone() for k, v in net.state_dict().items()}
+    with mg.no_grad():
+        net.block.fc.weight.fill_(1.0)
+    assert np.all(snapshot["block.fc.weight"].numpy() == 123.0)
+    # keep_vars: the Parameters themselves; prefix and destination as PyTorch's.
+    assert net.state_dict(keep_vars=True)["block.fc.weight"] is net.block.fc.weight
+    dest = {"x": 1}
+    assert net.state_dict(destination=dest, prefix="G.") is dest
+    assert list(dest)[:3] == ["x", "G.block.scale", "G.block.steps"]
 
 
 def test_state_dict_round_trip_restores_outputs_and_bn_buffers():
@@ -257,3 +269,19 @@ def test_parameter_wraps_data_and_rejects_integers():
     assert repr(p).startswith("Parameter containing:\ntensor(")
     with pytest.raises(TypeError, match="floating"):
         nn.Parameter(np.arange(3))
+
+
+def test_checkpoint_of_a_tensor_state_dict_is_byte_identical_to_arrays(tmp_path):
+    # state_dict() now gives tensors; a checkpoint of it holds exactly the bytes the array
+    # state_dicts of earlier versions wrote, so old and new checkpoints load alike.
+    from minigan.gan import checkpoint
+
+    net = Net()
+    checkpoint.save(tmp_path / "t.npz", {"G": net.state_dict()})
+    checkpoint.save(tmp_path / "a.npz", {"G": {k: v.numpy().copy()
+                                               for k, v in net.state_dict().items()}})
+    assert (tmp_path / "t.npz").read_bytes() == (tmp_path / "a.npz").read_bytes()
+    back = Net()
+    back.load_state_dict(checkpoint.load(tmp_path / "a.npz")["G"])
+    for k, v in back.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), net.state_dict()[k].numpy())
