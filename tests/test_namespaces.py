@@ -136,3 +136,17 @@ def test_cuda_namespace_without_a_gpu_and_cudnn_flags():
         mg.cuda.FloatTensor(2)
     with pytest.raises(RuntimeError, match="CuPy|cupy|GPU"):
         mg.ones(2).cuda()
+
+
+def test_dataloader_calls_worker_init_fn_once_per_epoch_with_workers():
+    from minigan.utils.data import DataLoader, TensorDataset
+
+    calls = []
+    ds = TensorDataset(mg.arange(6))
+    loader = DataLoader(ds, batch_size=4, num_workers=2, pin_memory=True,
+                        worker_init_fn=calls.append)
+    assert [b[0].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5]]
+    list(loader)
+    assert calls == [0, 0]
+    list(DataLoader(ds, batch_size=4, worker_init_fn=calls.append))  # no workers: not called
+    assert calls == [0, 0]

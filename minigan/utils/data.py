@@ -157,6 +157,7 @@ class DataLoader:
         self.sampler, self.batch_sampler = sampler, batch_sampler
         self.drop_last, self.collate_fn = bool(drop_last), collate_fn
         self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.worker_init_fn, self.generator = worker_init_fn, generator
 
     def _order(self) -> Any:
         if self.sampler is not None:
@@ -178,6 +179,10 @@ class DataLoader:
             yield order[start:start + bs]
 
     def __iter__(self) -> Iterator[Any]:
+        if self.num_workers > 0 and self.worker_init_fn is not None:
+            # Loading runs in this process, as one worker: PyTorch calls worker_init_fn(id) in
+            # each worker at the start of an epoch (only when num_workers > 0).
+            self.worker_init_fn(0)
         fast = isinstance(self.dataset, TensorDataset) and self.collate_fn is None \
             and self.batch_size is not None
         for idx in self._index_batches():
