@@ -94,8 +94,10 @@ def state_digest(state: dict) -> list[tuple[str, str]]:
     """(name, hash) of every tensor and value of a training state (models, EMA, optimizers,
     generators, data order)."""
     items: list = []
-    _flat_state("", {k: v for k, v in state.items() if k not in ("config", "model_config")},
-                 items)
+    # Telemetry (the spectral-norm trackers) is rank 0's own observation, recorded only where
+    # metrics are written: not training state, so the ranks need not agree on it.
+    _flat_state("", {k: v for k, v in state.items()
+                     if k not in ("config", "model_config", "telemetry")}, items)
     return [(name, hashlib.blake2b(data, digest_size=16).hexdigest()) for name, data in items]
 
 
