@@ -11,6 +11,9 @@ from __future__ import annotations
 import errno
 import json
 import pathlib
+import time
+from collections.abc import Callable
+from typing import Any
 
 CHECKPOINT = pathlib.Path("checkpoints") / "latest.npz"
 
@@ -79,3 +82,60 @@ def write_error(exc: OSError, out: pathlib.Path) -> str:
              f"no checkpoint was written yet; free space and run the same command again, "
              f"or `minigan train --resume --out {out}`")
     return f"cannot write{where}: {what}; {after}"
+
+
+def drive(loop: Any, resume: bool, should_stop: Callable[[], bool] | None, *,
+          step: Callable[[bool], dict], row: Callable[[], dict],
+          pictures: Callable[[str], Any], status: Callable[[dict], str]) -> dict | None:
+    """Run ``loop`` to ``loop.cfg["steps"]`` in its run directory ``loop.out``: the part every
+    training loop (the GAN trainer, the applications) shares around its own step.
+
+    ``step(record)`` does one step and advances ``loop.step`` (``record``: a metrics row is
+    written after it); ``row()`` adds fields to that row; ``pictures(tag)`` saves pictures;
+    ``status(rec)`` is the progress bar's text. ``loop`` provides ``cfg``, ``out``, ``step``,
+    ``progress_enabled``, ``load_state``, ``save_checkpoint`` and ``finish(seconds)``.
+    Returns ``finish``'s summary, or None when ``should_stop()`` asked to stop (after a
+    checkpoint at a step boundary).
+    """
+    from .. import backends
+    from . import checkpoint, config
+    from .progress import Progress
+
+    cfg, out = loop.cfg, loop.out
+    # Fix the backend, its thread pools and the BLAS limit before the first step (they are
+    # otherwise settled lazily, mid-step): a resumed run's first steps then run with the
+    # thread counts an uninterrupted run had, and --resume stays bitwise.
+    backends.current()
+    backends.native()
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.jsonl"
+    clean_stale_temps(out)  # of checkpoint writes a kill interrupted
+    if resume:
+        loop.load_state(checkpoint.load(out / CHECKPOINT))
+    # Drop metric rows written after the checkpoint (the resumed run rewrites them) and a
+    # half-written last row (a kill or a full disk); a fresh run starts the file anew.
+    repair_metrics(metrics_path, loop.step)
+    (out / "config.toml").write_text(config.to_toml(cfg))
+    bar = Progress(cfg["steps"], start=loop.step, enabled=loop.progress_enabled)
+    every = max(cfg["log_every"], 1)
+    t0 = time.perf_counter()
+    with open(metrics_path, "a") as mf:
+        while loop.step < cfg["steps"]:
+            nxt = loop.step + 1
+            rec = step(nxt % every == 0 or nxt == cfg["steps"])
+            loop.last = rec
+            if loop.step % every == 0 or loop.step == cfg["steps"]:
+                mf.write(json.dumps({"step": loop.step, **rec, **row(),
+                                     "time": time.perf_counter() - t0}) + "\n")
+                mf.flush()
+            if cfg["sample_every"] and loop.step % cfg["sample_every"] == 0:
+                pictures(f"step_{loop.step:06d}")
+            if cfg["checkpoint_every"] and loop.step % cfg["checkpoint_every"] == 0:
+                loop.save_checkpoint()
+            bar.update(loop.step, status(rec))
+            if should_stop is not None and should_stop():
+                bar.close()
+                loop.save_checkpoint()
+                return None
+    bar.close()
+    return loop.finish(time.perf_counter() - t0)

@@ -22,13 +22,11 @@ import copy
 import json
 import math
 import pathlib
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .. import backends
 from .. import random as mgrandom
 from ..diagnostics import diagnosis, telemetry
 from ..ops import softplus
@@ -37,7 +35,6 @@ from ..optim import Adam
 from ..tensor import Tensor, array_module, host_values, no_grad
 from . import checkpoint, config, losses, penalties, plots, remedies, rundir
 from .data_source import make_source
-from .progress import Progress
 
 
 class TrainingError(RuntimeError):
@@ -335,47 +332,12 @@ class Trainer:
         if not self.dist.is_main:  # data parallel: the same steps, rank 0 alone writes
             return self.dist.follow(self, resume, should_stop)
         should_stop = self.dist.agree(should_stop)
-        cfg = self.cfg
-        # Fix the backend, its thread pools and the BLAS limit before the first step (they are
-        # otherwise settled lazily, mid-step): a resumed run's first steps then run with the
-        # thread counts an uninterrupted run had, and --resume stays bitwise.
-        backends.current()
-        backends.native()
-        self.out.mkdir(parents=True, exist_ok=True)
-        metrics_path = self.out / "metrics.jsonl"
-        rundir.clean_stale_temps(self.out)  # of checkpoint writes a kill interrupted
-        if resume:
-            self.load_state(checkpoint.load(self.out / "checkpoints" / "latest.npz"))
-        # Drop metric rows written after the checkpoint (the resumed run rewrites them) and a
-        # half-written last row (a kill or a full disk); a fresh run starts the file anew.
-        rundir.repair_metrics(metrics_path, self.step)
-        (self.out / "config.toml").write_text(config.to_toml(cfg))
-        bar = Progress(cfg["steps"], start=self.step, enabled=self.progress_enabled)
-        t0 = time.perf_counter()
-        with open(metrics_path, "a") as mf:
-            while self.step < cfg["steps"]:
-                nxt = self.step + 1
-                rec = self.train_step(record=nxt % max(cfg["log_every"], 1) == 0
-                                      or nxt == cfg["steps"])
-                self.last = rec
-                if self.step % max(cfg["log_every"], 1) == 0 or self.step == cfg["steps"]:
-                    row = {"step": self.step, **rec,
-                           "lr_g": self.opt_g.param_groups[0]["lr"],
-                           "lr_d": self.opt_d.param_groups[0]["lr"],
-                           "time": time.perf_counter() - t0}
-                    mf.write(json.dumps(row) + "\n")
-                    mf.flush()
-                if cfg["sample_every"] and self.step % cfg["sample_every"] == 0:
-                    self.save_samples(f"step_{self.step:06d}")
-                if cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0:
-                    self.save_checkpoint()
-                bar.update(self.step, f"D {rec['d_loss']:.3f} G {rec['g_loss']:.3f}")
-                if should_stop is not None and should_stop():
-                    bar.close()
-                    self.save_checkpoint()
-                    return None
-        bar.close()
-        return self.finish(time.perf_counter() - t0)
+        return rundir.drive(
+            self, resume, should_stop, step=lambda record: self.train_step(record=record),
+            row=lambda: {"lr_g": self.opt_g.param_groups[0]["lr"],
+                         "lr_d": self.opt_d.param_groups[0]["lr"]},
+            pictures=self.save_samples,
+            status=lambda rec: f"D {rec['d_loss']:.3f} G {rec['g_loss']:.3f}")
 
     def finish(self, seconds: float) -> dict:
         self.save_checkpoint()

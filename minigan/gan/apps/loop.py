@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import json
 import pathlib
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ... import backends
 from ... import random as mgrandom
 from .. import checkpoint, config, plots, rundir
-from ..progress import Progress
 
 
 class AppLoop:
@@ -105,39 +102,15 @@ class AppLoop:
             should_stop: Callable[[], bool] | None = None) -> dict | None:
         """Train to ``cfg["steps"]``; the summary, or None when ``should_stop()`` asked to
         stop (after a checkpoint at a step boundary)."""
-        cfg = self.cfg
-        backends.current()  # thread pools fixed before the first step (bitwise resume)
-        backends.native()
-        self.out.mkdir(parents=True, exist_ok=True)
-        metrics_path = self.out / "metrics.jsonl"
-        rundir.clean_stale_temps(self.out)
-        if resume:
-            self.load_state(checkpoint.load(self.out / rundir.CHECKPOINT))
-        rundir.repair_metrics(metrics_path, self.step)
-        (self.out / "config.toml").write_text(config.to_toml(cfg))
-        bar = Progress(cfg["steps"], start=self.step, enabled=self.progress_enabled)
-        t0 = time.perf_counter()
-        every = max(cfg["log_every"], 1)
-        with open(metrics_path, "a") as mf:
-            while self.step < cfg["steps"]:
-                rec = self.train_step()
-                self.step += 1
-                self.last = rec
-                if self.step % every == 0 or self.step == cfg["steps"]:
-                    row = {"step": self.step, **rec, "time": time.perf_counter() - t0}
-                    mf.write(json.dumps(row) + "\n")
-                    mf.flush()
-                if cfg["sample_every"] and self.step % cfg["sample_every"] == 0:
-                    self.save_pictures(f"step_{self.step:06d}")
-                if cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0:
-                    self.save_checkpoint()
-                bar.update(self.step, " ".join(f"{k} {v:.3f}" for k, v in list(rec.items())[:3]))
-                if should_stop is not None and should_stop():
-                    bar.close()
-                    self.save_checkpoint()
-                    return None
-        bar.close()
-        return self.finish(time.perf_counter() - t0)
+        return rundir.drive(self, resume, should_stop, step=self._advance, row=dict,
+                            pictures=self.save_pictures,
+                            status=lambda rec: " ".join(f"{k} {v:.3f}"
+                                                        for k, v in list(rec.items())[:3]))
+
+    def _advance(self, record: bool) -> dict:
+        rec = self.train_step()  # every step's figures are cheap here: ``record`` is not needed
+        self.step += 1
+        return rec
 
     def finish(self, seconds: float) -> dict:
         self.save_checkpoint()
