@@ -50,14 +50,14 @@ def test_module_to_cuda_keeps_parameters_and_optimizer():
     mg.manual_seed(0)
     G, _ = build_minigan("tiny", np.float64)
     opt = mg.optim.Adam(G.parameters(), lr=1e-2)
-    before = {k: v.copy() for k, v in G.state_dict().items()}
+    before = {k: v.numpy().copy() for k, v in G.state_dict().items()}
     G.to("cuda")
     assert all(p.device == "cuda" for p in G.parameters())
     assert all(b.device == "cuda" for b in G.buffers())
     G(mg.randn(4, 8, dtype=np.float64, device="cuda")).sum().backward()
     opt.step()                                   # built before the move: same Parameter objects
     changed = [k for k, v in G.state_dict().items()
-               if k.endswith("weight") and not np.array_equal(v.get(), before[k])]
+               if k.endswith("weight") and not np.array_equal(v.numpy(), before[k])]
     assert changed, "Adam did not update the moved parameters"
 
 
