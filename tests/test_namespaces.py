@@ -150,3 +150,23 @@ def test_dataloader_calls_worker_init_fn_once_per_epoch_with_workers():
     assert calls == [0, 0]
     list(DataLoader(ds, batch_size=4, worker_init_fn=calls.append))  # no workers: not called
     assert calls == [0, 0]
+
+
+def test_nn_exports_every_layer_of_its_submodules():
+    """Every Module subclass defined in a minigan.nn submodule is a top-level name of minigan.nn
+    and listed (sorted) in its __all__, as PyTorch exports its layers at torch.nn."""
+    import importlib
+    import pkgutil
+
+    import minigan.nn as nn
+
+    assert nn.__all__ == sorted(nn.__all__)
+    assert all(hasattr(nn, name) for name in nn.__all__)
+    missing = []
+    for info in pkgutil.iter_modules(nn.__path__):
+        mod = importlib.import_module(f"minigan.nn.{info.name}")
+        for name, obj in vars(mod).items():
+            if (isinstance(obj, type) and issubclass(obj, nn.Module) and not name.startswith("_")
+                    and obj.__module__ == mod.__name__ and name not in nn.__all__):
+                missing.append(f"{info.name}.{name}")
+    assert missing == []

@@ -10,6 +10,7 @@ from .layers import (Conv2d, ConvTranspose2d, Dropout, Dropout2d, Embedding, Fla
                      Tanh, Unflatten, Upsample)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss,
                    NLLLoss, SmoothL1Loss)
+from .minibatch import MinibatchDiscrimination, MinibatchStdDev
 from .module import Module, Parameter
 from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
                             LayerNorm)
@@ -22,7 +23,8 @@ __all__ = [
     "BatchNorm2d", "ConstantPad2d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout",
     "Dropout2d", "ELU", "Embedding", "Flatten", "GroupNorm", "Hardtanh", "Identity",
     "InstanceNorm1d", "InstanceNorm2d", "KLDivLoss", "L1Loss", "LayerNorm", "LeakyReLU",
-    "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList",
+    "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "MinibatchDiscrimination",
+    "MinibatchStdDev", "Module", "ModuleDict", "ModuleList",
     "NLLLoss", "PReLU", "Parameter", "PixelShuffle", "PixelUnshuffle", "ReLU", "ReLU6",
     "ReflectionPad2d", "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid",
     "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "Unflatten", "Upsample", "ZeroPad2d",
