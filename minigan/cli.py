@@ -243,6 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare `minigan`: list the commands rather than one terse line
         parser.print_help(sys.stderr)
         return 2
+    if args.command != "info":  # info reports a bad setting among the rest rather than stop
+        from minigan import backends
+
+        try:
+            backends.check_environment()
+        except ValueError as exc:  # a mistyped variable: one line, exit 2, before any work
+            print(f"minigan {args.command}: error: {exc}", file=sys.stderr)
+            return 2
     return int(args.func(args) or 0)
 
 

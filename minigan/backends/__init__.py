@@ -40,7 +40,7 @@ __all__ = [
     "ALL_BACKENDS", "CPU_BACKENDS", "CUDA_BACKENDS", "DEFAULT_CPU_ORDER", "DEVICE", "available",
     "blas_threads_for",
     "cuda_module",
-    "current", "get_array_module", "import_error", "native", "num_threads",
+    "check_environment", "current", "get_array_module", "import_error", "native", "num_threads",
     "require_cupy",
     "set_num_threads",
     "unavailable_reason", "use",
@@ -210,6 +210,7 @@ def current() -> str:
     available of :data:`DEFAULT_CPU_ORDER`."""
     global _current
     if _current is None:
+        check_environment()
         env = os.environ.get("MINIGAN_BACKEND", "").strip()
         if env:
             _current = _checked(env, source="MINIGAN_BACKEND")
@@ -217,6 +218,41 @@ def current() -> str:
             _current = next(b for b in DEFAULT_CPU_ORDER if unavailable_reason(b) is None)
         _sync_blas_threads()
     return _current
+
+
+_FLAG_VALUES = ("", "0", "1", "false", "true", "no", "yes", "off", "on")
+
+
+def check_environment() -> None:
+    """Check minigan's environment variables before anything runs with them: ``MINIGAN_BACKEND``
+    (a backend name), ``MINIGAN_NUM_THREADS`` / ``OMP_NUM_THREADS`` (1 to :data:`MAX_THREADS`),
+    ``MINIGAN_ISA`` (a variant minigan._C has and this CPU runs), ``MINIGAN_CUDA_TF32`` (a
+    flag), ``MINIGAN_DATA_DIR`` / ``MINIGAN_CACHE_DIR`` (directories, if they exist) and
+    ``MINIGAN_DATA_CHECKSUMS`` (an existing file). A bad value is a ValueError naming the
+    variable and what it expects, never a silent fallback (a mistyped MINIGAN_ISA used to run
+    the NumPy reference instead of the native kernels without a word). :func:`current` calls it
+    on first use; the ``minigan`` command before every subcommand but ``info``."""
+    raw = os.environ.get("MINIGAN_BACKEND", "").strip()
+    if raw and _normalize(raw) not in ALL_BACKENDS:
+        _checked(raw, source="MINIGAN_BACKEND")  # raises, listing the available backends
+    _default_threads()
+    if os.environ.get("MINIGAN_ISA", "").strip() and native() is None:
+        error = import_error("minigan._C") or ""
+        if "MINIGAN_ISA" in error:  # the module exists but refused the variant: say so
+            raise ValueError(error.removeprefix("ImportError: "))
+    flag = os.environ.get("MINIGAN_CUDA_TF32", "")
+    if flag.strip().lower() not in _FLAG_VALUES:
+        raise ValueError(f"MINIGAN_CUDA_TF32={flag!r}: expected 1 or 0 (true/false, yes/no, "
+                         f"on/off)")
+    for var in ("MINIGAN_DATA_DIR", "MINIGAN_CACHE_DIR"):
+        path = os.environ.get(var, "")
+        if path and os.path.exists(os.path.expanduser(path)) \
+                and not os.path.isdir(os.path.expanduser(path)):
+            raise ValueError(f"{var}={path!r}: expected a directory, but it is a file")
+    path = os.environ.get("MINIGAN_DATA_CHECKSUMS", "")
+    if path and not os.path.isfile(os.path.expanduser(path)):
+        raise ValueError(f"MINIGAN_DATA_CHECKSUMS={path!r}: expected a JSON file of data set "
+                         f"checksums; no such file")
 
 
 class _Using:
@@ -274,13 +310,17 @@ def get_array_module(*arrays: Any) -> ModuleType:
 # ---- threads ----------------------------------------------------------------------------------
 
 
+MAX_THREADS = 4096  # the most minigan._C's OpenMP pool accepts (set_num_threads)
+
+
 def _positive_int(raw: str, var: str) -> int:
     try:
         n = int(raw)
     except ValueError:
         n = 0
-    if n < 1:
-        raise ValueError(f"{var}={raw!r}: expected a positive integer number of threads")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"{var}={raw!r}: expected a positive integer number of threads "
+                         f"(1 to {MAX_THREADS})")
     return n
 
 
@@ -309,8 +349,8 @@ def set_num_threads(n: int) -> None:
     global _threads, _blas_threads
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"n: expected an int number of threads, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n: expected a number of threads >= 1, got {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"n: expected a number of threads from 1 to {MAX_THREADS}, got {n}")
     _threads = int(n)
     mod = native()
     if mod is not None:

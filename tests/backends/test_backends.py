@@ -116,7 +116,8 @@ def test_set_num_threads_sets_the_native_pool(restore_state):
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
-                                        (True, TypeError)])
+                                        (True, TypeError), (4097, ValueError),
+                                        (2**40, ValueError)])
 def test_set_num_threads_rejects_bad_counts(bad, error):
     with pytest.raises(error, match="^n: expected"):
         backends.set_num_threads(bad)
@@ -167,5 +168,58 @@ def test_bad_env_values_fail_at_first_use_not_at_import(tmp_path):
     # native stays available despite the bad thread count (with a warning), so it is listed
     assert lines[0].startswith("MINIGAN_BACKEND='tpu': unknown backend 'tpu'; available: numpy, ")
     assert "native" in lines[0].split("available: ")[1]  # numba is listed too when installed
-    assert lines[1] == "MINIGAN_NUM_THREADS='many': expected a positive integer number of threads"
+    assert lines[1] == ("MINIGAN_NUM_THREADS='many': expected a positive integer number of "
+                        "threads (1 to 4096)")
     assert "UserWarning: MINIGAN_NUM_THREADS='many'" in result.stderr
+
+
+@pytest.mark.parametrize("var, value, expected", [
+    ("MINIGAN_NUM_THREADS", "abc", "expected a positive integer number of threads (1 to 4096)"),
+    ("MINIGAN_NUM_THREADS", "0", "expected a positive integer number of threads"),
+    ("MINIGAN_NUM_THREADS", "-1", "expected a positive integer number of threads"),
+    ("MINIGAN_NUM_THREADS", "99999999999", "expected a positive integer number of threads"),
+    ("MINIGAN_NUM_THREADS", "1.5", "expected a positive integer number of threads"),
+    ("OMP_NUM_THREADS", "x", "expected a positive integer number of threads"),
+    ("MINIGAN_BACKEND", "bogus", "unknown backend 'bogus'; available: numpy"),
+    ("MINIGAN_CUDA_TF32", "maybe", "expected 1 or 0 (true/false, yes/no, on/off)"),
+    ("MINIGAN_DATA_DIR", "FILE", "expected a directory, but it is a file"),
+    ("MINIGAN_CACHE_DIR", "FILE", "expected a directory, but it is a file"),
+    ("MINIGAN_DATA_CHECKSUMS", "MISSING", "expected a JSON file of data set checksums"),
+])
+def test_check_environment_names_the_variable_and_what_it_expects(monkeypatch, tmp_path, var,
+                                                                 value, expected):
+    (tmp_path / "FILE").write_text("x")
+    value = {"FILE": str(tmp_path / "FILE"), "MISSING": str(tmp_path / "none.json")}.get(value,
+                                                                                     value)
+    for key in ("MINIGAN_BACKEND", "MINIGAN_NUM_THREADS", "OMP_NUM_THREADS", "MINIGAN_ISA",
+                "MINIGAN_CUDA_TF32", "MINIGAN_DATA_DIR", "MINIGAN_CACHE_DIR",
+                "MINIGAN_DATA_CHECKSUMS"):
+        monkeypatch.delenv(key, raising=False)
+    backends.check_environment()  # a clean environment passes
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError) as info:
+        backends.check_environment()
+    assert str(info.value).startswith(f"{var}={value!r}: ") and expected in str(info.value)
+    monkeypatch.setattr(backends, "_current", None)  # the first use checks it as well
+    with pytest.raises(ValueError, match=f"^{var}="):
+        backends.current()
+
+
+@pytest.mark.parametrize("isa", ["bogus", "avx512"])
+def test_an_unusable_minigan_isa_is_an_error_not_a_silent_numpy_fallback(tmp_path, isa):
+    """MINIGAN_ISA that minigan._C refuses used to leave the native backend unavailable, so
+    training ran on the NumPy reference without a word; now the first use names it (avx512:
+    on a CPU that runs it, it is accepted)."""
+    supported = backends.native().isa_info()["supported"]
+    code = ("import minigan.backends as b\n"
+            "try:\n    print(b.current())\nexcept ValueError as e:\n    print('error', e)")
+    full_env = {**os.environ, "MINIGAN_ISA": isa}
+    full_env.pop("MINIGAN_BACKEND", None)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=full_env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    if isa in supported:
+        assert result.stdout.strip() == "native"
+    else:
+        assert result.stdout.startswith(f"error MINIGAN_ISA={isa}: "), result.stdout
+        assert "available here" in result.stdout or "expected" in result.stdout

@@ -63,6 +63,23 @@ def test_bogus_backend_from_the_environment(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("var,value", [("MINIGAN_NUM_THREADS", "abc"),
+                                       ("MINIGAN_NUM_THREADS", "0"),
+                                       ("MINIGAN_NUM_THREADS", "99999999999"),
+                                       ("MINIGAN_CUDA_TF32", "maybe")])
+def test_bad_environment_variables_are_one_line_before_any_work(tmp_path, capsys, monkeypatch,
+                                                               var, value):
+    monkeypatch.setenv(var, value)
+    for cmd in (["train", "--out", str(tmp_path / "r"), "--steps", "2", *TINY],
+                ["sample", "--checkpoint", str(tmp_path / "r"), "--n", "4",
+                 "--out", str(tmp_path / "s")]):
+        assert main(cmd) == 2
+        err = _err(capsys)
+        assert err.startswith(f"minigan {cmd[0]}: error: {var}={value!r}: expected "), err
+        assert err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("setting,match", [
     ("batch_size=100000000", "'batch_size': this config needs about"),
     ("g_hidden=1000000000", "'g_hidden': this config needs about"),
