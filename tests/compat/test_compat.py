@@ -27,7 +27,7 @@ def test_the_import_rule():
 
 def test_every_model_family_has_a_script():
     want = {"gan_mlp", "dcgan", "lsgan", "wgan", "wgan_gp", "dragan", "began", "cgan", "acgan",
-            "infogan", "pix2pix", "cyclegan", "srgan"}
+            "infogan", "pix2pix", "cyclegan", "srgan", "sngan"}
     assert want <= set(NAMES)
 
 

@@ -1,4 +1,5 @@
-"""``minigan.nn.utils``: gradient clipping, spectral norm, parameters <-> vector."""
+"""``minigan.nn.utils``: gradient clipping, spectral norm, parameters <-> vector;
+``parametrize`` and ``parametrizations`` (spectral_norm, weight_norm) as in PyTorch."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 from ...tensor import Tensor, no_grad, tensor
 from ..spectral_norm import remove_spectral_norm, spectral_norm
+from . import parametrizations, parametrize
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
-           "remove_spectral_norm", "spectral_norm", "vector_to_parameters"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "parametrizations",
+           "parametrize", "remove_spectral_norm", "spectral_norm", "vector_to_parameters"]
 
 
 def _with_grads(parameters: Any) -> list:
