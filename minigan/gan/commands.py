@@ -271,6 +271,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _fail("sample", f"--out {str(out)!r} is a directory, expected a file name")
     try:
         state = checkpoint.load(path)
+        from .apps.runs import app_task, sample_app_command
+
+        if app_task(state) is not None:  # held-out inputs | outputs | targets
+            return sample_app_command(args, path, state, out)
         cfg = state["model_config"]
         G, _ = remedies.build_models(cfg["model"], cfg)  # with the remedies' models
         G.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
@@ -329,7 +333,9 @@ def add_commands(sub: Any) -> None:
         description="Draw N samples from a run's generator (its EMA copy when the run kept "
         "one) and write them as a picture (.png: a scatter plot for 2-D data, an image grid "
         "otherwise) or as an array (.npy). An N whose samples would not fit in this "
-        "machine's memory is refused before anything is drawn.")
+        "machine's memory is refused before anything is drawn. For an application run "
+        "(sr, pix2pix, cyclegan, ssgan): N held-out inputs drawn by --seed, one row each "
+        "(input | output | target; the two cycles for cyclegan).")
     sample.add_argument("--checkpoint", required=True,
                         help="a checkpoint .npz of a run, or a run directory (its final.npz)")
     sample.add_argument("--n", type=int, required=True, help="number of samples")

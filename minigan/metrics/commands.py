@@ -14,6 +14,9 @@ samples are drawn with a fixed seed. What is computed depends on what the genera
   (:mod:`minigan.metrics.stacked`; 26,000 samples by default, the VEEGAN/PacGAN protocol).
 
 The result goes to ``RUN_DIR/eval.json`` and is printed as a table (or JSON with ``--json``).
+Application runs (sr, pix2pix, cyclegan, ssgan) are re-scored with the figures of their own
+``summary.json`` (:mod:`minigan.gan.apps.runs`).
+
 Exit codes: 0 done; 2 bad input (no run, corrupt checkpoint, nothing to measure).
 """
 
@@ -179,6 +182,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _fail(f"--n: expected at least 2 samples, got {args.n}")
     try:
         state = checkpoint.load(path)
+        from ..gan.apps.runs import app_task, eval_app
+
+        if app_task(state) is not None:  # sr, pix2pix, cyclegan, ssgan: the app's own figures
+            return eval_app(args, run, path, state)
         cfg = state["model_config"]
         kind = kind_of(cfg)
         G, _ = remedies.build_models(cfg["model"], cfg)  # with the remedies' models
@@ -235,4 +242,7 @@ def add_commands(sub: Any) -> None:
                     "the run's own final evaluation, so the figures match `minigan train`'s; "
                     "else 0)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.add_argument("--baseline", action="store_true",
+                    help="application runs (sr, pix2pix, ssgan): also retrain the baseline "
+                    "the run was compared with (takes as long as the run's training)")
     ev.set_defaults(func=cmd_eval)

@@ -267,16 +267,29 @@ class CycleGANTrainer(AppLoop):
         G.train()
         return np.concatenate(out) if out else x[:0]
 
+    def cycle_columns(self, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+        """a | G_AB(a) | G_BA(G_AB(a)) | b | G_BA(b) | G_AB(G_BA(b))."""
+        ab, ba = self.translate(self.G_AB, a), self.translate(self.G_BA, b)
+        return {"A": a, "A_to_B": ab, "A_to_B_to_A": self.translate(self.G_BA, ab),
+                "B": b, "B_to_A": ba, "B_to_A_to_B": self.translate(self.G_AB, ba)}
+
     def save_pictures(self, tag: str) -> pathlib.Path:
-        """Columns: a | G_AB(a) | G_BA(G_AB(a)) || b | G_BA(b) | G_AB(G_BA(b)), held-out."""
+        """Rows of :meth:`cycle_columns` for 8 held-out digits of each domain."""
         path = self.out / "samples" / f"{tag}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        a, b = self.data["A_test"][::50][:8], self.data["B_test"][::50][:8]
-        ab, ba = self.translate(self.G_AB, a), self.translate(self.G_BA, b)
-        aba, bab = self.translate(self.G_BA, ab), self.translate(self.G_AB, ba)
-        rows = np.stack([a, ab, aba, b, ba, bab], axis=1).reshape(-1, *a.shape[1:])
-        plots.save_image_grid(path, rows, nrow=6)
+        cols = self.cycle_columns(self.data["A_test"][::50][:8], self.data["B_test"][::50][:8])
+        rows = np.stack(list(cols.values()), axis=1).reshape(-1, *cols["A"].shape[1:])
+        plots.save_image_grid(path, rows, nrow=len(cols))
         return path
+
+    def sample_columns(self, n: int, seed: int) -> dict[str, np.ndarray]:
+        """:meth:`cycle_columns` of ``n`` held-out digits of each domain drawn by ``seed``
+        (``minigan sample``)."""
+        from .paired import held_out_pick
+
+        a, b = self.data["A_test"], self.data["B_test"]
+        return self.cycle_columns(a[held_out_pick(len(a), n, seed)],
+                                  b[held_out_pick(len(b), n, seed)])
 
     def evaluate(self) -> dict:
         from ...metrics.images import frechet_distance

@@ -1,13 +1,15 @@
-"""The run machinery the application loops share (semi-supervised GAN, CycleGAN).
+"""The run machinery the application loops share (semi-supervised GAN, CycleGAN, and the
+paired loops of :mod:`.paired`).
 
 :class:`AppLoop` does what :class:`minigan.gan.trainer.Trainer` does around its step -- the
 run directory, ``metrics.jsonl`` (repaired on start and resume), the progress bar, periodic
 pictures and checkpoints, stop-at-a-step-boundary, ``summary.json`` -- for a loop that names
 its own modules and optimizers. A subclass sets ``self.modules`` / ``self.optimizers`` (dicts
 of name -> object) and implements ``train_step() -> dict of floats``, ``save_pictures(tag) ->
-path`` and ``evaluate() -> dict``; extra resumable state goes in ``extra_state`` /
-``load_extra_state``. Checkpoints hold every module and optimizer state, minigan's random
-state and the loop's own NumPy generator, so ``--resume`` continues bitwise.
+path``, ``evaluate() -> dict`` and ``sample_columns(n, seed)`` (``minigan sample``); extra
+resumable state goes in ``extra_state`` / ``load_extra_state``. Checkpoints hold every
+module and optimizer state, minigan's random state and the loop's own NumPy generator, so
+``--resume`` continues bitwise; :mod:`.runs` rebuilds a loop from one (eval, sample).
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ class AppLoop:
         raise NotImplementedError
 
     def evaluate(self) -> dict:
+        raise NotImplementedError
+
+    def sample_columns(self, n: int, seed: int) -> dict[str, np.ndarray]:
+        """Picture columns (name -> n images each) for ``minigan sample``: held-out inputs
+        and what the run makes of them."""
         raise NotImplementedError
 
     def extra_state(self) -> dict:

@@ -63,6 +63,21 @@ def scores(out: np.ndarray, target: np.ndarray, labels: np.ndarray, clf: Any) ->
             "ssim": float(ssim(out, target).mean()), "accuracy": clf.accuracy(out, labels)}
 
 
+def column_rows(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The images of equal-length ``columns`` row by row (row i: item i of every column),
+    clipped to [-1, 1] as a saved picture shows them."""
+    cols = [np.clip(c, -1, 1) for c in columns.values()]
+    return np.stack([c[i] for i in range(len(cols[0])) for c in cols])
+
+
+def held_out_pick(size: int, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct indices of ``range(size)`` drawn by ``seed``, sorted (a label-sorted
+    split keeps its class order)."""
+    if not 1 <= n <= size:
+        raise ValueError(f"--n: expected 1 to {size} held-out inputs, got {n}")
+    return np.sort(np.random.default_rng([seed, 6]).choice(size, n, replace=False))
+
+
 class PairedLoop(AppLoop):
     """Base of the paired loops (module docstring)."""
 
@@ -177,17 +192,26 @@ class PairedLoop(AppLoop):
 
     # ---- pictures and scores -----------------------------------------------------------------
     def save_grid(self, path: pathlib.Path, columns: dict[str, np.ndarray]) -> pathlib.Path:
-        """One row per shown digit, the ``columns`` (name -> images of all shown digits)."""
+        """One row per digit, the ``columns`` (name -> images of all the row's digits)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        cols = [np.clip(c, -1, 1) for c in columns.values()]
-        rows = np.stack([c[i] for i in range(len(self.show)) for c in cols])
-        plots.save_image_grid(path, rows, nrow=len(cols))
+        plots.save_image_grid(path, column_rows(columns), nrow=len(columns))
         return path
 
-    def columns(self, extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-        x = self.test_x[self.show]
+    def pair_columns(self, x: np.ndarray, y: np.ndarray,
+                     extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """input | references | extra | output | target for inputs ``x``, targets ``y``."""
         return {"input": self.show_input(x), **self.references(x), **(extra or {}),
-                "output": generate(self.G, x), "target": self.test_y[self.show]}
+                "output": generate(self.G, x), "target": y}
+
+    def columns(self, extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        return self.pair_columns(self.test_x[self.show], self.test_y[self.show], extra)
+
+    def sample_columns(self, n: int, seed: int) -> dict[str, np.ndarray]:
+        """The picture columns of ``n`` held-out pairs drawn by ``seed`` from the whole test
+        split, in class order (``minigan sample``)."""
+        x, y, _ = self.load_pairs("test")
+        idx = held_out_pick(len(x), n, seed)
+        return self.pair_columns(x[idx], y[idx])
 
     def save_pictures(self, tag: str) -> pathlib.Path:
         return self.save_grid(self.out / "samples" / f"{tag}.png", self.columns())

@@ -191,6 +191,16 @@ class SSGANTrainer(AppLoop):
         plots.save_image_grid(path, np.stack(rows), nrow=cols)
         return path
 
+    def sample_columns(self, n: int, seed: int) -> dict[str, np.ndarray]:
+        """``n`` samples of G from latents drawn by ``seed`` (``minigan sample``): one column,
+        no input or target (G maps noise to digits)."""
+        z = np.random.default_rng(seed).standard_normal((n, self.cfg["z_dim"]))
+        self.G.eval()
+        with no_grad():
+            fake = self.G(Tensor(z.astype(np.float32))).numpy()
+        self.G.train()
+        return {"sample": fake}
+
     def evaluate(self) -> dict:
         cfg = self.cfg
         acc = self.D.accuracy(self.test_x, self.test_y)  # in eval mode, then back
