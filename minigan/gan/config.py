@@ -39,9 +39,11 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "backbone": ("dcgan", "network under cgan / acgan / infogan: mlp | dcgan | resnet"),
     "n_classes": (10, "classes of the conditional models (at least the data's)"),
     "n_cat": (10, "InfoGAN categorical code size"),
-    "c_dim": (2, "InfoGAN continuous codes"),
+    "c_dim": (2, "InfoGAN continuous codes (0 = none)"),
     "aux_weight": (1.0, "ACGAN classification loss weight"),
     "info_weight": (1.0, "InfoGAN mutual-information loss weight"),
+    "info_cont_weight": (1.0, "InfoGAN: weight of the continuous codes' term, relative to "
+                                 "info_weight (the paper uses less than 1)"),
     "lr_g": (1e-3, "generator learning rate"),
     "lr_d": (1e-3, "discriminator learning rate (TTUR when different)"),
     "beta1": (0.5, "Adam beta1"),
@@ -108,12 +110,12 @@ RANGES: dict[str, tuple[float, float, str]] = {
     **{k: (0.0, 1.0, "a value in [0, 1)") for k in ("beta1", "beta2", "ema", "label_smoothing")},
     **{k: (0.0, math.inf, "a value >= 0") for k in (
         "cycle_weight", "identity_weight", "perceptual_weight", "l1_weight", "adv_weight",
-        "aux_weight", "info_weight", "gp_weight", "r1_gamma", "r2_gamma", "dragan_weight",
-        "clip", "instance_noise", "mgan_beta", "d_combine_lambda", "fm_weight")},
+        "aux_weight", "info_weight", "info_cont_weight", "gp_weight", "r1_gamma", "r2_gamma",
+        "dragan_weight", "clip", "instance_noise", "mgan_beta", "d_combine_lambda", "fm_weight")},
 }
 
 # Int keys for which 0 means "off" (the others must be positive).
-ZERO_OFF = ("d_mbstd", "d_mbdisc", "unroll_steps")
+ZERO_OFF = ("d_mbstd", "d_mbdisc", "unroll_steps", "n_cat", "c_dim")
 # String keys with a fixed set of values (checked here, so a sweep refuses a typo up front).
 CHOICES = {"d_combine": ("mean", "max", "softmean"),
            "g_objective": ("adversarial", "feature_matching", "both"),

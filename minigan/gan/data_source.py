@@ -213,9 +213,7 @@ class ImageSource:
             w = self.cfg["aux_weight"]
             return w * (cross_entropy(out_r[1], cond_r) + cross_entropy(out_f[1], cond_f))
         if self.kind == "infogan":  # Q learns to recover the codes from generated images
-            from .models.infogan import infogan_mi_loss
-
-            return self.cfg["info_weight"] * infogan_mi_loss(out_f, *cond_f)
+            return self._info_loss(out_f, cond_f)
         return 0.0
 
     def aux_g_loss(self, out_f: Any, cond: Any) -> Any:
@@ -224,10 +222,16 @@ class ImageSource:
         if self.kind == "acgan":
             return self.cfg["aux_weight"] * cross_entropy(out_f[1], cond)
         if self.kind == "infogan":
-            from .models.infogan import infogan_mi_loss
-
-            return self.cfg["info_weight"] * infogan_mi_loss(out_f, *cond)
+            return self._info_loss(out_f, cond)
         return 0.0
+
+    def _info_loss(self, out_f: Any, codes: tuple) -> Any:
+        """info_weight * -E log Q(c | G(l)), the continuous codes' term weighted by
+        info_cont_weight (the InfoGAN paper: 1 for the categorical code, less for continuous)."""
+        from .models.infogan import infogan_mi_loss
+
+        return self.cfg["info_weight"] * infogan_mi_loss(
+            out_f, *codes, cont_weight=self.cfg["info_cont_weight"])
 
     def fixed_latent(self, n: int) -> list:
         cfg = {**self.cfg, "n_classes": self.n_classes}
