@@ -5,8 +5,8 @@ __version__ = "0.1.0"
 
 from . import backends, diagnostics, gan, nn, ops, optim
 from .ops import *  # noqa: F403  (mg.exp, mg.matmul, mg.concat, ...)
-from .random import (bernoulli, initial_seed, manual_seed, multinomial, normal, rand, rand_like,
-                     randint, randint_like, randn, randn_like, randperm, seed)
+from .random import (Generator, bernoulli, initial_seed, manual_seed, multinomial, normal, rand,
+                     rand_like, randint, randint_like, randn, randn_like, randperm, seed)
 from .tensor import (Tensor, backward, empty, empty_like, enable_grad, full, full_like, grad,
                      is_grad_enabled, no_grad, ones, ones_like, set_grad_enabled, tensor, zeros,
                      zeros_like)
@@ -39,9 +39,9 @@ __all__ = [
     "gan", "grad", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like", "ops",
     "optim", "rand", "randint", "randn", "set_grad_enabled", "tensor", "zeros", "zeros_like",
     *ops.__all__,
-    "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "HalfTensor", "IntTensor",
-    "LongTensor", "Size", "arange", "as_tensor", "autograd", "bernoulli", "bool", "cuda",
-    "device", "double", "empty", "empty_like", "eye", "float", "float16", "from_numpy",
+    "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "Generator", "HalfTensor",
+    "IntTensor", "LongTensor", "Size", "arange", "as_tensor", "autograd", "bernoulli", "bool",
+    "cuda", "device", "double", "empty", "empty_like", "eye", "float", "float16", "from_numpy",
     "full_like", "get_default_dtype", "half", "initial_seed", "int", "int8", "int16", "int32",
     "int64", "is_floating_point", "is_tensor", "linspace", "load", "long", "multinomial",
     "normal", "numel", "rand_like", "randint_like", "randn_like", "randperm", "save", "seed",

@@ -74,21 +74,22 @@ def _new_tensor(self: Tensor, data: Any, dtype: Any = None, device: Any = None,
 
 # ---- in-place fills: no graph, the version counter bumps (saved-tensor checks see them) -----
 
-def _fill_random(self: Tensor, op: str, kind: str, loc: float, scale: float) -> Tensor:
+def _fill_random(self: Tensor, op: str, kind: str, loc: float, scale: float,
+                 generator: Any) -> Tensor:
     draw = _random._draw(kind, self.shape, self.dtype if self.dtype.kind == "f" else None,
-                         self.device)
+                         self.device, generator)
     return self._inplace(op, draw * scale + loc)
 
 
 def _normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Any = None
              ) -> Tensor:
     """Fill with samples of N(mean, std^2)."""
-    return _fill_random(self, "normal_", "normal", mean, std)
+    return _fill_random(self, "normal_", "normal", mean, std, generator)
 
 
 def _uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
     """Fill with samples of U[a, b)."""
-    return _fill_random(self, "uniform_", "uniform", a, b - a)
+    return _fill_random(self, "uniform_", "uniform", a, b - a, generator)
 
 
 def _random_(self: Tensor, from_: int = 0, to: Any = None, *, generator: Any = None) -> Tensor:
@@ -97,18 +98,18 @@ def _random_(self: Tensor, from_: int = 0, to: Any = None, *, generator: Any = N
         if from_ == 0:
             raise ValueError("random_: expected an upper bound, random_(to) or random_(from, to)")
         from_, to = 0, from_
-    draw = _random.randint(from_, to, self.shape, device=self.device).array
+    draw = _random.randint(from_, to, self.shape, device=self.device, generator=generator).array
     return self._inplace("random_", draw)
 
 
 def _bernoulli_(self: Tensor, p: Any = 0.5, *, generator: Any = None) -> Tensor:
     pv = p.array if isinstance(p, Tensor) else p
-    u = _random._draw("uniform", self.shape, None, self.device)
+    u = _random._draw("uniform", self.shape, None, self.device, generator)
     return self._inplace("bernoulli_", u < pv)
 
 
 def _exponential_(self: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
-    u = _random._draw("uniform", self.shape, np.float64, self.device)
+    u = _random._draw("uniform", self.shape, np.float64, self.device, generator)
     return self._inplace("exponential_", -array_module(u).log1p(-u) / lambd)
 
 

@@ -59,19 +59,21 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
         return tensor.copy_(values)
 
 
-def _draw(kind: str, tensor: Tensor) -> Any:
+def _draw(kind: str, tensor: Tensor, generator: Any = None) -> Any:
     draw = _random.randn if kind == "normal" else _random.rand
-    return draw(*tensor.shape, dtype=tensor.dtype, device=tensor.device).array
+    return draw(*tensor.shape, dtype=tensor.dtype, device=tensor.device,
+                generator=generator).array
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with U(a, b)."""
-    return _fill(tensor, a + (b - a) * _draw("uniform", tensor))
+    return _fill(tensor, a + (b - a) * _draw("uniform", tensor, generator))
 
 
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
+            generator: Any = None) -> Tensor:
     """Fill with N(mean, std^2)."""
-    return _fill(tensor, mean + std * _draw("normal", tensor))
+    return _fill(tensor, mean + std * _draw("normal", tensor, generator))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -86,36 +88,36 @@ def ones_(tensor: Tensor) -> Tensor:
     return _fill(tensor, 1)
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010)."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(tensor, -a, a)
+    return uniform_(tensor, -a, a, generator)
 
 
-def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu") -> Tensor:
+                     nonlinearity: str = "leaky_relu", generator: Any = None) -> Tensor:
     """U(-b, b) with b = gain * sqrt(3 / fan) (He et al. 2015); gain from ``nonlinearity``
     (``a`` is the leaky_relu slope). PyTorch's Linear/Conv default is a = sqrt(5), which gives
     b = 1 / sqrt(fan_in)."""
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(tensor, mode))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu") -> Tensor:
+                    nonlinearity: str = "leaky_relu", generator: Any = None) -> Tensor:
     """N(0, std^2) with std = gain / sqrt(fan)."""
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
-    return normal_(tensor, 0.0, std)
+    return normal_(tensor, 0.0, std, generator)
 
 
-def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """A (semi-)orthogonal matrix (Saxe et al. 2013) for the tensor viewed as (shape[0], rest):
     the QR factor of a Gaussian matrix, signs fixed by diag(R) so the result is Haar-uniform.
     Rows are orthonormal when rows <= cols, columns otherwise; then scaled by gain."""
@@ -124,7 +126,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     # QR in float64 on the CPU (small matrices), the Gaussian drawn from minigan's generator.
-    flat = _random.randn(rows, cols, dtype=np.float64).array
+    flat = _random.randn(rows, cols, dtype=np.float64, generator=generator).array
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)
