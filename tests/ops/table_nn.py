@@ -134,8 +134,11 @@ def np_pixel_shuffle(x, r):
 
 
 def np_pad(x, pad, mode):
-    (left, right, top, bottom) = pad
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=mode)
+    # PyTorch's spec: (before, after) pairs from the last dim backwards.
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    return np.pad(x, widths, mode=mode)
 
 
 def nz(*shape, scale=1.0):
@@ -249,6 +252,17 @@ CASES = [
     OpCase("pad_circular", lambda x: pad_by_index(x, (1, 1, 2, 1), "circular"),
            lambda x: np_pad(x, (1, 1, 2, 1), "wrap"),
            lambda r: [r.standard_normal((1, 2, 3, 4))], True),
+    # One-sided and 3-dim pads, a replicate border wider than the dim, a full circular wrap:
+    # the backward's slice-adds (runs reversed, summed, one element long) all occur.
+    OpCase("pad_reflect_3d_one_sided", lambda x: pad_by_index(x, (0, 2, 1, 0, 1, 1), "reflect"),
+           lambda x: np_pad(x, (0, 2, 1, 0, 1, 1), "reflect"),
+           lambda r: [r.standard_normal((2, 3, 2, 3))], True),
+    OpCase("pad_replicate_wide", lambda x: pad_by_index(x, (3, 0, 1, 4), "replicate"),
+           lambda x: np_pad(x, (3, 0, 1, 4), "edge"),
+           lambda r: [r.standard_normal((1, 2, 2, 2))], True),
+    OpCase("pad_circular_full", lambda x: pad_by_index(x, (3, 3, 0, 1), "circular"),
+           lambda x: np_pad(x, (3, 3, 0, 1), "wrap"),
+           lambda r: [r.standard_normal((2, 1, 2, 3))], True),
     # activations
     OpCase("prelu", act.prelu,
            lambda x, a: np.where(x > 0, x, a[None, :, None] * x),
