@@ -174,8 +174,15 @@ def format_table(result: dict) -> str:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..gan import checkpoint, remedies
 
-    run = pathlib.Path(args.run_dir)
+    given = [a for a in (args.run_dir, getattr(args, "checkpoint", None)) if a is not None]
+    if len(given) != 1:
+        return _fail("expected one run: RUN_DIR or --checkpoint RUN_DIR|FILE.npz, got "
+                     f"{len(given)}")
+    run = pathlib.Path(given[0])
     path = run / "checkpoints" / "final.npz"
+    if args.run_dir is None and run.is_file():  # --checkpoint FILE.npz: that checkpoint
+        path = run
+        run = run.parent.parent if run.parent.name == "checkpoints" else run.parent
     if not run.is_dir():
         return _fail(f"RUN_DIR: {str(run)!r} is not a directory")
     if args.n is not None and args.n < 2:
@@ -234,7 +241,11 @@ def add_commands(sub: Any) -> None:
         "precision/recall, Stacked-MNIST modes",
         description="Load RUN_DIR/checkpoints/final.npz (EMA generator if present), draw "
         "samples and compute the metrics that fit its data; write RUN_DIR/eval.json.")
-    ev.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by `minigan train`")
+    ev.add_argument("run_dir", metavar="RUN_DIR", nargs="?",
+                    help="a directory made by `minigan train` (its checkpoints/final.npz)")
+    ev.add_argument("--checkpoint", metavar="RUN_DIR|FILE.npz",
+                    help="instead of RUN_DIR, as `minigan sample` takes it: a run directory or "
+                    "one of its checkpoints (eval.json goes to its run directory)")
     ev.add_argument("--n", type=int, help="number of samples (default: 2,500 for 2-D, 5,000 "
                     "for digits, 26,000 for Stacked MNIST)")
     ev.add_argument("--seed", type=int, default=None,

@@ -186,3 +186,19 @@ def test_app_task_tells_app_checkpoints_from_gan_ones():
     assert runs.app_task({"model_config": {"model": "dcgan"}}) is None
     with pytest.raises(ValueError, match="not an application"):
         runs.load_app({"model_config": {}}, None)
+
+
+def test_eval_takes_checkpoint_like_sample(tmp_path, tiny_judges, capsys):
+    run, trained = _train(tmp_path, "pix2pix-digits", steps=2)
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run / "checkpoints" / "latest.npz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["checkpoint"] == str(run / "checkpoints" / "latest.npz")
+    assert result["written_to"] == str(run / "eval.json")
+    assert result["metrics"]["output"] == trained["output"]  # latest == final at the end
+    assert main(["eval", "--checkpoint", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoint"] == str(
+        run / "checkpoints" / "final.npz")
+    assert main(["eval", str(run), "--checkpoint", str(run)]) == 2
+    assert main(["eval"]) == 2
+    assert "expected one run" in capsys.readouterr().err
