@@ -1,9 +1,11 @@
 """Mini-batches over in-memory arrays, in a reproducible order that survives a checkpoint.
 
-Epoch ``e``'s order is ``default_rng([seed, e]).permutation(N)``: a function of (seed, epoch)
-alone, so the loader's whole state is (epoch, position) -- no generator state to carry -- and
-an interrupted run resumed from ``state_dict()`` sees exactly the batches it would have seen.
-The loader owns that generator: model initialization and noise draws never shift data order.
+This is :class:`minigan.utils.data.DataLoader` -- one implementation of batching, order and
+state -- built from arrays: a :class:`~minigan.utils.data.TensorDataset` over them, placed on
+the device once. Epoch ``e``'s order is ``default_rng([seed, e]).permutation(N)``: a function of
+(seed, epoch) alone, so the loader's whole state is (epoch, position) -- no generator state to
+carry -- and an interrupted run resumed from ``state_dict()`` sees exactly the batches it would
+have seen. The loader owns that order: model initialization and noise draws never shift it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Tensor, tensor
+from ..utils import data as _data
 
 
-class DataLoader:
+class DataLoader(_data.DataLoader):
     """Iterate ``arrays`` (equal first dimension) in batches of ``batch_size`` rows.
 
     ``shuffle``: a fresh seeded permutation each epoch (else file order). ``drop_last``: skip
@@ -24,7 +27,11 @@ class DataLoader:
     batches live ("cpu" or "cuda"); the arrays are copied there once, at construction.
     ``dtype``: cast floating arrays (e.g. float64 for gradient checks); integer arrays (labels)
     keep theirs. Each batch is a tuple of Tensors, one per array (a Tensor for one array).
+    ``iter(loader)`` yields the rest of the current epoch (a stream: a loop left early resumes
+    where it stopped).
     """
+
+    _restart_after_break = False
 
     def __init__(self, *arrays: Any, batch_size: int, shuffle: bool = True,
                  drop_last: bool = True, seed: int = 0, device: str = "cpu",
@@ -44,12 +51,10 @@ class DataLoader:
                              + (" with drop_last=True" if n else ""))
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-        self.n, self.batch_size = n, int(batch_size)
-        self.shuffle, self.drop_last, self.seed = bool(shuffle), bool(drop_last), int(seed)
-        self.device = device
+        self.n, self.seed, self.device = n, int(seed), device
         self.arrays = [self._place(a, dtype) for a in host]
-        self.epoch, self.position = 0, 0
-        self._perm: np.ndarray | None = None
+        super().__init__(_data.TensorDataset(*(Tensor(a) for a in self.arrays)),
+                         batch_size=int(batch_size), shuffle=shuffle, drop_last=drop_last)
 
     def _place(self, a: np.ndarray, dtype: Any) -> Any:
         if dtype is not None and a.dtype.kind == "f":
@@ -57,81 +62,22 @@ class DataLoader:
         # tensor() picks the array module for the device and fails clearly without CuPy.
         return tensor(a, device=self.device).array
 
-    def __len__(self) -> int:
-        """Batches per epoch."""
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
-
     def permutation(self, epoch: int) -> np.ndarray:
         """The row order of ``epoch`` (int64): ``default_rng([seed, epoch]).permutation(N)``."""
         if not self.shuffle:
             return np.arange(self.n, dtype=np.int64)
         return np.random.default_rng([self.seed, epoch]).permutation(self.n).astype(np.int64)
 
-    def _order(self) -> np.ndarray:
-        if self._perm is None:
-            self._perm = self.permutation(self.epoch)
-        return self._perm
+    def _seeded_order(self) -> bool:
+        return True
 
-    def _batch(self, idx: np.ndarray) -> Any:
-        if self.device != "cpu":
-            import cupy
-
-            idx = cupy.asarray(idx)
+    def _fetch(self, idx: Any) -> Any:
         # Fancy indexing copies: a batch never aliases the dataset.
-        out = tuple(Tensor(a[idx]) for a in self.arrays)
+        out = tuple(super()._fetch(idx))
         return out[0] if len(out) == 1 else out
 
-    def next_batch(self) -> Any:
-        """The next batch, moving on to the next epoch (and its permutation) when one ends."""
-        perm = self._order()
-        start = self.position
-        stop = min(start + self.batch_size, self.n)
-        idx = perm[start:stop]
-        # Advance before handing the batch out: a state_dict() taken now resumes after it.
-        remaining = self.n - stop
-        if remaining == 0 or (self.drop_last and remaining < self.batch_size):
-            self.epoch, self.position, self._perm = self.epoch + 1, 0, None
-        else:
-            self.position = stop
-        return self._batch(idx)
-
-    def __iter__(self) -> Iterator[Any]:
-        """The rest of the current epoch (all of it for a fresh loader)."""
-        epoch = self.epoch
-        while self.epoch == epoch:
-            yield self.next_batch()
-
-    def forever(self) -> Iterator[Any]:
-        """Batches without end, epoch after epoch: for step-based training loops."""
-        while True:
-            yield self.next_batch()
-
-    # ---- checkpoints ------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        """Plain data: ints, and the current epoch's order as an int64 array."""
-        return {"seed": self.seed, "n": self.n, "batch_size": self.batch_size,
-                "shuffle": self.shuffle, "drop_last": self.drop_last,
-                "epoch": self.epoch, "position": self.position,
-                "permutation": self._order().copy()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Continue from ``state`` (from :meth:`state_dict` of a loader over the same data)."""
-        for key in ("seed", "n", "batch_size", "shuffle", "drop_last"):
-            if key in state and state[key] != getattr(self, key):
-                raise ValueError(f"state: {key}={state[key]!r} was saved, but this loader has "
-                                 f"{key}={getattr(self, key)!r}")
-        epoch, position = int(state["epoch"]), int(state["position"])
-        if epoch < 0 or not 0 <= position < self.n:
-            raise ValueError(f"state: epoch {epoch}, position {position} out of range for "
-                             f"{self.n} rows")
-        perm = state.get("permutation")
-        if perm is not None:
-            perm = np.asarray(perm, dtype=np.int64)
-            if perm.shape != (self.n,) or not np.array_equal(np.sort(perm),
-                                                            np.arange(self.n)):
-                raise ValueError(f"state: 'permutation' is not a permutation of {self.n} rows")
-        self.epoch, self.position = epoch, position
-        self._perm = perm if perm is not None else None
+    def _checked(self) -> dict:
+        return {"seed": self.seed, **super()._checked()}
 
 
 def infinite(loader: DataLoader) -> Iterator[Any]:
