@@ -12,9 +12,10 @@ module's state (:meth:`~.loop.AppLoop.state`); a generator-from-noise run's chec
   on the labels alone) are not in the checkpoint: they are retrained only on request (``minigan
   eval --baseline``, as long as the run's training), else the training's figures are quoted
   from ``summary.json``, marked as such;
-* :func:`sample_app` gives the picture of ``n`` held-out inputs drawn by a seed, one row per
-  input: input | (bicubic) | output | target for the paired apps, the two cycles for CycleGAN,
-  samples of the generator for the semi-supervised GAN (its G maps noise to digits).
+* :func:`sample_app_command` writes the picture of ``n`` held-out inputs drawn by a seed
+  (the loop's ``sample_columns``), one row per input: input | (bicubic) | output | target
+  for the paired apps, the two cycles for CycleGAN, samples of the generator for the
+  semi-supervised GAN (its G maps noise to digits).
 """
 
 from __future__ import annotations
@@ -66,11 +67,6 @@ def evaluate_app(loop: Any, baseline: bool) -> dict:
     return loop.evaluate()
 
 
-def sample_app(loop: Any, n: int, seed: int) -> dict[str, np.ndarray]:
-    """Picture columns (name -> ``n`` images) of ``n`` held-out inputs drawn by ``seed``."""
-    return loop.sample_columns(n, seed)
-
-
 def _fail(cmd: str, msg: str) -> int:
     print(f"minigan {cmd}: error: {msg}", file=sys.stderr)
     return 2
@@ -92,7 +88,7 @@ def format_table(result: dict) -> str:
         elif isinstance(v, float):
             v = f"{v:.4f}"
         rows.append((k, str(v)))
-    for k, v in _flat(result.get("training_baseline", {}), "baseline (training's summary) "):
+    for k, v in _flat(result.get("training_baseline", {}), "(training's summary) "):
         rows.append((k, f"{100 * v:.2f}%" if isinstance(v, float) and "accuracy" in k
                      else f"{v:.4f}" if isinstance(v, float) else str(v)))
     rows.append(("baseline", result["baseline"]))
@@ -162,7 +158,7 @@ def sample_app_command(args: argparse.Namespace, path: pathlib.Path, state: dict
     run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     try:
         loop = load_app(state, run)
-        cols = sample_app(loop, args.n, args.seed)
+        cols = loop.sample_columns(args.n, args.seed)
     except (KeyError, ValueError, TypeError) as e:
         msg = str(e) if str(e).startswith("--n") else f"{path}: {type(e).__name__}: {e}"
         return _fail("sample", msg)
