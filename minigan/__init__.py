@@ -24,6 +24,7 @@ from .nn import utils as _nn_utils  # noqa: E402,F401  (nn.utils.clip_grad_norm_
 from .serialization import load, save  # noqa: E402
 
 tensor_methods.install()
+std_mean, var_mean = tensor_methods.std_mean, tensor_methods.var_mean
 _LEGACY = legacy.make("cpu")
 FloatTensor = _LEGACY["FloatTensor"]
 DoubleTensor = _LEGACY["DoubleTensor"]
@@ -45,5 +46,5 @@ __all__ = [
     "full_like", "get_default_dtype", "half", "initial_seed", "int", "int8", "int16", "int32",
     "int64", "is_floating_point", "is_tensor", "linspace", "load", "long", "multinomial",
     "normal", "numel", "rand_like", "randint_like", "randn_like", "randperm", "save", "seed",
-    "set_default_dtype", "set_printoptions", "short", "uint8", "utils",
+    "set_default_dtype", "set_printoptions", "short", "std_mean", "uint8", "utils", "var_mean",
 ]

@@ -167,6 +167,29 @@ def _where(self: Tensor, condition: Any, other: Any) -> Tensor:
     return _ops.where(condition, self, other)
 
 
+def _data_ptr(self: Tensor) -> int:
+    """The address of the first element (tensors sharing storage from its start agree)."""
+    a = self.array
+    return int(a.__array_interface__["data"][0] if hasattr(a, "__array_interface__")
+               else a.data.ptr)
+
+
+def _std_var_mean(stat: str) -> Any:
+    def fn(a: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+           correction: Any = None) -> tuple:
+        kw = {} if unbiased is None else {"unbiased": unbiased}
+        if correction is not None:
+            kw["correction"] = correction
+        return (getattr(_ops, stat)(a, dim, keepdim=keepdim, **kw),
+                _ops.mean(a, dim, keepdim=keepdim))
+    fn.__name__ = f"{stat}_mean"
+    fn.__doc__ = f"({stat}, mean) over ``dim`` (PyTorch's {stat}_mean)."
+    return fn
+
+
+std_mean, var_mean = _std_var_mean("std"), _std_var_mean("var")
+
+
 def _inplace_op(name: str, op: Any) -> Any:
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         return self._inplace(name, op(self.detach(), *args, **kwargs).array)
@@ -193,6 +216,18 @@ METHODS: dict[str, Any] = {
     "bernoulli_": _bernoulli_, "exponential_": _exponential_,
     "scatter_": _scatter_, "masked_fill_": _masked_fill_, "index_fill_": _index_fill_,
     "detach_": _detach_, "retain_grad": _retain_grad, "where": _where,
+    "data_ptr": _data_ptr, "mT": property(lambda self: _ops.transpose(self, -2, -1)),
+    "__mod__": _ops.remainder, "__rmod__": lambda self, o: _ops.remainder(o, self),
+    "__floordiv__": _ops.floor_divide,
+    "__rfloordiv__": lambda self, o: _ops.floor_divide(o, self),
+    "lerp_": _inplace_op("lerp_", _ops.lerp), "addcmul_": _inplace_op("addcmul_", _ops.addcmul),
+    "addcdiv_": _inplace_op("addcdiv_", _ops.addcdiv),
+    "floor_": _inplace_op("floor_", _ops.floor), "round_": _inplace_op("round_", _ops.round),
+    "sign_": _inplace_op("sign_", _ops.sign), "square_": _inplace_op("square_", _ops.square),
+    "reciprocal_": _inplace_op("reciprocal_", _ops.reciprocal),
+    "rsqrt_": _inplace_op("rsqrt_", _ops.rsqrt),
+    "remainder_": _inplace_op("remainder_", _ops.remainder),
+    "tril_": _inplace_op("tril_", _ops.tril), "triu_": _inplace_op("triu_", _ops.triu),
     "abs_": _inplace_op("abs_", _ops.abs), "neg_": _inplace_op("neg_", _ops.neg),
     "exp_": _inplace_op("exp_", _ops.exp), "sqrt_": _inplace_op("sqrt_", _ops.sqrt),
     "pow_": _inplace_op("pow_", _ops.pow), "log_": _inplace_op("log_", _ops.log),

@@ -151,3 +151,77 @@ def test_a_parameter_the_graph_reaches_gets_a_zero_gradient():
     b = mg.tensor([1.0], requires_grad=True)
     mg.where(mg.tensor([False, False]), b, mg.zeros(2)).sum().backward()
     assert b.grad.tolist() == [0.0]
+
+
+def test_integer_division_and_rounding_follow_pytorch():
+    i = mg.tensor(np.arange(12).reshape(3, 4) - 5)
+    ref = np.arange(12).reshape(3, 4) - 5
+    assert (i / 2).dtype == np.float32 and np.array_equal((i / 2).numpy(), ref / 2)
+    assert (mg.tensor([3]) / mg.tensor([2])).dtype == np.float32  # default dtype, not float64
+    assert np.array_equal((i // 3).numpy(), ref // 3) and (i // 3).dtype == np.int64
+    assert np.array_equal((i % 3).numpy(), ref % 3) and (7 % mg.tensor([3, -4])).tolist() == [1, -1]
+    assert i.div(3, rounding_mode="trunc").tolist() == np.trunc(ref / 3).astype(int).tolist()
+    assert mg.fmod(i, 3).tolist() == np.fmod(ref, 3).tolist()
+    x = mg.tensor(X)
+    assert np.array_equal(x.div(0.3, rounding_mode="floor").numpy(), np.floor(X / 0.3))
+    assert np.array_equal((x % 0.5).numpy(), np.remainder(X, 0.5))
+    with pytest.raises(ValueError, match="rounding_mode"):
+        x.div(2, rounding_mode="up")
+    assert x.sum(dtype=mg.float32).numpy() == X.astype(np.float32).sum()  # cast, then sum
+
+
+def test_bool_reductions_selection_and_methods():
+    x = mg.tensor(X)
+    pos = x > 0
+    assert pos.all().item() == (X > 0).all() and pos.any(dim=1).tolist() == (X > 0).any(1).tolist()
+    assert mg.all(pos, 0, keepdim=True).shape == (1, 4)
+    assert x.count_nonzero().item() == 12 and mg.count_nonzero(pos, 1).tolist() == (
+        (X > 0).sum(1).tolist())
+    assert mg.logical_and(pos, x < 1).tolist() == ((X > 0) & (X < 1)).tolist()
+    assert mg.logical_not(pos).tolist() == (~(X > 0)).tolist()
+    assert mg.logical_xor(pos, x < 1).tolist() == ((X > 0) ^ (X < 1)).tolist()
+    assert mg.isclose(x, x + 1e-12).all().item() and not mg.isclose(x, x + 1).any().item()
+    assert x.nonzero().tolist() == np.argwhere(X).tolist()
+    rows, cols = mg.where(pos)
+    assert (rows.tolist(), cols.tolist()) == tuple(a.tolist() for a in np.nonzero(X > 0))
+    assert x.argsort(1, descending=True).tolist() == np.argsort(-X, 1, kind="stable").tolist()
+    assert x.softmax(dim=-1).shape == (3, 4) and x.log_softmax(dim=0).shape == (3, 4)
+    assert np.allclose(x.softmax(dim=1, dtype=mg.float32).numpy().sum(1), 1, rtol=1e-6)
+    s, m = mg.std_mean(x, 1)
+    assert np.allclose(s.numpy(), X.std(1, ddof=1)) and np.allclose(m.numpy(), X.mean(1))
+    v, m = mg.var_mean(x, dim=0, unbiased=False, keepdim=True)
+    assert v.shape == (1, 4) and np.allclose(v.numpy(), X.var(0, keepdims=True))
+    assert np.array_equal(x.mT.numpy(), X.T) and x.data_ptr() == x.data.data_ptr()
+    y = mg.tensor(X.copy())
+    y.lerp_(mg.zeros(3, 4, dtype=mg.float64), 0.5)
+    assert np.allclose(y.numpy(), X / 2, rtol=1e-15)
+
+
+def test_extra_math_against_torch():
+    torch = pytest.importorskip("torch", reason="compares with PyTorch")
+    xt, xm = torch.tensor(X), mg.tensor(X)
+    pairs = [
+        (xt.sign(), xm.sign()), (xt.floor(), xm.floor()), (xt.round(), xm.round()),
+        (torch.tensor([0.5, 1.5, 2.5, -0.5]).round(), mg.tensor([0.5, 1.5, 2.5, -0.5]).round()),
+        (xt.frac(), xm.frac()), (xt.remainder(0.7), xm.remainder(0.7)), (xt.fmod(0.7),
+                                                                         xm.fmod(0.7)),
+        (xt // 0.3, xm // 0.3), (torch.log1p(xt.abs()), mg.log1p(xm.abs())),
+        (xt.expm1(), xm.expm1()), (xt.sin(), xm.sin()), (xt.cos(), xm.cos()),
+        (xt.abs().rsqrt(), xm.abs().rsqrt()), (xt.reciprocal(), xm.reciprocal()),
+        (xt.lerp(xt.flip(0), 0.25), xm.lerp(xm.flip(0), 0.25)),
+        (xt.addcdiv(xt, xt.abs() + 1, value=0.5), xm.addcdiv(xm, xm.abs() + 1, value=0.5)),
+        (xt.sort(1, descending=True).values, xm.sort(1, descending=True).values),
+        (xt.topk(2, 1).indices, xm.topk(2, 1).indices), (xt.median(0).values, xm.median(0).values),
+        (xt.median(0).indices, xm.median(0).indices), (xt.median(), xm.median()),
+        (torch.roll(xt, 2), mg.roll(xm, 2)), (xt.triu(-1), xm.triu(-1)),
+        (torch.diag(xt[0], 2), mg.diag(xm[0], 2)), (torch.diag(xt, -1), mg.diag(xm, -1)),
+        (torch.einsum("ij,kj->ik", xt, xt), mg.einsum("ij,kj->ik", xm, xm)),
+        (torch.outer(xt[0], xt[1]), mg.outer(xm[0], xm[1])), (xt[:, :3].trace(), xm[:, :3].trace()),
+        (torch.nn.functional.cosine_similarity(xt, xt.flip(0)),
+         mg.nn.functional.cosine_similarity(xm, xm.flip(0))),
+        (torch.nn.functional.pairwise_distance(xt, xt.flip(0)),
+         mg.nn.functional.pairwise_distance(xm, xm.flip(0))),
+    ]
+    for k, (t, m) in enumerate(pairs):
+        assert str(m.dtype) == str(t.dtype).replace("torch.", ""), k
+        np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-13, atol=1e-15, err_msg=str(k))

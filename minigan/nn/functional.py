@@ -34,12 +34,13 @@ from ..tensor import Tensor, array_module, host_values
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d", "cross_entropy", "dropout",
-    "dropout2d", "elu", "embedding", "group_norm", "hardtanh", "instance_norm", "interpolate",
-    "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_sigmoid", "log_softmax",
-    "max_pool2d", "mse_loss", "nll_loss", "normalize", "one_hot", "pad", "pixel_shuffle",
-    "pixel_unshuffle", "prelu", "relu", "relu6", "selu", "sigmoid", "silu", "smooth_l1_loss",
-    "softmax", "softplus", "tanh", "upsample", "upsample_nearest",
+    "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d", "cosine_similarity",
+    "cross_entropy", "dropout", "dropout2d", "elu", "embedding", "group_norm", "hardtanh",
+    "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
+    "log_sigmoid", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "normalize", "one_hot",
+    "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6",
+    "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh", "upsample",
+    "upsample_nearest",
 ]
 
 
@@ -103,6 +104,20 @@ def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Te
     """x / max(||x||_p, eps) along ``dim``."""
     norm = _sum(_abs(x) ** p, dim, keepdims=True) ** (1.0 / p)
     return x / _maximum(norm, eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum over ``dim`` of (x1 / max(||x1||, eps)) (x2 / max(||x2||, eps)) -- each norm clamped
+    on its own, as PyTorch."""
+    return _sum(normalize(x1, 2.0, dim, eps) * normalize(x2, 2.0, dim, eps), dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last axis."""
+    from ..ops.reduce import norm
+
+    return norm(x1 - x2 + eps, p, -1, keepdim)
 
 
 def _ops_module(name: str) -> Any:

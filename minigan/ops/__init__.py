@@ -11,15 +11,21 @@ from .elementwise import (abs, add, cast, clip, clone, div, exp, log, maximum, m
 from .gan_loss import composed_gan_loss, gan_loss
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div,
                    l1_loss, log_softmax, mse_loss, nll_loss, smooth_l1_loss, softmax)
+from .linalg import bmm, diag, diagonal, dot, einsum, mv, outer, trace, tril, triu
 from .linear_act import linear_act
 from .matmul import linear, matmul
 from .norm import batch_norm, group_norm, instance_norm, layer_norm
+from .pointwise import (addcdiv, addcmul, all, any, ceil, cos, count_nonzero, expm1, floor,
+                        floor_divide, fmod, frac, isclose, lerp, log1p, logical_and, logical_not,
+                        logical_or, logical_xor, reciprocal, remainder, round, rsqrt, sign, sin,
+                        square, trunc)
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, upsample_nearest
 from .compare import (allclose, eq, equal, ge, gt, isfinite, isinf, isnan, le, lt, masked_fill,
                       ne, scatter)
 from .reduce import (amax, amin, argmax, argmin, cumsum, logsumexp, max, mean, min, norm, prod,
                      std, sum, var)
 from .resample import interpolate, pixel_shuffle, pixel_unshuffle
+from .sort import argsort, median, narrow, nonzero, roll, sort, topk
 from .sq_norm import mean_sq_norm
 from .shape import (cat, chunk, concat, expand, flatten, flip, gather, getitem, index_select, pad,
                     permute, repeat, reshape, split, squeeze, stack, sum_to, t, transpose, unbind,
@@ -42,6 +48,11 @@ __all__ = [
     "group_norm", "hardtanh", "instance_norm", "interpolate", "kl_div", "l1_loss", "max_pool2d",
     "nll_loss", "pixel_shuffle", "pixel_unshuffle", "prelu", "prod", "selu", "silu",
     "smooth_l1_loss", "softplus_beta",
+    "addcdiv", "addcmul", "all", "any", "argsort", "bmm", "ceil", "cos", "count_nonzero", "diag",
+    "diagonal", "dot", "einsum", "expm1", "floor", "floor_divide", "fmod", "frac", "isclose",
+    "lerp", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "median", "mv",
+    "narrow", "nonzero", "outer", "reciprocal", "remainder", "roll", "round", "rsqrt", "sign",
+    "sin", "sort", "square", "topk", "trace", "tril", "triu", "trunc",
     # fused ops of the training step (not PyTorch's names; not Tensor methods)
     "linear_act", "mean_sq_norm",
 ]
@@ -52,8 +63,8 @@ HELPERS = ("const", "cubic_weights", "pad_by_index", "pad_index", "reduce_grad")
 # Tensor methods: t.reshape(2, 3), t.view(...), t.clamp(0, 1), ...
 METHODS = {name: globals()[name] for name in __all__
            if name not in ("cat", "concat", "stack", "where", "gan_loss", "composed_gan_loss",
-                           "linear_act", "mean_sq_norm")}
-METHODS.update(view=reshape, clamp=clip, mm=matmul, split=split, bmm=matmul, clip=clip,
+                           "linear_act", "mean_sq_norm", "einsum")}
+METHODS.update(view=reshape, clamp=clip, mm=matmul, split=split, clip=clip,
                greater=gt, less=lt, sub=sub, subtract=sub, multiply=mul, divide=div,
                true_divide=div)
 

@@ -307,9 +307,20 @@ def mul(a: Any, b: Any) -> Tensor:
     return Mul.apply(*_pair(a, b))
 
 
-def div(a: Any, b: Any) -> Tensor:
-    """a / b; d/da = g / b, d/db = -g a / b^2."""
-    return Div.apply(*_pair(a, b))
+def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """a / b; d/da = g / b, d/db = -g a / b^2. True division of integers gives the default
+    float dtype (PyTorch's; NumPy would give float64); ``rounding_mode`` 'trunc' or 'floor'
+    rounds the quotient (no gradient), keeping an integer dtype."""
+    a, b = _pair(a, b)
+    if rounding_mode is not None:
+        from .pointwise import _rounded_div
+
+        return _rounded_div(a, b, rounding_mode)
+    ka, kb = (x.array.dtype.kind if isinstance(x, Tensor) else x.dtype.kind for x in (a, b))
+    if ka in "biu" and kb in "biu":
+        a, b = (cast(x if isinstance(x, Tensor) else Tensor(x), dtypes.get_default_dtype())
+                for x in (a, b))
+    return Div.apply(a, b)
 
 
 def neg(a: Tensor) -> Tensor:
@@ -353,8 +364,13 @@ def clip(a: Tensor, min: float | None = None, max: float | None = None) -> Tenso
     return Masked.apply(a, bound, inside)
 
 
-def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """cond ? a : b, elementwise; cond is a boolean array or tensor (no gradient)."""
+def where(cond: Any, a: Any = None, b: Any = None) -> Tensor:
+    """cond ? a : b, elementwise; cond is a boolean array or tensor (no gradient).
+    ``where(cond)`` alone is ``nonzero(cond, as_tuple=True)``, as in PyTorch."""
+    if a is None and b is None:
+        from .sort import nonzero
+
+        return nonzero(cond if isinstance(cond, Tensor) else Tensor(cond), as_tuple=True)
     c = cond.array if isinstance(cond, Tensor) else cond
     a, b = _pair(a, b)
     return Masked.apply(a, b, c)

@@ -60,14 +60,26 @@ def _shifted(x: Tensor, axis: int) -> Tensor:
     return x - const(m)
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
+def _axis(dim: Any, axis: Any, dtype: Any, x: Tensor) -> tuple:
+    """PyTorch's ``dim`` (or NumPy's ``axis``), and x cast to ``dtype`` when given."""
+    if dtype is not None:
+        from .elementwise import cast
+
+        x = cast(x, dtype)
+    return (dim if axis is None else axis), x
+
+
+def softmax(x: Tensor, dim: int = -1, *, axis: int | None = None, dtype: Any = None) -> Tensor:
     """softmax(x)_i = e^(x_i - m) / sum_j e^(x_j - m), m = max_j x_j: no overflow."""
+    axis, x = _axis(dim, axis, dtype, x)
     e = exp(_shifted(x, axis))
     return e / _sum(e, axis, keepdims=True)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+def log_softmax(x: Tensor, dim: int = -1, *, axis: int | None = None,
+                dtype: Any = None) -> Tensor:
     """log softmax(x)_i = (x_i - m) - log sum_j e^(x_j - m), m = max_j x_j."""
+    axis, x = _axis(dim, axis, dtype, x)
     z = _shifted(x, axis)
     return z - log(_sum(exp(z), axis, keepdims=True))
 

@@ -74,8 +74,9 @@ def sum(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None, 
         keepdims: Any = None, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all)."""
     dim, keepdim = _dk(dim, keepdim, axis, keepdims)
-    out = Sum.apply(a, _axes(dim, a.ndim), keepdim)
-    return out if dtype is None else out.to(dtype)
+    if dtype is not None:  # PyTorch casts the input, then sums in that dtype
+        a = a.to(dtype)
+    return Sum.apply(a, _axes(dim, a.ndim), keepdim)
 
 
 def mean(a: Tensor, dim: Any = None, keepdim: bool = False, *, axis: Any = None,

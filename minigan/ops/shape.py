@@ -37,7 +37,8 @@ class Transpose(Function):
         inverse = [0] * len(ctx.axes)
         for i, ax in enumerate(ctx.axes):
             inverse[ax] = i
-        return transpose(g, tuple(inverse)), None
+        # permute, not transpose: transpose(g, (i, j)) would swap two axes of a 2-D g.
+        return permute(g, tuple(inverse)), None
 
 
 class Expand(Function):

@@ -51,7 +51,8 @@ def test_table_covers_the_engine_ops():
     internal = {"cast", "clone", "to_device", "sum_to", "cat", "getitem"}
     # No gradient (bool/int results): checked against NumPy in tests/test_tensor_api.py.
     internal |= {"allclose", "argmax", "argmin", "eq", "equal", "gt", "isfinite", "isinf",
-                 "isnan", "lt"}
+                 "isnan", "lt", "all", "any", "argsort", "count_nonzero", "isclose",
+                 "logical_and", "logical_not", "logical_or", "logical_xor", "nonzero"}
     # The fused GAN loss: checked against its composed form in tests/kernels/test_gan_loss.py.
     internal |= {"gan_loss", "composed_gan_loss"}
     missing = [n for n in ops.__all__ if n not in internal and n not in names]
