@@ -79,6 +79,26 @@ def _resumed_config(out: pathlib.Path, overrides: list[str]) -> dict:
     return cfg
 
 
+def _resume_backend(out: pathlib.Path, device: str) -> None:
+    """Without --backend, --resume continues on the backend the run used (recorded in the run
+    directory), so that it stays bitwise equal to an uninterrupted run; where that backend is
+    missing here, it says so and goes on with the default."""
+    from .. import backends
+
+    used = rundir.recorded_backend(out)
+    if used is None or used == backends.current():
+        return
+    reason = backends.unavailable_reason(used) if used in backends.ALL_BACKENDS else "unknown"
+    if reason is None and backends.DEVICE[used] == device:
+        backends.use(used)
+        print(f"{out}: continuing on backend {used!r}, the run's (--backend chooses another)",
+              file=sys.stderr)
+    else:
+        print(f"{out}: the run used backend {used!r}, not usable here ({reason or device}); "
+              f"continuing on {backends.current()!r}, so not bitwise as an uninterrupted run",
+              file=sys.stderr)
+
+
 def _unstarted_config(out: pathlib.Path, overrides: list[str]) -> dict:
     """The config a run killed before its first checkpoint wrote (``config.toml``), with
     ``overrides`` applied, to start it again."""
@@ -161,6 +181,8 @@ def _train(args: argparse.Namespace) -> int:
         device = _device(args.device, args.backend)
         if args.backend:
             backends.use(args.backend)
+        elif resume:
+            _resume_backend(out, device)
         backends.current()  # MINIGAN_BACKEND=bogus: a ValueError naming it, here
         from ..distributed import for_training
         from .apps import trainer_class

@@ -16,6 +16,16 @@ from collections.abc import Callable
 from typing import Any
 
 CHECKPOINT = pathlib.Path("checkpoints") / "latest.npz"
+BACKEND = "backend.txt"  # the kernel backend the run trains on, for --resume
+
+
+def recorded_backend(out: pathlib.Path) -> str | None:
+    """The backend the run in ``out`` last trained on, or None (an older run, or unreadable)."""
+    try:
+        name = (out / BACKEND).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if name.isidentifier() and len(name) < 32 else None
 
 
 def kind(out: pathlib.Path) -> str:
@@ -116,6 +126,7 @@ def drive(loop: Any, resume: bool, should_stop: Callable[[], bool] | None, *,
     # half-written last row (a kill or a full disk); a fresh run starts the file anew.
     repair_metrics(metrics_path, loop.step)
     (out / "config.toml").write_text(config.to_toml(cfg))
+    (out / BACKEND).write_text(backends.current() + "\n")
     bar = Progress(cfg["steps"], start=loop.step, enabled=loop.progress_enabled)
     every = max(cfg["log_every"], 1)
     t0 = time.perf_counter()
