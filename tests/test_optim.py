@@ -70,6 +70,22 @@ def ref_adam(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0
     return theta
 
 
+def ref_adamw(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+              amsgrad=False):
+    # Decoupled decay: theta <- theta (1 - lr wd) before each Adam step (no L2 in the gradient).
+    b1, b2 = betas
+    theta = theta.copy()
+    m, v, vmax = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
+    for t, g in enumerate(grads, start=1):
+        theta = theta * (1 - lr * weight_decay)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        vmax = np.maximum(vmax, v)
+        v_hat = (vmax if amsgrad else v) / (1 - b2**t)
+        theta = theta - lr * (m / (1 - b1**t)) / (np.sqrt(v_hat) + eps)
+    return theta
+
+
 def ref_rmsprop(theta, grads, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                 centered=False):
     theta = theta.copy()
@@ -113,8 +129,10 @@ RMSPROP_CASES = [
     dict(lr=0.01, centered=True),
     dict(lr=0.03, alpha=0.8, eps=1e-4, momentum=0.5, centered=True, weight_decay=0.1),
 ]
+ADAMW_CASES = [dict(), dict(lr=0.05, weight_decay=0.2, amsgrad=True)]
 ALL_CASES = ([(optim.SGD, ref_sgd, "SGD", c) for c in SGD_CASES]
              + [(optim.Adam, ref_adam, "Adam", c) for c in ADAM_CASES]
+             + [(optim.AdamW, ref_adamw, "AdamW", c) for c in ADAMW_CASES]
              + [(optim.RMSprop, ref_rmsprop, "RMSprop", c) for c in RMSPROP_CASES])
 IDS = [f"{name}-{kw}" for _, _, name, kw in ALL_CASES]
 

@@ -182,6 +182,7 @@ def test_bool_reductions_selection_and_methods():
     assert mg.logical_xor(pos, x < 1).tolist() == ((X > 0) ^ (X < 1)).tolist()
     assert mg.isclose(x, x + 1e-12).all().item() and not mg.isclose(x, x + 1).any().item()
     assert x.nonzero().tolist() == np.argwhere(X).tolist()
+    assert mg.where(pos, 1.0, 0.0).dtype == np.float32 and mg.where(pos, 1, 0).dtype == np.int64
     rows, cols = mg.where(pos)
     assert (rows.tolist(), cols.tolist()) == tuple(a.tolist() for a in np.nonzero(X > 0))
     assert x.argsort(1, descending=True).tolist() == np.argsort(-X, 1, kind="stable").tolist()

@@ -8,6 +8,7 @@ imports even where ``minigan.ops.conv`` / ``minigan.ops.pool`` are unavailable.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Sequence
 from typing import Any
@@ -21,8 +22,7 @@ from ..ops.elementwise import abs as _abs
 from ..ops.elementwise import maximum as _maximum
 from ..ops.reduce import sum as _sum
 from ..ops.elementwise import cast
-from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
-                        kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from ..ops import loss as _loss
 from ..ops.loss import log_softmax as _log_softmax
 from ..ops.loss import softmax as _softmax
 from ..ops.matmul import linear
@@ -42,6 +42,33 @@ __all__ = [
     "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh", "upsample",
     "upsample_nearest",
 ]
+
+
+def _legacy_reduction(size_average: Any, reduce: Any, reduction: str) -> str:
+    """PyTorch's deprecated (size_average, reduce) pair as a reduction: reduce=False gives
+    'none', else size_average=False gives 'sum', else 'mean'; neither given: ``reduction``."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
+def _with_legacy_reduction(fn: Any) -> Any:
+    """The loss ``fn`` also taking ``size_average=``/``reduce=`` (old GAN code passes them)."""
+    def loss(*args: Any, size_average: Any = None, reduce: Any = None, **kwargs: Any) -> Tensor:
+        if size_average is not None or reduce is not None:
+            kwargs["reduction"] = _legacy_reduction(size_average, reduce, "mean")
+        return fn(*args, **kwargs)
+    functools.update_wrapper(loss, fn)
+    del loss.__wrapped__  # inspect.signature shows the loss's own arguments plus these two
+    return loss
+
+
+(binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, kl_div, l1_loss, mse_loss,
+ nll_loss, smooth_l1_loss) = (_with_legacy_reduction(getattr(_loss, n)) for n in (
+     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "kl_div",
+     "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss"))
 
 
 # Activations and dropout with PyTorch's ``inplace`` flag: accepted, same result; a new tensor
@@ -120,13 +147,47 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return norm(x1 - x2 + eps, p, -1, keepdim)
 
 
+def _conv_pads(padding: Any, padding_mode: str, kernel_size: Any, stride: Any,
+               dilation: Any) -> tuple | None:
+    """Conv2d's padding as (F.pad widths, F.pad mode) when the convolution cannot do it itself
+    (a padding_mode other than 'zeros', or 'same', whose total dilation (k - 1) goes one more to
+    the right/bottom when odd, as PyTorch); None otherwise ('valid' is padding 0)."""
+    modes = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
+             "circular": "circular"}
+    if padding_mode not in modes:
+        raise ValueError(f"padding_mode: expected one of {sorted(modes)}, got {padding_mode!r}")
+    def pair(v: Any) -> tuple:
+        return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+    if padding == "valid":
+        return None
+    if padding == "same":
+        if pair(stride) != (1, 1):
+            raise ValueError("padding: 'same' needs stride 1, as in PyTorch")
+        totals = [d * (k - 1) for d, k in zip(pair(dilation), pair(kernel_size))]
+        (th, tw) = totals
+        return (tw // 2, tw - tw // 2, th // 2, th - th // 2), modes[padding_mode]
+    if isinstance(padding, str):
+        raise ValueError(f"padding: expected an int, a pair, 'same' or 'valid', got {padding!r}")
+    if padding_mode == "zeros":
+        return None
+    ph, pw = pair(padding)
+    return (pw, pw, ph, ph), modes[padding_mode]
+
+
 def _ops_module(name: str) -> Any:
     return importlib.import_module(f"minigan.ops.{name}")
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
-    """2-D convolution (cross-correlation); see ``minigan.ops.conv.conv2d``."""
+    """2-D convolution (cross-correlation); see ``minigan.ops.conv.conv2d``. ``padding`` may
+    also be 'same' or 'valid'."""
+    if isinstance(padding, str):
+        pads = _conv_pads(padding, "zeros", tuple(weight.shape[2:]), stride, dilation)
+        if pads:
+            x = pad(x, pads[0])
+        padding = 0
     return _ops_module("conv").conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 

@@ -117,11 +117,18 @@ class Conv2d(_ConvNd):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 dtype: Any = None, device: str = "cpu") -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, (out_channels, in_channels // groups), dtype, device)
+                 padding_mode: str = "zeros", dtype: Any = None, device: str = "cpu") -> None:
+        # padding 'same'/'valid' and padding_mode 'reflect'/'replicate'/'circular' (PyTorch's):
+        # the input is padded by F.pad in forward and the convolution itself pads nothing.
+        pads = F._conv_pads(padding, padding_mode, kernel_size, stride, dilation)
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         0 if pads or padding == "valid" else padding, dilation, groups, bias,
+                         (out_channels, in_channels // groups), dtype, device)
+        self._pads, self.padding_mode = pads, padding_mode
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._pads:
+            x = F.pad(x, self._pads[0], self._pads[1])
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 

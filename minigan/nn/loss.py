@@ -21,12 +21,7 @@ class _Loss(Module):
     def __init__(self, size_average: Any = None, reduce: Any = None,
                  reduction: str = "mean") -> None:
         super().__init__()
-        if size_average is not None or reduce is not None:
-            # PyTorch's legacy pair: reduce=False -> 'none', size_average=False -> 'sum'.
-            if reduce is False:
-                reduction = "none"
-            else:
-                reduction = "sum" if size_average is False else "mean"
+        reduction = F._legacy_reduction(size_average, reduce, reduction)
         if reduction not in self._reductions:
             raise ValueError(f"reduction: expected one of {self._reductions}, got {reduction!r}")
         self.reduction = reduction

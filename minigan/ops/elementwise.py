@@ -372,6 +372,10 @@ def where(cond: Any, a: Any = None, b: Any = None) -> Tensor:
 
         return nonzero(cond if isinstance(cond, Tensor) else Tensor(cond), as_tuple=True)
     c = cond.array if isinstance(cond, Tensor) else cond
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers
+        kind = dtypes.get_default_dtype() if isinstance(a, float) or isinstance(b, float) \
+            else "int64"
+        a = Tensor(array_module(c).asarray(a, dtype=kind))
     a, b = _pair(a, b)
     return Masked.apply(a, b, c)
 

@@ -129,9 +129,10 @@ def _device(a: Any) -> str:
 
 
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
-               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = True,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Batch normalization over every axis but 1 (the channel axis), PyTorch semantics.
+    """Batch normalization over every axis but 1 (the channel axis), PyTorch semantics
+    (``training`` defaults to False, as in ``torch.nn.functional.batch_norm``).
 
     Training: y = (x - mean_B) / sqrt(var_B + eps) * weight + bias with the batch's mean and
     biased variance; the running statistics (when given) are updated in place, outside the graph,

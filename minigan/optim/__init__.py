@@ -409,7 +409,8 @@ class RMSprop(Optimizer):
                        weight_decay=float(group["weight_decay"]))
 
 
-__all__ = ["Adam", "Optimizer", "RMSprop", "SGD", "adam_update", "lr_scheduler", "rmsprop_update",
-           "sgd_update"]
+__all__ = ["Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "adam_update", "lr_scheduler",
+           "rmsprop_update", "sgd_update"]
 
 from . import lr_scheduler  # noqa: E402  (mg.optim.lr_scheduler.StepLR, as in PyTorch)
+from .adamw import AdamW  # noqa: E402

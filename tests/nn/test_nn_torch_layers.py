@@ -2,6 +2,8 @@
 same inputs): outputs, input and parameter gradients, state_dict keys. Skipped where torch is
 not importable."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -316,3 +318,40 @@ def test_one_hot_matches_torch():
     np.testing.assert_array_equal(F.one_hot(mg.tensor(idx)).numpy(),
                                   torch.nn.functional.one_hot(torch.tensor(idx)).numpy())
     assert F.one_hot(mg.tensor(idx), 6).shape == (2, 2, 6)
+
+
+@pytest.mark.parametrize("kw", [dict(padding=1, padding_mode="reflect"),
+                                dict(padding=(1, 2), padding_mode="circular"),
+                                dict(padding="same", dilation=2, padding_mode="replicate"),
+                                dict(padding="same"), dict(padding="valid")],
+                         ids=["reflect", "circular", "same-replicate", "same", "valid"])
+def test_conv2d_padding_modes_and_same_match_torch(kw):
+    # An even kernel: 'same' pads one more on the right/bottom, as PyTorch.
+    _compare(nn.Conv2d(3, 4, 4, dtype=np.float64, **kw), torch.nn.Conv2d(3, 4, 4, **kw),
+             (2, 3, 7, 6))
+    x, w = (np.random.default_rng(k).standard_normal(s) for k, s in (
+        (0, (2, 3, 7, 6)), (1, (4, 3, 4, 3))))
+    np.testing.assert_allclose(
+        F.conv2d(mg.tensor(x), mg.tensor(w), padding="same").numpy(),
+        torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding="same").numpy(),
+        rtol=1e-12, atol=1e-13)
+
+
+def test_functional_losses_take_the_legacy_size_average_and_reduce():
+    r = np.random.default_rng(7)
+    x, t = r.uniform(0.05, 0.95, (3, 4)), r.uniform(0.05, 0.95, (3, 4))
+    for kw in (dict(size_average=False), dict(reduce=False), dict(size_average=True)):
+        for fn in ("binary_cross_entropy", "mse_loss", "l1_loss"):
+            a = getattr(F, fn)(mg.tensor(x), mg.tensor(t), **kw)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns that the pair is deprecated
+                b = getattr(torch.nn.functional, fn)(torch.tensor(x), torch.tensor(t), **kw)
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-13, err_msg=f"{fn} {kw}")
+
+
+def test_functional_batch_norm_defaults_to_the_running_statistics():
+    r = np.random.default_rng(8)
+    x, m, v = r.standard_normal((4, 3, 2)), r.standard_normal(3), r.uniform(0.5, 2, 3)
+    a = F.batch_norm(mg.tensor(x), mg.tensor(m), mg.tensor(v))
+    b = torch.nn.functional.batch_norm(torch.tensor(x), torch.tensor(m), torch.tensor(v))
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-13)
