@@ -2,8 +2,8 @@
 minigan's autograd. ``import minigan.nn.functional as F`` for the stateless ops."""
 
 from . import functional, init
-from .activation import (ELU, SELU, Hardtanh, LogSoftmax, PReLU, ReLU6, SiLU, Softmax,
-                         Softplus)
+from .activation import (CELU, ELU, SELU, Dropout1d, Hardsigmoid, Hardswish, Hardtanh,
+                         LogSoftmax, Mish, PReLU, ReLU6, SiLU, Softmax, Softplus, Threshold)
 from .container import ModuleDict, ModuleList
 from .layers import (Conv2d, ConvTranspose2d, Dropout, Dropout2d, Embedding, Flatten, Identity,
                      LeakyReLU, Linear, PixelShuffle, PixelUnshuffle, ReLU, Sequential, Sigmoid,
@@ -20,13 +20,13 @@ from .spectral_norm import remove_spectral_norm, spectral_norm
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
-    "BatchNorm2d", "ConstantPad2d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout",
-    "Dropout2d", "ELU", "Embedding", "Flatten", "GroupNorm", "Hardtanh", "Identity",
-    "InstanceNorm1d", "InstanceNorm2d", "KLDivLoss", "L1Loss", "LayerNorm", "LeakyReLU",
-    "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "MinibatchDiscrimination",
-    "MinibatchStdDev", "Module", "ModuleDict", "ModuleList",
-    "NLLLoss", "PReLU", "Parameter", "PixelShuffle", "PixelUnshuffle", "ReLU", "ReLU6",
-    "ReflectionPad2d", "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid",
-    "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "Unflatten", "Upsample", "ZeroPad2d",
-    "functional", "init", "remove_spectral_norm", "spectral_norm",
+    "BatchNorm2d", "CELU", "ConstantPad2d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss",
+    "Dropout", "Dropout1d", "Dropout2d", "ELU", "Embedding", "Flatten", "GroupNorm",
+    "Hardsigmoid", "Hardswish", "Hardtanh", "Identity", "InstanceNorm1d", "InstanceNorm2d",
+    "KLDivLoss", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
+    "MaxPool2d", "MinibatchDiscrimination", "MinibatchStdDev", "Mish", "Module", "ModuleDict",
+    "ModuleList", "NLLLoss", "PReLU", "Parameter", "PixelShuffle", "PixelUnshuffle", "ReLU",
+    "ReLU6", "ReflectionPad2d", "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid",
+    "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "Threshold", "Unflatten", "Upsample",
+    "ZeroPad2d", "functional", "init", "remove_spectral_norm", "spectral_norm",
 ]

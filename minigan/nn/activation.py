@@ -1,5 +1,6 @@
 """Activation layers beyond the basic ones in layers.py: ELU, SELU, SiLU, PReLU (learned
-slope), Softplus, Hardtanh, ReLU6, Softmax, LogSoftmax. PyTorch's names, arguments and
+slope), Softplus, Hardtanh, ReLU6, Softmax, LogSoftmax, Mish, Hardsigmoid, Hardswish, CELU,
+Threshold; and Dropout1d. PyTorch's names, arguments and
 state_dict keys; ``inplace`` is accepted where PyTorch has it (same result, new tensor)."""
 
 from __future__ import annotations
@@ -119,3 +120,57 @@ class LogSoftmax(Softmax):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.dim)
+
+
+def _simple(name: str, fn: Any, doc: str) -> type:
+    """An activation module without parameters: forward is ``fn(x)`` (``inplace`` accepted)."""
+    def __init__(self: Module, inplace: bool = False) -> None:
+        Module.__init__(self)
+        self.inplace = inplace
+
+    def forward(self: Module, x: Tensor) -> Tensor:
+        return fn(x)
+
+    return type(name, (Module,), {"__init__": __init__, "forward": forward, "__doc__": doc,
+                                  "__module__": __name__})
+
+
+Mish = _simple("Mish", F.mish, "x tanh(softplus(x)).")
+Hardsigmoid = _simple("Hardsigmoid", F.hardsigmoid, "clip(x / 6 + 1/2, 0, 1).")
+Hardswish = _simple("Hardswish", F.hardswish, "x relu6(x + 3) / 6.")
+
+
+class CELU(Module):
+    """x for x > 0, alpha (e^(x / alpha) - 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.celu(x, self.alpha)
+
+
+class Threshold(Module):
+    """x where x > threshold, else value."""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.threshold(x, self.threshold, self.value)
+
+
+class Dropout1d(Module):
+    """Zeroes whole channels of (N, C, L) input with probability p, survivors scaled by
+    1/(1-p)."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout1d(x, self.p, self.training)

@@ -34,12 +34,13 @@ from ..tensor import Tensor, array_module, host_values
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d", "cosine_similarity",
-    "cross_entropy", "dropout", "dropout2d", "elu", "embedding", "group_norm", "hardtanh",
-    "instance_norm", "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear",
-    "log_sigmoid", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "normalize", "one_hot",
-    "pad", "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6",
-    "selu", "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh", "upsample",
+    "binary_cross_entropy_with_logits", "celu", "conv2d", "conv_transpose2d",
+    "cosine_similarity", "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu",
+    "embedding", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
+    "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_sigmoid",
+    "log_softmax", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "one_hot", "pad",
+    "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6", "selu",
+    "sigmoid", "silu", "smooth_l1_loss", "softmax", "softplus", "tanh", "threshold", "upsample",
     "upsample_nearest",
 ]
 
@@ -108,6 +109,31 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
 def relu6(x: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6)."""
     return _act.hardtanh(x, 0.0, 6.0)
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x tanh(softplus(x))."""
+    return _act.mish(x)
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """clip(x / 6 + 1/2, 0, 1)."""
+    return _act.hardsigmoid(x)
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x relu6(x + 3) / 6."""
+    return _act.hardswish(x)
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^(x / alpha) - 1) otherwise."""
+    return _act.celu(x, alpha)
+
+
+def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    return _act.threshold(x, threshold, value)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -282,16 +308,28 @@ def adaptive_avg_pool2d(x: Tensor, output_size: Any) -> Tensor:
     return _ops_module("pool").adaptive_avg_pool2d(x, output_size)
 
 
-def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels: y[n, c] = x[n, c] m_nc / (1 - p), m_nc ~ Bernoulli(1 - p)."""
+def _channel_dropout(x: Tensor, p: float, training: bool, spatial: int, name: str) -> Tensor:
+    """Zero whole channels: y[n, c] = x[n, c] m_nc / (1 - p), m_nc ~ Bernoulli(1 - p), over
+    inputs with ``spatial`` trailing axes (with or without the batch axis)."""
     if not training or p == 0.0:
         return x
-    if x.ndim not in (3, 4):
-        raise ValueError(f"x: dropout2d expects (N, C, H, W) or (C, H, W), got {x.shape}")
-    lead = x.shape[:-2]
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"x: {name} expects {spatial + 2}-D (N, C, ...) or {spatial + 1}-D "
+                         f"(C, ...) input, got shape {x.shape}")
+    lead = x.shape[:-spatial]
     ones = Tensor(array_module(x.array).ones(lead, dtype=x.dtype))
     mask = _dropout(ones, p, True).array  # the channel mask, already scaled by 1/(1-p)
-    return x * Tensor(mask.reshape(lead + (1, 1)))
+    return x * Tensor(mask.reshape(lead + (1,) * spatial))
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) or (C, H, W) input."""
+    return _channel_dropout(x, p, training, 2, "dropout2d")
+
+
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) input."""
+    return _channel_dropout(x, p, training, 1, "dropout1d")
 
 
 def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None,

@@ -2,8 +2,9 @@
 method when its first argument is a tensor (``t.exp()``, ``t.sum(axis=1)``)."""
 
 from ..tensor import Tensor as _Tensor
-from .activation import (elu, hardtanh, leaky_relu, log_sigmoid, prelu, relu, selu, sigmoid, silu,
-                         softplus, softplus_beta, tanh)
+from .activation import (celu, elu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_sigmoid, mish,
+                         prelu, relu, selu, sigmoid, silu, softplus, softplus_beta, tanh,
+                         threshold)
 from .conv import conv2d, conv_transpose2d
 from .dropout import dropout
 from .elementwise import (abs, add, cast, clip, clone, div, exp, log, maximum, minimum, mul, neg,
@@ -52,7 +53,8 @@ __all__ = [
     "diagonal", "dot", "einsum", "expm1", "floor", "floor_divide", "fmod", "frac", "isclose",
     "lerp", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "median", "mv",
     "narrow", "nonzero", "outer", "reciprocal", "remainder", "roll", "round", "rsqrt", "sign",
-    "sin", "sort", "square", "topk", "trace", "tril", "triu", "trunc",
+    "sin", "sort", "square", "topk", "trace", "tril", "triu", "trunc", "celu", "hardsigmoid",
+    "hardswish", "mish", "threshold",
     # fused ops of the training step (not PyTorch's names; not Tensor methods)
     "linear_act", "mean_sq_norm",
 ]

@@ -189,6 +189,8 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     written max(x, 0) - a max(-x, 0), so the slope's gradient is min(x, 0) summed."""
     if weight.ndim != 1:
         raise ValueError(f"weight: expected a 1-D slope tensor, got shape {weight.shape}")
+    if weight.array.dtype != x.array.dtype:  # as PyTorch: no silent promotion into a layer
+        raise TypeError(f"prelu: input dtype {x.dtype} differs from weight dtype {weight.dtype}")
     a = weight
     if weight.shape[0] != 1:
         if x.ndim < 2 or x.shape[1] != weight.shape[0]:
@@ -221,3 +223,33 @@ def silu(x: Tensor) -> Tensor:
 def selu(x: Tensor) -> Tensor:
     """scale * elu(x, alpha) with the self-normalizing constants of Klambauer et al."""
     return 1.0507009873554804934193349852946 * elu(x, 1.6732632423543772848170429916717)
+
+
+def mish(x: Tensor) -> Tensor:
+    """x tanh(softplus(x)) (Misra 2019), PyTorch's softplus threshold 20."""
+    return x * tanh(softplus_beta(x))
+
+
+def hardsigmoid(x: Tensor) -> Tensor:
+    """clip(x / 6 + 1/2, 0, 1)."""
+    return hardtanh(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def hardswish(x: Tensor) -> Tensor:
+    """x relu6(x + 3) / 6; d/dx = (2x + 3) / 6 on (-3, 3)."""
+    return x * hardtanh(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def celu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, alpha (e^(x / alpha) - 1) otherwise."""
+    from .pointwise import expm1
+
+    if alpha == 0:
+        raise ValueError("alpha: must not be 0 for celu")
+    return where(x.array > 0, x, expm1(x / alpha) * alpha)
+
+
+def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
+    """x where x > threshold, else ``value``."""
+    return where(x.array > threshold, x, const(array_module(x.array).full(x.shape, value,
+                                                                          dtype=x.dtype)))

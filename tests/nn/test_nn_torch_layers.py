@@ -60,6 +60,11 @@ LAYERS = [
     ("LayerNorm", lambda: nn.LayerNorm([4, 5]), lambda: torch.nn.LayerNorm([4, 5]),
      [(2, 3, 4, 5)]),
     ("PReLU", lambda: nn.PReLU(), lambda: torch.nn.PReLU(), [(2, 3, 4)]),
+    ("Mish", lambda: nn.Mish(), lambda: torch.nn.Mish(), [(2, 3, 4)]),
+    ("Hardswish", lambda: nn.Hardswish(), lambda: torch.nn.Hardswish(), [(2, 3, 4)]),
+    ("CELU", lambda: nn.CELU(0.5), lambda: torch.nn.CELU(0.5), [(2, 3, 4)]),
+    ("Threshold", lambda: nn.Threshold(0.2, -1.0), lambda: torch.nn.Threshold(0.2, -1.0),
+     [(2, 3, 4)]),
     ("PReLU_channels", lambda: nn.PReLU(3, 0.1), lambda: torch.nn.PReLU(3, 0.1), [(2, 3, 4, 4)]),
     ("ELU", lambda: nn.ELU(0.7, inplace=True), lambda: torch.nn.ELU(0.7), [(3, 4)]),
     ("Softplus", lambda: nn.Softplus(2.0, 1.0), lambda: torch.nn.Softplus(2.0, 1.0), [(4, 5)]),
@@ -355,3 +360,26 @@ def test_functional_batch_norm_defaults_to_the_running_statistics():
     a = F.batch_norm(mg.tensor(x), mg.tensor(m), mg.tensor(v))
     b = torch.nn.functional.batch_norm(torch.tensor(x), torch.tensor(m), torch.tensor(v))
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-13)
+
+
+def test_hardsigmoid_matches_torch_and_its_exact_slope():
+    # Forward against torch; the gradient against the exact 1/6: torch's backward kernel uses
+    # the float constant 1.0f / 6.0f even in float64 (a relative error of 3e-8).
+    x = np.random.default_rng(9).uniform(-5, 5, (3, 4))
+    xm = mg.tensor(x, requires_grad=True)
+    y = nn.Hardsigmoid()(xm)
+    np.testing.assert_allclose(y.numpy(), torch.nn.Hardsigmoid()(torch.tensor(x)).numpy(),
+                               rtol=1e-15, atol=1e-16)
+    y.sum().backward()
+    np.testing.assert_array_equal(xm.grad.numpy(), np.where(abs(x) < 3, 1 / 6, 0.0))
+
+
+def test_dropout1d_zeroes_whole_channels_and_prelu_refuses_a_dtype_mismatch():
+    x = mg.ones(4, 6, 5)
+    y = nn.Dropout1d(0.5)(x).numpy()
+    per_channel = y.reshape(24, 5)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert all(len(set(row)) == 1 for row in per_channel.tolist())  # a channel is all or none
+    assert np.array_equal(nn.Dropout1d(0.5).eval()(x).numpy(), x.numpy())
+    with pytest.raises(TypeError, match="float64.*float32"):
+        nn.PReLU()(mg.randn(2, 3, dtype=np.float64))

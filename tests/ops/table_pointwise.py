@@ -65,6 +65,16 @@ CASES = [
     OpCase("fmod", mg.fmod, np.fmod, many(off_grid(3, 4), pos(4)), True),
     OpCase("floor_divide", lambda a, b: a // b, np.floor_divide,
            many(off_grid(3, 4), pos(4)), True),
+    # activations (PyTorch's Mish, Hardsigmoid, Hardswish, CELU, Threshold)
+    OpCase("mish", mg.mish, lambda x: x * np.tanh(np.log1p(np.exp(x))), many(n(3, 4)), True),
+    OpCase("hardsigmoid", mg.hardsigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1),
+           many(lambda r: r.uniform(-5, 5, (3, 4))), True),
+    OpCase("hardswish", mg.hardswish, lambda x: x * np.clip(x + 3, 0, 6) / 6,
+           many(lambda r: r.uniform(-5, 5, (3, 4))), True),
+    OpCase("celu", lambda x: mg.celu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),
+           many(n(3, 4)), True),
+    OpCase("threshold", lambda x: mg.threshold(x, 0.1, -2.0),
+           lambda x: np.where(x > 0.1, x, -2.0), many(n(3, 4)), True),
     # linalg
     OpCase("bmm", mg.bmm, np.matmul, many(n(2, 3, 4), n(2, 4, 5)), True),
     OpCase("dot", mg.dot, np.dot, many(n(5), n(5)), True),
