@@ -25,6 +25,8 @@ from .serialization import load, save  # noqa: E402
 
 tensor_methods.install()
 std_mean, var_mean = tensor_methods.std_mean, tensor_methods.var_mean
+clamp, mm = ops.clip, ops.matmul  # PyTorch's other names
+inference_mode = no_grad  # no graph is recorded (PyTorch's faster variant of no_grad)
 _LEGACY = legacy.make("cpu")
 FloatTensor = _LEGACY["FloatTensor"]
 DoubleTensor = _LEGACY["DoubleTensor"]
@@ -42,9 +44,10 @@ __all__ = [
     *ops.__all__,
     "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "Generator", "HalfTensor",
     "IntTensor", "LongTensor", "Size", "arange", "as_tensor", "autograd", "bernoulli", "bool",
-    "cuda", "device", "double", "empty", "empty_like", "eye", "float", "float16", "from_numpy",
-    "full_like", "get_default_dtype", "half", "initial_seed", "int", "int8", "int16", "int32",
-    "int64", "is_floating_point", "is_tensor", "linspace", "load", "long", "multinomial",
-    "normal", "numel", "rand_like", "randint_like", "randn_like", "randperm", "save", "seed",
-    "set_default_dtype", "set_printoptions", "short", "std_mean", "uint8", "utils", "var_mean",
+    "clamp", "cuda", "device", "double", "empty", "empty_like", "eye", "float", "float16",
+    "from_numpy", "full_like", "get_default_dtype", "half", "initial_seed", "int", "int8",
+    "int16", "int32", "int64", "inference_mode", "is_floating_point", "is_tensor", "linspace",
+    "load", "long", "mm", "multinomial", "normal", "numel", "rand_like", "randint_like",
+    "randn_like", "randperm", "save", "seed", "set_default_dtype", "set_printoptions", "short",
+    "std_mean", "uint8", "utils", "var_mean",
 ]

@@ -250,3 +250,29 @@ def test_dataloader_state_round_trip_resumes_mid_epoch():
     parts = [random_split(ds, [4, 7], generator=mg.Generator().manual_seed(1))[0].indices
              for _ in range(2)]
     assert parts[0] == parts[1]
+
+
+def test_samplers_and_pytorch_aliases():
+    from minigan.utils.data import (BatchSampler, RandomSampler, SequentialSampler,
+                                    SubsetRandomSampler, WeightedRandomSampler)
+
+    ds = TensorDataset(mg.arange(10))
+    orders = [list(RandomSampler(ds, generator=mg.Generator().manual_seed(4))) for _ in range(2)]
+    assert orders[0] == orders[1] and sorted(orders[0]) == list(range(10))
+    assert len(list(RandomSampler(ds, num_samples=25))) == 25
+    drawn = list(RandomSampler(ds, replacement=True, num_samples=50))
+    assert len(drawn) == 50 and all(0 <= i < 10 for i in drawn)
+    assert sorted(SubsetRandomSampler([5, 6, 7])) == [5, 6, 7]
+    assert set(WeightedRandomSampler([0, 0, 1.0, 3.0], 40)) <= {2, 3}
+    batches = list(BatchSampler(SequentialSampler(ds), 4, drop_last=True))
+    assert batches == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    loader = DataLoader(ds, batch_sampler=BatchSampler(SequentialSampler(ds), 3, False))
+    assert [b[0].tolist() for b in loader][-1] == [9] and len(loader) == 4
+    assert mg.clamp(mg.tensor([-2.0, 0.5, 2.0]), -1, 1).tolist() == [-1.0, 0.5, 1.0]
+    assert mg.mm(mg.ones(2, 3), mg.ones(3, 1)).tolist() == [[3.0], [3.0]]
+
+    @mg.inference_mode()
+    def step():
+        return (mg.ones(2, requires_grad=True) * 2).requires_grad
+
+    assert step() is False

@@ -1,6 +1,6 @@
 """Activation layers beyond the basic ones in layers.py: ELU, SELU, SiLU, PReLU (learned
 slope), Softplus, Hardtanh, ReLU6, Softmax, LogSoftmax, Mish, Hardsigmoid, Hardswish, CELU,
-Threshold; and Dropout1d. PyTorch's names, arguments and
+Threshold, GELU; and Dropout1d. PyTorch's names, arguments and
 state_dict keys; ``inplace`` is accepted where PyTorch has it (same result, new tensor)."""
 
 from __future__ import annotations
@@ -174,3 +174,14 @@ class Dropout1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout1d(x, self.p, self.training)
+
+
+class GELU(Module):
+    """x Phi(x) (``approximate='tanh'``: the tanh form)."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)

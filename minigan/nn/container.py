@@ -101,3 +101,17 @@ class ModuleDict(Module):
 
     def forward(self, *args: Any) -> Any:
         raise NotImplementedError("ModuleDict has no forward: index it")
+
+
+class DataParallel(Module):
+    """PyTorch's ``nn.DataParallel`` on one device: runs ``module`` itself (minigan's data
+    parallelism is ``minigan.distributed``), keeping PyTorch's ``module.`` prefix in
+    state_dict keys so checkpoints interchange."""
+
+    def __init__(self, module: Module, device_ids: Any = None, output_device: Any = None,
+                 dim: int = 0) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module(*args, **kwargs)

@@ -36,7 +36,7 @@ __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "celu", "conv2d", "conv_transpose2d",
     "cosine_similarity", "cross_entropy", "dropout", "dropout1d", "dropout2d", "elu",
-    "embedding", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
+    "embedding", "gelu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
     "interpolate", "kl_div", "l1_loss", "layer_norm", "leaky_relu", "linear", "log_sigmoid",
     "log_softmax", "max_pool2d", "mish", "mse_loss", "nll_loss", "normalize", "one_hot", "pad",
     "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu", "relu6", "selu",
@@ -109,6 +109,11 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0,
 def relu6(x: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6)."""
     return _act.hardtanh(x, 0.0, 6.0)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x), or its tanh approximation."""
+    return _act.gelu(x, approximate)
 
 
 def mish(x: Tensor, inplace: bool = False) -> Tensor:

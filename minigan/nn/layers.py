@@ -143,9 +143,18 @@ class ConvTranspose2d(_ConvNd):
                          groups, bias, (in_channels, out_channels // groups), dtype, device)
         self.output_padding = _pair("output_padding", output_padding)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+        out_pad = self.output_padding
+        if output_size is not None:  # the output_padding that reaches that size, as PyTorch
+            out_pad = tuple(int(o) - ((n - 1) * s - 2 * p + d * (k - 1) + 1) for o, n, s, p, d, k in
+                            zip(tuple(output_size)[-2:], x.shape[-2:], self.stride, self.padding,
+                                self.dilation, self.kernel_size))
+            if any(not 0 <= op < max(s, d) for op, s, d in zip(out_pad, self.stride,
+                                                                 self.dilation)):
+                raise ValueError(f"output_size: {tuple(output_size)} is not reachable from "
+                                 f"input {tuple(x.shape)}")
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                  self.output_padding, self.dilation, self.groups)
+                                  out_pad, self.dilation, self.groups)
 
 
 class Embedding(Module):

@@ -276,15 +276,25 @@ class Module:
                     p.grad = Tensor(array_module(p.grad.array).zeros_like(p.grad.array))
 
     # ---- device and dtype -----------------------------------------------------------------------
-    def to(self, target: Any) -> Module:
-        """Move every parameter and buffer to a device (``"cpu"``/``"cuda"``) or cast the
-        floating ones to a dtype, in place: Parameter objects keep their identity, so an optimizer
-        built before the move still holds them."""
-        device, dtype = (target, None) if isinstance(target, str) else (None, np.dtype(target))
-        if device is not None and device not in ("cpu", "cuda"):
-            raise ValueError(f"target: expected 'cpu', 'cuda' or a dtype, got {target!r}")
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Move every parameter and buffer to a device (``"cpu"``/``"cuda"``) and/or cast the
+        floating ones to a dtype, in place -- ``to(device)``, ``to(dtype)``, ``to(device,
+        dtype)``, ``to(tensor)`` (its device and dtype), ``to(device=..., dtype=...)`` -- so
+        Parameter objects keep their identity and an optimizer built before still holds them."""
+        from .._device import normalize
+
+        device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, str):
+                device = a
+            else:
+                dtype = a
+        device = None if device is None else normalize(device)
+        dtype = None if dtype is None else np.dtype(dtype)
         if dtype is not None and dtype.kind != "f":
-            raise TypeError(f"target: expected a floating dtype, got {dtype}")
+            raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
         for t in [*self.parameters(), *self.buffers()]:
             t.array = _move_array(t.array, device, dtype)
             t._version[0] += 1
@@ -294,6 +304,18 @@ class Module:
 
     def float(self) -> Module:
         return self.to(np.float32)
+
+    def half(self) -> Module:
+        return self.to(np.float16)
+
+    def type(self, dst_type: Any) -> Module:  # noqa: A003 - PyTorch's name
+        return self.to(dst_type)
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> Module:
+        return self.to("cuda")
 
     def double(self) -> Module:
         return self.to(np.float64)

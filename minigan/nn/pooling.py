@@ -7,6 +7,7 @@ from typing import Any
 
 from ..tensor import Tensor
 from . import functional as F
+from .layers import Upsample
 from .module import Module
 
 
@@ -115,3 +116,17 @@ class ConstantPad2d(_Pad2d):
 
     def extra_repr(self) -> str:
         return f"padding={self.padding}, value={self.value}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """PyTorch's older name for ``Upsample(mode='nearest')``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, "nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """PyTorch's older name for ``Upsample(mode='bilinear', align_corners=True)``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, "bilinear", align_corners=True)

@@ -2,9 +2,9 @@
 method when its first argument is a tensor (``t.exp()``, ``t.sum(axis=1)``)."""
 
 from ..tensor import Tensor as _Tensor
-from .activation import (celu, elu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_sigmoid, mish,
-                         prelu, relu, selu, sigmoid, silu, softplus, softplus_beta, tanh,
-                         threshold)
+from .activation import (celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu,
+                         log_sigmoid, mish, prelu, relu, selu, sigmoid, silu, softplus,
+                         softplus_beta, tanh, threshold)
 from .conv import conv2d, conv_transpose2d
 from .dropout import dropout
 from .elementwise import (abs, add, cast, clip, clone, div, exp, log, maximum, minimum, mul, neg,
@@ -16,7 +16,7 @@ from .linalg import bmm, diag, diagonal, dot, einsum, mv, outer, trace, tril, tr
 from .linear_act import linear_act
 from .matmul import linear, matmul
 from .norm import batch_norm, group_norm, instance_norm, layer_norm
-from .pointwise import (addcdiv, addcmul, all, any, ceil, cos, count_nonzero, expm1, floor,
+from .pointwise import (addcdiv, addcmul, all, any, ceil, cos, count_nonzero, erf, expm1, floor,
                         floor_divide, fmod, frac, isclose, lerp, log1p, logical_and, logical_not,
                         logical_or, logical_xor, reciprocal, remainder, round, rsqrt, sign, sin,
                         square, trunc)
@@ -54,7 +54,7 @@ __all__ = [
     "lerp", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor", "median", "mv",
     "narrow", "nonzero", "outer", "reciprocal", "remainder", "roll", "round", "rsqrt", "sign",
     "sin", "sort", "square", "topk", "trace", "tril", "triu", "trunc", "celu", "hardsigmoid",
-    "hardswish", "mish", "threshold",
+    "hardswish", "mish", "threshold", "erf", "gelu",
     # fused ops of the training step (not PyTorch's names; not Tensor methods)
     "linear_act", "mean_sq_norm",
 ]

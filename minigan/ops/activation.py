@@ -253,3 +253,15 @@ def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
     """x where x > threshold, else ``value``."""
     return where(x.array > threshold, x, const(array_module(x.array).full(x.shape, value,
                                                                           dtype=x.dtype)))
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (Hendrycks & Gimpel); ``approximate='tanh'``:
+    x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2."""
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * (x * x * x))))
+    if approximate != "none":
+        raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
+    from .pointwise import erf
+
+    return x * 0.5 * (1.0 + erf(x * 0.7071067811865476))

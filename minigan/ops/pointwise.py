@@ -1,17 +1,18 @@
-"""More of PyTorch's element-wise math: sin, cos, log1p, expm1 (each its own op, for accuracy:
+"""More of PyTorch's element-wise math: sin, cos, log1p, expm1, erf (each its own op, for accuracy:
 log(1 + x) loses the digits of a small x), the roundings floor, ceil, round, trunc, sign (their
 derivative is 0 almost everywhere: the gradient is zeros, as PyTorch's), frac, and the
 compositions square, reciprocal, rsqrt, lerp, addcmul, addcdiv, remainder, fmod,
 floor_divide; the logical ops and isclose (bool results, no gradient).
 
     d sin(x) = cos(x) dx      d cos(x) = -sin(x) dx
-    d log1p(x) = dx / (1 + x) d expm1(x) = e^x dx
+    d log1p(x) = dx / (1 + x) d expm1(x) = e^x dx     d erf(x) = 2/sqrt(pi) e^(-x^2) dx
     remainder(a, b) = a - b floor(a / b)  (the sign of b, Python's %)
     fmod(a, b)      = a - b trunc(a / b)  (the sign of a, C's fmod)
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..function import Function
@@ -43,6 +44,33 @@ class _Unary(Function):
         return g * exp(a), None  # expm1
 
 
+def _erf_array(a: Any) -> Any:
+    xp = array_module(a)
+    if xp.__name__ != "numpy":
+        from cupyx.scipy.special import erf as cupy_erf
+
+        return cupy_erf(a)
+    try:
+        from scipy.special import erf as scipy_erf
+    except ImportError:  # NumPy has no erf: the C library's, one element at a time
+        return xp.frompyfunc(math.erf, 1, 1)(a).astype(a.dtype)
+    return scipy_erf(a)
+
+
+class _Erf(Function):
+    """erf(x) = 2/sqrt(pi) int_0^x e^(-t^2) dt;  d erf(x) = 2/sqrt(pi) e^(-x^2) dx."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _erf_array(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * (exp(-(a * a)) * (2.0 / math.sqrt(math.pi)))
+
+
 class _Rounding(Function):
     """floor, ceil, round, trunc, sign: piecewise constant, so the gradient is zeros."""
 
@@ -72,6 +100,11 @@ def log1p(a: Tensor) -> Tensor:
 def expm1(a: Tensor) -> Tensor:
     """e^a - 1, accurate for small a."""
     return _Unary.apply(a, "expm1")
+
+
+def erf(a: Tensor) -> Tensor:
+    """The error function (SciPy's where installed, else the C library's per element)."""
+    return _Erf.apply(a)
 
 
 def _rounding(kind: str) -> Any:
@@ -217,7 +250,8 @@ def count_nonzero(a: Tensor, dim: Any = None) -> Tensor:
     return Tensor(xp.asarray(xp.count_nonzero(a.array, axis=axis), dtype=xp.int64))
 
 
-__all__ = ["addcdiv", "addcmul", "all", "any", "ceil", "cos", "count_nonzero", "expm1", "floor",
+__all__ = ["addcdiv", "addcmul", "all", "any", "ceil", "cos", "count_nonzero", "erf", "expm1",
+           "floor",
            "floor_divide", "fmod", "frac", "isclose", "lerp", "log1p", "logical_and",
            "logical_not", "logical_or", "logical_xor", "reciprocal", "remainder", "round",
            "rsqrt", "sign", "sin", "square", "trunc"]

@@ -21,9 +21,12 @@ import numpy as np
 
 from .. import random as _random
 from ..tensor import Tensor, tensor
+from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
+                      SubsetRandomSampler, WeightedRandomSampler)
 
-__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "default_collate",
-           "random_split"]
+__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler",
+           "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
+           "WeightedRandomSampler", "default_collate", "random_split"]
 
 
 class Dataset:

@@ -218,7 +218,7 @@ def test_to_dtype_keeps_parameter_identity():
     assert net.block.bn.running_var.dtype == np.float64
     assert net.block.bn.num_batches_tracked.dtype == np.int64  # integers are not cast
     assert net(mg.randn(3, 3, dtype=np.float64)).dtype == np.float64
-    with pytest.raises(ValueError, match="target"):
+    with pytest.raises(ValueError, match="device"):
         net.to("tpu")
 
 
@@ -285,3 +285,17 @@ def test_checkpoint_of_a_tensor_state_dict_is_byte_identical_to_arrays(tmp_path)
     back.load_state_dict(checkpoint.load(tmp_path / "a.npz")["G"])
     for k, v in back.state_dict().items():
         np.testing.assert_array_equal(v.numpy(), net.state_dict()[k].numpy())
+
+
+def test_module_to_takes_pytorch_forms_and_device_shortcuts():
+    m = nn.Linear(2, 2)
+    w = m.weight
+    assert m.to("cpu", mg.float64).weight.dtype == np.float64
+    assert m.to(dtype=mg.float32).weight.dtype == np.float32
+    assert m.to(mg.ones(1, dtype=mg.float64)).weight.dtype == np.float64  # a tensor's dtype
+    assert m.to(mg.device("cpu")).cpu().half().weight.dtype == np.float16
+    assert m.type(mg.float32).weight.dtype == np.float32 and m.weight is w
+    with pytest.raises(TypeError, match="dtype: expected a floating dtype"):
+        m.to(mg.long)
+    with pytest.raises(ValueError, match="device"):
+        m.to("tpu")

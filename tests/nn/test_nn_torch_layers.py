@@ -61,6 +61,14 @@ LAYERS = [
      [(2, 3, 4, 5)]),
     ("PReLU", lambda: nn.PReLU(), lambda: torch.nn.PReLU(), [(2, 3, 4)]),
     ("Mish", lambda: nn.Mish(), lambda: torch.nn.Mish(), [(2, 3, 4)]),
+    ("GELU", lambda: nn.GELU(), lambda: torch.nn.GELU(), [(2, 3, 4)]),
+    ("GELU_tanh", lambda: nn.GELU("tanh"), lambda: torch.nn.GELU("tanh"), [(2, 3, 4)]),
+    ("UpsamplingNearest2d", lambda: nn.UpsamplingNearest2d(scale_factor=2),
+     lambda: torch.nn.UpsamplingNearest2d(scale_factor=2), [(2, 3, 4, 5)]),
+    ("UpsamplingBilinear2d", lambda: nn.UpsamplingBilinear2d(size=(7, 9)),
+     lambda: torch.nn.UpsamplingBilinear2d(size=(7, 9)), [(2, 3, 4, 5)]),
+    ("DataParallel", lambda: nn.DataParallel(nn.Linear(3, 2, dtype=np.float64)),
+     lambda: torch.nn.DataParallel(torch.nn.Linear(3, 2)), [(4, 3)]),
     ("Hardswish", lambda: nn.Hardswish(), lambda: torch.nn.Hardswish(), [(2, 3, 4)]),
     ("CELU", lambda: nn.CELU(0.5), lambda: torch.nn.CELU(0.5), [(2, 3, 4)]),
     ("Threshold", lambda: nn.Threshold(0.2, -1.0), lambda: torch.nn.Threshold(0.2, -1.0),
@@ -383,3 +391,17 @@ def test_dropout1d_zeroes_whole_channels_and_prelu_refuses_a_dtype_mismatch():
     assert np.array_equal(nn.Dropout1d(0.5).eval()(x).numpy(), x.numpy())
     with pytest.raises(TypeError, match="float64.*float32"):
         nn.PReLU()(mg.randn(2, 3, dtype=np.float64))
+
+
+@pytest.mark.parametrize("size", [(7, 9), (8, 10)])
+def test_conv_transpose2d_output_size_matches_torch(size):
+    th = torch.nn.ConvTranspose2d(3, 2, 3, 2, 1).double()
+    m = nn.ConvTranspose2d(3, 2, 3, 2, 1, dtype=np.float64)
+    m.load_state_dict(th.state_dict())
+    x = np.random.default_rng(10).standard_normal((2, 3, 4, 5))
+    y = m(mg.tensor(x), output_size=size)
+    assert y.shape == (2, 2) + size
+    np.testing.assert_allclose(y.numpy(), th(torch.tensor(x), output_size=size).detach().numpy(),
+                               rtol=RTOL, atol=ATOL)
+    with pytest.raises(ValueError, match="output_size"):
+        m(mg.tensor(x), output_size=(12, 12))

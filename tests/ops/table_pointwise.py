@@ -1,6 +1,8 @@
 """Op-table rows for PyTorch's extra element-wise math (minigan.ops.pointwise), the small
 linear algebra (minigan.ops.linalg) and order/selection (minigan.ops.sort)."""
 
+import math
+
 import numpy as np
 
 import minigan as mg
@@ -75,6 +77,12 @@ CASES = [
            many(n(3, 4)), True),
     OpCase("threshold", lambda x: mg.threshold(x, 0.1, -2.0),
            lambda x: np.where(x > 0.1, x, -2.0), many(n(3, 4)), True),
+    OpCase("erf", mg.erf, np.vectorize(math.erf), many(n(3, 4)), True),
+    OpCase("gelu", mg.gelu, lambda x: x * 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2))),
+           many(n(3, 4)), True),
+    OpCase("gelu_tanh", lambda x: mg.gelu(x, approximate="tanh"),
+           lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+           many(n(3, 4)), True),
     # linalg
     OpCase("bmm", mg.bmm, np.matmul, many(n(2, 3, 4), n(2, 4, 5)), True),
     OpCase("dot", mg.dot, np.dot, many(n(5), n(5)), True),
