@@ -316,8 +316,8 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
         from .pointwise import _rounded_div
 
         return _rounded_div(a, b, rounding_mode)
-    ka, kb = (x.array.dtype.kind if isinstance(x, Tensor) else x.dtype.kind for x in (a, b))
-    if ka in "biu" and kb in "biu":
+    if (a.array if isinstance(a, Tensor) else a).dtype.kind in "biu" and (
+            b.array if isinstance(b, Tensor) else b).dtype.kind in "biu":
         a, b = (cast(x if isinstance(x, Tensor) else Tensor(x), dtypes.get_default_dtype())
                 for x in (a, b))
     return Div.apply(a, b)
