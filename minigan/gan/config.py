@@ -42,6 +42,8 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "c_dim": (2, "InfoGAN continuous codes (0 = none)"),
     "aux_weight": (1.0, "ACGAN classification loss weight"),
     "info_weight": (1.0, "InfoGAN mutual-information loss weight"),
+    "info_fc": (0, "InfoGAN: width of the FC layer before G's first layer and after D's trunk "
+                   "(the paper: 1024; 0 = none)"),
     "info_cont_weight": (1.0, "InfoGAN: weight of the continuous codes' term, relative to "
                                  "info_weight (the paper uses less than 1)"),
     "lr_g": (1e-3, "generator learning rate"),
@@ -115,7 +117,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
 }
 
 # Int keys for which 0 means "off" (the others must be positive).
-ZERO_OFF = ("d_mbstd", "d_mbdisc", "unroll_steps", "n_cat", "c_dim")
+ZERO_OFF = ("d_mbstd", "d_mbdisc", "unroll_steps", "n_cat", "c_dim", "info_fc")
 # String keys with a fixed set of values (checked here, so a sweep refuses a typo up front).
 CHOICES = {"d_combine": ("mean", "max", "softmean"),
            "g_objective": ("adversarial", "feature_matching", "both"),

@@ -95,3 +95,38 @@ def test_info_cont_weight_is_checked():
         config.resolve("infogan-mnist", overrides=["info_cont_weight=-1"])
     with pytest.raises(config.ConfigError, match="c_dim"):
         config.resolve("infogan-mnist", overrides=["c_dim=-1"])
+
+
+def _bn_train(h, bn, eps=1e-5):
+    """Batch norm in training mode by hand: batch mean and biased variance, then scale, shift."""
+    g, b = bn.weight.numpy().astype(np.float64), bn.bias.numpy().astype(np.float64)
+    return (h - h.mean(0)) / np.sqrt(h.var(0) + eps) * g + b
+
+
+def test_info_fc_puts_the_papers_fc_layer_before_g_and_after_d_trunk():
+    from minigan.gan import models as M
+    from minigan.tensor import Tensor
+
+    G, D = M.build("infogan", {"base_width": 4, "info_fc": 24})
+    plain_G, plain_D = M.build("infogan", {"base_width": 4})
+    assert D.feature_dim == 24 and plain_D.feature_dim == 8 * 7 * 7
+    rng = np.random.default_rng(0)
+    latent = rng.standard_normal((6, G.latent_dim)).astype(np.float32)
+    # G: ReLU(BN(latent @ W^T)) feeds the DCGAN generator, which now takes 24 inputs.
+    fc, dcgan = G.base[0], G.base[1]
+    assert dcgan.z_dim == 24
+    h = np.maximum(_bn_train(latent.astype(np.float64) @ fc[0].weight.numpy().T, fc[1]), 0)
+    want = dcgan(Tensor(h.astype(np.float32))).numpy()
+    np.testing.assert_allclose(G(Tensor(latent)).numpy(), want, rtol=1e-4, atol=1e-5)
+    # D: the heads read LReLU(BN(trunk(x) @ W^T)).
+    x = rng.uniform(-1, 1, (6, 1, 28, 28)).astype(np.float32)
+    conv, lin, bn = D.trunk[0], D.trunk[1], D.trunk[2]
+    t = conv(Tensor(x)).numpy().astype(np.float64)
+    h = _bn_train(t @ lin.weight.numpy().T, bn)
+    h = np.where(h > 0, h, 0.2 * h)
+    np.testing.assert_allclose(D.features(Tensor(x)).numpy(), h, rtol=1e-4, atol=1e-5)
+    adv = D(Tensor(x))[0].numpy()
+    np.testing.assert_allclose(adv, h @ D.adv.weight.numpy()[0] + D.adv.bias.numpy()[0],
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="info_fc"):
+        M.build("infogan", {"info_fc": -1})

@@ -38,6 +38,9 @@ embed_dim          label embedding width for concat (default n_classes)
 n_cat, c_dim       InfoGAN categorical categories and continuous codes (10, 2)
 q_hidden           InfoGAN Q head width (128)
 learn_variance     InfoGAN Q predicts a log-variance for the continuous codes (false)
+info_fc            InfoGAN: width of the fully connected layer (BN, ReLU in G / LReLU in D)
+                   the paper puts between the latent and G's first layer and between D's
+                   trunk and its heads (1024 there); 0 = none (0)
 =================  ======================================================================
 """
 
@@ -48,7 +51,7 @@ from typing import Any
 
 from ... import nn
 from ...nn.init import dcgan_init
-from .common import positive_int
+from .common import maybe_sn, non_negative_int, positive_int
 from .conditional import ACGANDiscriminator, ConditionalGenerator, ProjectionDiscriminator
 from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_trunk
 from .infogan import InfoGANDiscriminator, InfoGANGenerator
@@ -63,7 +66,7 @@ _COMMON = {"z_dim": 100, "data_dim": 2, "out_dim": None, "in_dim": None, "g_hidd
            "d_activation": "leaky_relu", "d_sn": False, "d_bn": None, "pack": 1,
            "image_size": 28, "channels": 1, "base_width": 64, "backbone": "dcgan",
            "n_classes": 10, "cond_mode": "concat", "embed_dim": None, "n_cat": 10, "c_dim": 2,
-           "q_hidden": 128, "learn_variance": False}
+           "q_hidden": 128, "learn_variance": False, "info_fc": 0}
 _PER_MODEL = {
     "mlp": {"z_dim": 2, "backbone": "mlp"},
     "dcgan": {},
@@ -119,6 +122,15 @@ def _generator(c: dict, z_in: int) -> nn.Module:
     return ResNetGenerator(z_in, c["channels"], c["image_size"], c["base_width"])
 
 
+def _fc_generator(c: dict, latent: int, fc: int) -> nn.Module:
+    """Linear(latent, fc) -> BN -> ReLU -> the backbone generator on fc inputs (InfoGAN's
+    MNIST generator: FC 1024 before FC 7x7x128)."""
+    first = nn.Sequential(nn.Linear(latent, fc, bias=False), nn.BatchNorm1d(fc), nn.ReLU())
+    if c["backbone"] == "dcgan":
+        dcgan_init(first)
+    return nn.Sequential(first, _generator(c, fc))
+
+
 def _trunk(c: dict) -> tuple[nn.Module, int]:
     if c["backbone"] == "mlp":
         return mlp_trunk(c["in_dim"], c["d_hidden"], c["d_layers"], c["d_sn"],
@@ -165,9 +177,14 @@ def build(model_name: str, cfg: Mapping | None = None) -> tuple[nn.Module, nn.Mo
                          f"(mlp, dcgan, sngan-resnet); {model_name} needs pack = 1, got {pack}")
     z = positive_int("z_dim", c["z_dim"])
     if model_name == "infogan":
-        G = InfoGANGenerator(_generator(c, z + c["n_cat"] + c["c_dim"]), z, c["n_cat"],
-                             c["c_dim"])
+        latent, fc = z + c["n_cat"] + c["c_dim"], non_negative_int("info_fc", c["info_fc"])
+        G = InfoGANGenerator(_fc_generator(c, latent, fc) if fc else _generator(c, latent), z,
+                             c["n_cat"], c["c_dim"])
         trunk, feat = _trunk(c)
+        if fc:  # trunk -> Linear(F, fc) -> BN -> LReLU(0.2): the heads read fc features
+            trunk = nn.Sequential(trunk, maybe_sn(nn.Linear(feat, fc, bias=False), c["d_sn"]),
+                                  nn.BatchNorm1d(fc), nn.LeakyReLU(0.2))
+            feat = fc
         D = InfoGANDiscriminator(trunk, feat, c["n_cat"], c["c_dim"], c["q_hidden"],
                                  c["learn_variance"], c["d_sn"])
         return G, _init_heads(D, [D.adv, D.q[0], D.q[3]], c["backbone"])
