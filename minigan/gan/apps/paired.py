@@ -15,8 +15,9 @@ that learns a map x -> y from (input, target) pairs with a content loss and a di
   columns of the subclass, e.g. bicubic) | output | target;
 * evaluation: for the output, each reference and -- with ``paired_baseline`` -- the same
   generator trained on the content loss alone for the same steps, batches and schedule: mean
-  L1, PSNR and SSIM against the targets (:mod:`minigan.metrics.fidelity`) and the digit
-  classifier's accuracy on the outputs (:mod:`minigan.metrics.classifier`).
+  L1, PSNR and SSIM against the targets (:mod:`minigan.metrics.fidelity`), the digit
+  classifier's accuracy on the outputs (:mod:`minigan.metrics.classifier`) and the Fréchet
+  distance of the outputs to the targets in that classifier's feature space.
 
 A subclass provides ``load_pairs``, ``build_generator``, ``build_discriminator`` and
 ``content_loss``; optionally ``d_input``, ``references`` and ``show_input``.
@@ -31,6 +32,7 @@ import numpy as np
 
 from ... import random as mgrandom
 from ...metrics.fidelity import psnr, ssim
+from ...metrics.images import frechet_distance
 from ...optim import Adam
 from ...tensor import Tensor, no_grad
 from .. import losses, plots
@@ -57,10 +59,17 @@ def generate(G: Any, x: np.ndarray, batch: int = 250) -> np.ndarray:
 
 def scores(out: np.ndarray, target: np.ndarray, labels: np.ndarray, clf: Any) -> dict:
     """Mean L1, PSNR, SSIM of ``out`` against ``target`` (images in [-1, 1]; outputs clipped to
-    it first, as a saved image would be) and the classifier's accuracy on ``out``."""
+    it first, as a saved image would be), the classifier's accuracy on ``out`` and the Fréchet
+    distance between the classifier's features of ``out`` and of ``target``. The pixel scores
+    reward the conditional mean (a blur where the input leaves the target uncertain); the
+    Fréchet distance is what looks like a set of real digits, which the adversarial term is
+    for."""
     out = np.clip(out, -1, 1)
+    prob, feats = clf.predict_and_embed(out)
     return {"l1": float(np.abs(out - target).mean()), "psnr": float(psnr(out, target).mean()),
-            "ssim": float(ssim(out, target).mean()), "accuracy": clf.accuracy(out, labels)}
+            "ssim": float(ssim(out, target).mean()),
+            "accuracy": float((prob.argmax(1) == np.asarray(labels)).mean()),
+            "frechet": frechet_distance(feats, clf.embed(target))}
 
 
 def column_rows(columns: dict[str, np.ndarray]) -> np.ndarray:

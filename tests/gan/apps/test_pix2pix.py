@@ -70,7 +70,7 @@ def test_tiny_run_with_baseline_and_pictures(tmp_path, tiny_classifier):
     m = s["metrics"]
     assert s["task"] == "pix2pix" and m["n_test"] == 20
     for name in ("output", "baseline"):
-        assert set(m[name]) == {"l1", "psnr", "ssim", "accuracy"}
+        assert set(m[name]) == {"l1", "psnr", "ssim", "accuracy", "frechet"}
     assert "bicubic" not in m
     assert 0 <= m["target_accuracy"] <= 1
     from PIL import Image

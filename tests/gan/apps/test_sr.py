@@ -85,7 +85,7 @@ def test_tiny_run_scores_output_bicubic_and_baseline(tmp_path, tiny_classifier, 
     m = s["metrics"]
     assert s["task"] == "sr" and s["steps"] == 3 and m["n_test"] == 20
     for name in ("output", "bicubic", "baseline"):
-        assert set(m[name]) == {"l1", "psnr", "ssim", "accuracy"}
+        assert set(m[name]) == {"l1", "psnr", "ssim", "accuracy", "frechet"}
         assert 0 < m[name]["psnr"] < 60 and -1 <= m[name]["ssim"] <= 1
     assert {"d_loss", "pixel_loss", "perceptual_loss", "adv_loss", "g_loss"} <= \
         set(s["final_losses"])
@@ -103,6 +103,14 @@ def test_tiny_run_scores_output_bicubic_and_baseline(tmp_path, tiny_classifier, 
     keep = paired.stratified(lab, 20)
     want = psnr(np.clip(sr.bicubic(x[keep], factor), -1, 1), y[keep]).mean()
     assert m["bicubic"]["psnr"] == pytest.approx(want, rel=1e-6)
+    # The Fréchet distance: in the classifier's features, outputs against targets.
+    from minigan.metrics.images import frechet_distance
+
+    up = np.clip(sr.bicubic(x[keep], factor), -1, 1)
+    want = frechet_distance(tiny_classifier.embed(up), tiny_classifier.embed(y[keep]))
+    assert m["bicubic"]["frechet"] == pytest.approx(want, rel=1e-6) and want > 0
+    assert paired.scores(y[keep], y[keep], lab[keep], tiny_classifier)["frechet"] == \
+        pytest.approx(0, abs=1e-6)
 
     # minigan sr: the run's generator on an image file, upscaled by the run's factor.
     from PIL import Image as PILImage
