@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..function import Function
 from .. import dtypes
 from ..tensor import Tensor, array_module
@@ -15,6 +17,7 @@ from .shape import sum_to
 
 
 _KIND = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}  # PyTorch's categories: bool < int < float
+_F64 = np.dtype(np.float64)
 
 
 def _arr(x: Any, like: Any) -> Any:
@@ -316,11 +319,12 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
         from .pointwise import _rounded_div
 
         return _rounded_div(a, b, rounding_mode)
-    if (a.array if isinstance(a, Tensor) else a).dtype.kind in "biu" and (
-            b.array if isinstance(b, Tensor) else b).dtype.kind in "biu":
-        a, b = (cast(x if isinstance(x, Tensor) else Tensor(x), dtypes.get_default_dtype())
-                for x in (a, b))
-    return Div.apply(a, b)
+    y = Div.apply(a, b)
+    # Only integer operands give float64 unasked (NumPy's rule); one identity test otherwise.
+    if y.array.dtype is _F64 and not y.requires_grad and all(
+            (x.array if isinstance(x, Tensor) else x).dtype.kind in "biu" for x in (a, b)):
+        y = Tensor(y.array.astype(dtypes.get_default_dtype()))
+    return y
 
 
 def neg(a: Tensor) -> Tensor:
