@@ -24,28 +24,32 @@ TINY = {
 }
 
 
-@pytest.fixture
-def tiny_judges(monkeypatch):
-    """Untrained small classifiers in place of the cached real ones: the same nets in training
-    and in eval, so the figures must agree exactly."""
-    net, a, b = (DigitClassifier((4, 4), 8).eval() for _ in range(3))
-    net.requires_grad_(False)
-    monkeypatch.setattr(paired.PairedLoop, "classifier", lambda self: net)
-    monkeypatch.setattr(cyclegan, "digit_classifier", lambda: a)
-    monkeypatch.setattr(cyclegan, "domain_classifier", lambda: b)
-
-
-def _train(tmp_path, preset, steps=3):
-    out = tmp_path / preset
+def _train(root, preset, steps=3):
+    out = root / preset
     sets = [a for s in TINY[preset] for a in ("--set", s)]
     assert main(["train", "--preset", preset, "--out", str(out), "--steps", str(steps), *sets,
                  "--quiet"]) == 0
     return out, json.loads((out / "summary.json").read_text())["metrics"]
 
 
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """One tiny 3-step run of each app preset (run dir, summary metrics), trained and scored
+    with untrained small classifiers in place of the cached real ones: the same nets in
+    training and in eval (patched for the whole module), so the figures must agree exactly."""
+    with pytest.MonkeyPatch.context() as mp:
+        net, a, b = (DigitClassifier((4, 4), 8).eval() for _ in range(3))
+        net.requires_grad_(False)
+        mp.setattr(paired.PairedLoop, "classifier", lambda self: net)
+        mp.setattr(cyclegan, "digit_classifier", lambda: a)
+        mp.setattr(cyclegan, "domain_classifier", lambda: b)
+        root = tmp_path_factory.mktemp("apps")
+        yield {p: _train(root, p) for p in TINY}
+
+
 @pytest.mark.parametrize("preset", list(TINY))
-def test_eval_recomputes_the_summary_figures(tmp_path, tiny_judges, capsys, preset):
-    run, trained = _train(tmp_path, preset)
+def test_eval_recomputes_the_summary_figures(tmp_path, made, capsys, preset):
+    run, trained = made[preset]
     capsys.readouterr()
     assert main(["eval", str(run)]) == 0
     table = capsys.readouterr().out
@@ -64,8 +68,8 @@ def test_eval_recomputes_the_summary_figures(tmp_path, tiny_judges, capsys, pres
     assert "written to" in table
 
 
-def test_eval_baseline_retrains_the_same_baseline(tmp_path, tiny_judges, capsys):
-    run, trained = _train(tmp_path, "sr-digits")
+def test_eval_baseline_retrains_the_same_baseline(tmp_path, made, capsys):
+    run, trained = made["sr-digits"]
     capsys.readouterr()
     assert main(["eval", str(run), "--baseline", "--json"]) == 0
     result = json.loads((run / "eval.json").read_text())
@@ -85,13 +89,13 @@ def _held_out(size, n, seed):
     return np.sort(np.random.default_rng([seed, 6]).choice(size, n, replace=False))
 
 
-def test_sample_paired_run_shows_input_bicubic_output_target(tmp_path, tiny_judges, capsys):
+def test_sample_paired_run_shows_input_bicubic_output_target(tmp_path, made, capsys):
     from PIL import Image
 
     from minigan.data.paired import paired_digits
     from minigan.gan.apps.sr import bicubic, build_generator
 
-    run, _ = _train(tmp_path, "sr-digits")
+    run, _ = made["sr-digits"]
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(run), "--n", "5", "--seed", "3",
                  "--out", str(tmp_path / "s.npy")]) == 0
@@ -122,10 +126,10 @@ def test_sample_paired_run_shows_input_bicubic_output_target(tmp_path, tiny_judg
     assert "--n: expected 1 to 1000 held-out inputs" in capsys.readouterr().err
 
 
-def test_sample_pix2pix_cyclegan_and_ssgan_runs(tmp_path, tiny_judges, capsys):
+def test_sample_pix2pix_cyclegan_and_ssgan_runs(tmp_path, made, capsys):
     from minigan.gan.apps.pix2pix import UNet
 
-    run, _ = _train(tmp_path, "pix2pix-digits")
+    run, _ = made["pix2pix-digits"]
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(run), "--n", "4",
                  "--out", str(tmp_path / "p.npy")]) == 0
@@ -138,7 +142,7 @@ def test_sample_pix2pix_cyclegan_and_ssgan_runs(tmp_path, tiny_judges, capsys):
     with no_grad():
         np.testing.assert_allclose(cols[:, 1], G(Tensor(cols[:, 0])).numpy(), atol=1e-6)
 
-    run, _ = _train(tmp_path, "cyclegan-digits", steps=2)
+    run, _ = made["cyclegan-digits"]
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(run), "--n", "3", "--seed", "1",
                  "--out", str(tmp_path / "c.npy")]) == 0
@@ -163,7 +167,7 @@ def test_sample_pix2pix_cyclegan_and_ssgan_runs(tmp_path, tiny_judges, capsys):
 
     from minigan.gan.models.dcgan import DCGANGenerator
 
-    run, _ = _train(tmp_path, "ssgan-digits")
+    run, _ = made["ssgan-digits"]
     capsys.readouterr()
     assert main(["sample", "--checkpoint", str(run), "--n", "6", "--seed", "2",
                  "--out", str(tmp_path / "g.npy")]) == 0
@@ -188,8 +192,8 @@ def test_app_task_tells_app_checkpoints_from_gan_ones():
         runs.load_app({"model_config": {}}, None)
 
 
-def test_eval_takes_checkpoint_like_sample(tmp_path, tiny_judges, capsys):
-    run, trained = _train(tmp_path, "pix2pix-digits", steps=2)
+def test_eval_takes_checkpoint_like_sample(tmp_path, made, capsys):
+    run, trained = made["pix2pix-digits"]
     capsys.readouterr()
     assert main(["eval", "--checkpoint", str(run / "checkpoints" / "latest.npz"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
