@@ -9,6 +9,7 @@ from typing import Any
 
 from ..tensor import Tensor, full
 from . import functional as F
+from .layers import Dropout
 from .module import Module, Parameter
 
 
@@ -162,15 +163,9 @@ class Threshold(Module):
         return F.threshold(x, self.threshold, self.value)
 
 
-class Dropout1d(Module):
+class Dropout1d(Dropout):
     """Zeroes whole channels of (N, C, L) input with probability p, survivors scaled by
     1/(1-p)."""
-
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
-        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout1d(x, self.p, self.training)
