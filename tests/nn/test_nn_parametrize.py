@@ -175,7 +175,7 @@ def test_spectral_norm_matches_torch_over_training_steps(kind):
                                atol=1e-14)
 
 
-@pytest.mark.parametrize("dim", [0, 1, None])
+@pytest.mark.parametrize("dim", [0, 1, -2, None])
 def test_weight_norm_matches_torch(dim):
     torch = torch_or_skip()
     tm = torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv2d(3, 4, 3).double(), dim=dim)
@@ -192,3 +192,32 @@ def test_weight_norm_matches_torch(dim):
         t_grad = getattr(tm.parametrizations.weight, f"original{i}").grad.numpy()
         m_grad = getattr(mm.parametrizations.weight, f"original{i}").grad.numpy()
         np.testing.assert_allclose(m_grad, t_grad, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -2, None])
+def test_old_weight_norm_matches_torch(dim):
+    torch = torch_or_skip()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: weight_norm is deprecated for the new form
+        tm = torch.nn.utils.weight_norm(torch.nn.Conv2d(3, 4, 3).double(), dim=dim)
+    mm = nn.utils.weight_norm(nn.Conv2d(3, 4, 3, dtype=np.float64), dim=dim)
+    assert list(mm.state_dict()) == list(tm.state_dict()) == ["bias", "weight_g", "weight_v"]
+    assert [v.shape for v in mm.state_dict().values()] == [
+        tuple(v.shape) for v in tm.state_dict().values()]
+    mm.load_state_dict(tm.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 5))
+    yt, ym = tm(torch.tensor(x)), mm(mg.tensor(x))
+    (yt ** 2).sum().backward()
+    (ym ** 2).sum().backward()
+    np.testing.assert_allclose(ym.numpy(), yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    for k in ("weight_g", "weight_v"):
+        np.testing.assert_allclose(getattr(mm, k).grad.numpy(), getattr(tm, k).grad.numpy(),
+                                   rtol=1e-11, atol=1e-13, err_msg=k)
+    torch.nn.utils.remove_weight_norm(tm)
+    nn.utils.remove_weight_norm(mm)
+    assert list(mm.state_dict()) == ["bias", "weight"]
+    np.testing.assert_allclose(mm.weight.numpy(), tm.weight.detach().numpy(), rtol=1e-13)
+    with pytest.raises(ValueError, match="weight_norm"):
+        nn.utils.remove_weight_norm(mm)

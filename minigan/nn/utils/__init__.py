@@ -1,5 +1,6 @@
 """``minigan.nn.utils``: gradient clipping, spectral norm, parameters <-> vector;
-``parametrize`` and ``parametrizations`` (spectral_norm, weight_norm) as in PyTorch."""
+``parametrize`` and ``parametrizations`` (spectral_norm, weight_norm) as in PyTorch; the older
+``weight_norm`` / ``remove_weight_norm``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 from ...tensor import Tensor, no_grad, tensor
 from ..spectral_norm import remove_spectral_norm, spectral_norm
 from . import parametrizations, parametrize
+from .weight_norm import remove_weight_norm, weight_norm
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "parametrizations",
-           "parametrize", "remove_spectral_norm", "spectral_norm", "vector_to_parameters"]
+           "parametrize", "remove_spectral_norm", "remove_weight_norm", "spectral_norm",
+           "vector_to_parameters", "weight_norm"]
 
 
 def _with_grads(parameters: Any) -> list:

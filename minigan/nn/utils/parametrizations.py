@@ -96,9 +96,9 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
 
 def _norm_except_dim(v: Tensor, dim: int) -> Tensor:
     """||V|| over every axis but ``dim`` (kept as size-1 axes); over all of V for dim = -1."""
-    if dim == -1:
+    if dim == -1:  # PyTorch's convention: -1 is every axis, not the last one
         return sqrt(sum_(v * v))
-    axes = tuple(a for a in range(v.ndim) if a != dim)
+    axes = tuple(a for a in range(v.ndim) if a != dim % v.ndim)
     return sqrt(sum_(v * v, axes, keepdim=True))
 
 
