@@ -15,6 +15,10 @@ from .tensor import (Tensor, backward, empty, empty_like, enable_grad, full, ful
 from . import autograd, cuda, legacy, tensor_methods, utils  # noqa: E402
 from ._device import device  # noqa: E402
 from .backends import cudnn as _cudnn  # noqa: E402,F401  (mg.backends.cudnn.benchmark = True)
+from .backends import mps as _mps  # noqa: E402,F401  (mg.backends.mps.is_available())
+from . import accelerator  # noqa: E402
+from .nn import parallel as _nn_parallel  # noqa: E402,F401  (import minigan.nn.parallel)
+from .random import get_rng_state, set_rng_state  # noqa: E402
 from .dtypes import (bool, double, float, float16, float32, float64, get_default_dtype,  # noqa: E402,A004
                      half, int, int8, int16, int32, int64, long, set_default_dtype, short, uint8)
 from .factories import (arange, as_tensor, eye, from_numpy, is_floating_point, is_tensor,  # noqa: E402
@@ -43,11 +47,12 @@ __all__ = [
     "optim", "rand", "randint", "randn", "set_grad_enabled", "tensor", "zeros", "zeros_like",
     *ops.__all__,
     "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "Generator", "HalfTensor",
-    "IntTensor", "LongTensor", "Size", "arange", "as_tensor", "autograd", "bernoulli", "bool",
-    "clamp", "cuda", "device", "double", "empty", "empty_like", "eye", "float", "float16",
-    "from_numpy", "full_like", "get_default_dtype", "half", "initial_seed", "int", "int8",
-    "int16", "int32", "int64", "inference_mode", "is_floating_point", "is_tensor", "linspace",
-    "load", "long", "mm", "multinomial", "normal", "numel", "rand_like", "randint_like",
-    "randn_like", "randperm", "save", "seed", "set_default_dtype", "set_printoptions", "short",
-    "std_mean", "uint8", "utils", "var_mean",
+    "IntTensor", "LongTensor", "Size", "accelerator", "arange", "as_tensor", "autograd",
+    "bernoulli", "bool", "clamp", "cuda", "device", "double", "empty", "empty_like", "eye",
+    "float", "float16", "from_numpy", "full_like", "get_default_dtype", "get_rng_state", "half",
+    "inference_mode", "initial_seed", "int", "int16", "int32", "int64", "int8",
+    "is_floating_point", "is_tensor", "linspace", "load", "long", "mm", "multinomial", "normal",
+    "numel", "rand_like", "randint_like", "randn_like", "randperm", "save", "seed",
+    "set_default_dtype", "set_printoptions", "set_rng_state", "short", "std_mean", "uint8",
+    "utils", "var_mean",
 ]

@@ -276,3 +276,25 @@ def test_samplers_and_pytorch_aliases():
         return (mg.ones(2, requires_grad=True) * 2).requires_grad
 
     assert step() is False
+
+
+def test_pytorch_module_paths_and_device_questions():
+    import importlib
+
+    # Module paths PyTorch scripts import (the DCGAN example imports torch.nn.parallel).
+    for name in ("minigan.nn.parallel", "minigan.utils.data.sampler", "minigan.backends.cudnn",
+                 "minigan.backends.mps", "minigan.accelerator", "minigan.nn.utils.parametrize",
+                 "minigan.nn.utils.parametrizations"):
+        importlib.import_module(name)
+    from minigan.utils.data.sampler import RandomSampler
+
+    assert RandomSampler is mg.utils.data.RandomSampler
+    assert mg.nn.parallel.DataParallel is mg.nn.DataParallel
+    assert mg.backends.mps.is_available() is False
+    assert mg.accelerator.is_available() == mg.cuda.is_available()
+    if not mg.cuda.is_available():
+        assert mg.accelerator.current_accelerator() is None
+    state = mg.get_rng_state()
+    a = mg.randn(3).numpy()
+    mg.set_rng_state(state)
+    assert np.array_equal(mg.randn(3).numpy(), a)

@@ -14,6 +14,7 @@ in the calling process.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,8 +22,13 @@ import numpy as np
 
 from .. import random as _random
 from ..tensor import Tensor, tensor
+from . import sampler
 from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
                       SubsetRandomSampler, WeightedRandomSampler)
+
+# PyTorch's module path ``torch.utils.data.sampler``: ``from minigan.utils.data.sampler import
+# RandomSampler`` finds the module here (this file is a module, not a package).
+sys.modules[f"{__name__}.sampler"] = sampler
 
 __all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler",
            "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
