@@ -226,3 +226,17 @@ def test_extra_math_against_torch():
     for k, (t, m) in enumerate(pairs):
         assert str(m.dtype) == str(t.dtype).replace("torch.", ""), k
         np.testing.assert_allclose(m.numpy(), t.numpy(), rtol=1e-13, atol=1e-15, err_msg=str(k))
+
+
+def test_mixed_dtypes_are_refused_at_the_forward_not_in_backward():
+    # PyTorch refuses these at the forward; a backward-time internal error would be worse.
+    x32 = mg.rand(4, 1, requires_grad=True)
+    with pytest.raises(TypeError, match="target dtype float64 differs from input dtype float32"):
+        mg.nn.BCELoss()(x32 * 0.5 + 0.25, mg.ones(4, 1, dtype=mg.float64))
+    with pytest.raises(TypeError, match="einsum"):
+        mg.einsum("ij,jk->ik", mg.ones(2, 2), mg.ones(2, 2, dtype=mg.float64))
+    # Where PyTorch promotes (MSE, L1, BCE with logits), the gradient keeps the input's dtype.
+    for loss in (mg.nn.MSELoss(), mg.nn.L1Loss(), mg.nn.BCEWithLogitsLoss()):
+        x32.grad = None
+        loss(x32, mg.ones(4, 1, dtype=mg.float64)).backward()
+        assert x32.grad.dtype == np.float32

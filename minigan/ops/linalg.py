@@ -94,6 +94,9 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     arguments or one list). No ellipsis and no index repeated within one operand."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    dts = {str(o.dtype) for o in operands}
+    if len(dts) > 1:  # as PyTorch: one dtype, refused here rather than in backward
+        raise TypeError(f"einsum: operands of dtypes {sorted(dts)}; convert them to one")
     terms, out = _subscripts(equation, len(operands))
     eq = ",".join(terms) + "->" + out
     return _Einsum.apply(eq, *operands)

@@ -160,6 +160,9 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa
     t = _target_like(target, input)
     if not isinstance(t, Tensor):
         t = const(array_module(input.array).full(input.shape, t, dtype=input.dtype))
+    elif t.array.dtype != input.array.dtype:  # as PyTorch, refused here rather than in backward
+        raise TypeError(f"binary_cross_entropy: target dtype {t.dtype} differs from input dtype "
+                        f"{input.dtype}; convert the target (target.to(input.dtype))")
     return _reduce(_weighted(BinaryCrossEntropy.apply(input, t), weight), reduction)
 
 
