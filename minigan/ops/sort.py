@@ -22,7 +22,9 @@ def _order(a: Tensor, dim: int, descending: bool) -> Any:
     x = a.array
     if descending:  # a stable descending order: sort the negation (bool/uint: the complement)
         x = -x.astype(xp.float64) if x.dtype.kind in "bu" else -x
-    return xp.argsort(x, axis=dim, kind="stable")
+    # CuPy's argsort is always stable and takes no ``kind``; NumPy's default is not stable.
+    return xp.argsort(x, axis=dim, kind="stable") if xp.__name__ == "numpy" else xp.argsort(
+        x, axis=dim)
 
 
 def argsort(a: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False
@@ -60,7 +62,7 @@ def median(a: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     order = argsort(a, dim)
     xp = array_module(a.array)
     mid = (a.shape[dim] - 1) // 2
-    idx = Tensor(xp.take(order.array, [mid], axis=dim))
+    idx = Tensor(xp.take(order.array, xp.asarray([mid]), axis=dim))
     values = gather(a, dim, idx)
     if not keepdim:
         idx = Tensor(xp.squeeze(idx.array, dim))
