@@ -25,7 +25,7 @@ from .. import tensor as _t
 from ..function import Function
 from ..tensor import Tensor
 from .activation import ActivationGrad, _kernel
-from .matmul import MatMul
+from .matmul import MatMul, dot
 from .reduce import sum as _sum
 from .shape import reshape
 
@@ -38,7 +38,7 @@ class LinearAct(Function):
     @staticmethod
     def forward(ctx, x, w, b, act, slope):
         ctx.act, ctx.slope = act, slope
-        z = x @ w.T
+        z = dot(x, w.T)
         if act == "none" and b is None:
             y = z
         else:
@@ -59,8 +59,8 @@ class LinearAct(Function):
                 gz, gb = g, (g.sum(0) if nb else None)
             else:
                 gz, gb = _kernel("bias_act_backward", g)(g, ya, act, slope, 1, need_bias=nb)
-            return (Tensor(gz @ w.array) if nx else None,
-                    Tensor(gz.T @ x.array) if nw else None,
+            return (Tensor(dot(gz, w.array)) if nx else None,
+                    Tensor(dot(gz.T, x.array)) if nw else None,
                     Tensor(gb) if nb else None, None, None)
         gz = gy if act == "none" else ActivationGrad.apply(gy, y, act, slope)
         return (MatMul.apply(gz, w) if nx else None,

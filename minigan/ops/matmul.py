@@ -15,6 +15,16 @@ def _mT(a):
     return a.swapaxes(-1, -2)
 
 
+def dot(a, b):
+    """a @ b on arrays. A 2-D product over an inner dimension of 1 (an outer product: the
+    input gradient of a layer with one output, as a discriminator's last) is a broadcast
+    multiply: NumPy's matmul does not hand such operands to BLAS, and its own loop took 55-90
+    us for 256 x 128 on an AMD EPYC, 5-9x the multiply. Same values (one product each)."""
+    if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1 and b.shape[0] == 1:
+        return a * b
+    return a @ b
+
+
 class MatMul(Function):
     """C = op(A) @ op(B) over the last two axes, op = transpose when ``ta`` / ``tb``.
 
@@ -30,7 +40,7 @@ class MatMul(Function):
         ctx.dtypes = (a.dtype, b.dtype)
         ctx.flags = (ta, tb)
         ctx.save_for_backward(a, b)
-        return (_mT(a) if ta else a) @ (_mT(b) if tb else b)
+        return dot(_mT(a) if ta else a, _mT(b) if tb else b)
 
     @staticmethod
     def backward(ctx, g):
@@ -43,8 +53,9 @@ class MatMul(Function):
             ga_, ba_, g_ = a.array, b.array, g.array
             bt = _mT(ba_) if tb else ba_
             at = _mT(ga_) if ta else ga_
-            return (Tensor(bt @ _mT(g_) if ta else g_ @ _mT(bt)) if na else None,
-                    Tensor(_mT(g_) @ at if tb else _mT(at) @ g_) if nb else None, None, None)
+            return (Tensor(dot(bt, _mT(g_)) if ta else dot(g_, _mT(bt))) if na else None,
+                    Tensor(dot(_mT(g_), at) if tb else dot(_mT(at), g_)) if nb else None,
+                    None, None)
         ga = gb = None
         if na:
             ga = MatMul.apply(b, g, tb, True) if ta else MatMul.apply(g, b, False, not tb)
@@ -61,7 +72,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
-        y = x @ w.T
+        y = dot(x, w.T)
         if b is not None:
             y += b
         return y
@@ -73,7 +84,8 @@ class Linear(Function):
         if not _t._GRAD_ENABLED[0] and x.ndim == 2:
             # Plain backward: the products and the bias sum below, on the arrays.
             ga, xa = g.array, x.array
-            return (Tensor(ga @ w.array) if nx else None, Tensor(_mT(ga) @ xa) if nw else None,
+            return (Tensor(dot(ga, w.array)) if nx else None,
+                    Tensor(dot(_mT(ga), xa)) if nw else None,
                     Tensor(ga.sum(axis=(0,))) if nb else None)
         gx = matmul(g, w) if nx else None
         g2 = reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g

@@ -90,3 +90,25 @@ def test_bad_arguments_are_named():
         linear_act(x, w.float())
     with pytest.raises(ValueError, match=r"bias: expected shape \(4,\)"):
         linear_act(x, w, mg.tensor(np.ones(3)))
+
+
+def test_an_outer_product_is_the_same_as_numpys_matmul_and_its_gradients_match():
+    # ops.matmul.dot: an inner dimension of 1 (a one-output layer's input gradient) runs as a
+    # broadcast multiply; the same values as NumPy's matmul, bit for bit, and the gradients of
+    # a one-output Linear (first order and through double backprop) match the outer products.
+    from minigan.ops.matmul import dot
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((37, 1)).astype(np.float32)
+    b = rng.standard_normal((1, 19)).astype(np.float32)
+    assert dot(a, b).tobytes() == (a @ b).tobytes()
+    assert dot(b.T, a.T).tobytes() == (b.T @ a.T).tobytes()
+    x, w = _rand(rng, 37, 19), _rand(rng, 1, 19)
+    gy = rng.standard_normal((37, 1)).astype(np.float32)
+    gx, gw = mg.grad(linear(x, w), [x, w], grad_outputs=[mg.tensor(gy)])
+    np.testing.assert_array_equal(gx.numpy(), gy * w.numpy())
+    np.testing.assert_allclose(gw.numpy(), gy.T @ x.numpy(), rtol=1e-6, atol=1e-6)
+    # d/dw sum(grad_x(sum(x w^T))^2) = d/dw (37 * ||w||^2) = 74 w
+    (g,) = mg.grad(linear(x, w).sum(), x, create_graph=True)
+    (gw2,) = mg.grad((g * g).sum(), w)
+    np.testing.assert_allclose(gw2.numpy(), 74 * w.numpy(), rtol=1e-5)
