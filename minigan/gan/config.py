@@ -66,6 +66,8 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "label_smoothing": (0.0, "one-sided: real target 1 - s (BCE losses)"),
     "seed": (0, "random seed"),
     "dtype": ("float32", "floating dtype of weights, data and latents: float32 | float64"),
+    "threads": (0, "CPU threads of the run; 0 = auto: 1 for mlp models on native/numba unless "
+                   "MINIGAN_NUM_THREADS or OMP_NUM_THREADS is set, else those or every CPU"),
     "sync_bn": (False, "data parallel: BatchNorm statistics over the global batch (else per rank)"),
     "telemetry": (True, "record per-layer gradient/weight norms and spectral norms at log steps"),
     "log_every": (100, "steps between metrics.jsonl records"),
@@ -116,8 +118,8 @@ RANGES: dict[str, tuple[float, float, str]] = {
         "dragan_weight", "clip", "instance_noise", "mgan_beta", "d_combine_lambda", "fm_weight")},
 }
 
-# Int keys for which 0 means "off" (the others must be positive).
-ZERO_OFF = ("d_mbstd", "d_mbdisc", "unroll_steps", "n_cat", "c_dim", "info_fc")
+# Int keys for which 0 means "off" (the others must be positive); threads: 0 is "auto".
+ZERO_OFF = ("d_mbstd", "d_mbdisc", "unroll_steps", "n_cat", "c_dim", "info_fc", "threads")
 # String keys with a fixed set of values (checked here, so a sweep refuses a typo up front).
 CHOICES = {"d_combine": ("mean", "max", "softmean"),
            "g_objective": ("adversarial", "feature_matching", "both"),

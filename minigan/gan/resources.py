@@ -12,11 +12,16 @@ double backward).
 
 ``check_sample`` bounds ``minigan sample --n`` the same way: the generator's activations, the
 latents, the samples and their picture.
+
+``run_threads(cfg, device)`` sets the CPU thread count of a run (config key ``threads``) for
+its duration.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 from .config import ConfigError
 
@@ -117,3 +122,42 @@ def check_sample(cfg: dict, n: int, sample_size: int, itemsize: int, latent_nbyt
         raise ValueError(f"--n: {n:,} samples need about {_gib(need)} of memory (the samples "
                          f"alone {_gib(n * sample_size * itemsize)}{what}), more than this "
                          f"machine's {_gib(have)}; draw fewer")
+
+
+def threads_for(cfg: dict, device: str = "cpu") -> int | None:
+    """The CPU thread count a run sets, or None to keep the process's own (``MINIGAN_NUM_THREADS``,
+    else ``OMP_NUM_THREADS``, else every CPU it may use).
+
+    ``threads`` > 0 is that count. 0 (auto) is 1 for the MLP models on the compiled CPU
+    backends (native, numba) when neither environment variable chose, else None. Why one: with
+    those backends NumPy's BLAS runs on the calling thread (backends.blas_threads_for), so the
+    MLP's products -- 256 x 128 x 128 in the default job -- never split, and a second thread
+    only splits elementwise kernels of 32K values, which costs more than it gains: the default
+    job measured 8.0 ms a step with 2 threads, 7.2 ms with 1 (2-core AMD EPYC, quiet)."""
+    n = cfg.get("threads", 0)  # absent in the checkpoints of older runs
+    if n > 0:
+        return n
+    if device != "cpu" or cfg.get("model") != "mlp":
+        return None
+    if any(os.environ.get(v, "").strip() for v in ("MINIGAN_NUM_THREADS", "OMP_NUM_THREADS")):
+        return None
+    from .. import backends
+
+    return 1 if backends.current() in ("native", "numba") else None
+
+
+@contextlib.contextmanager
+def run_threads(cfg: dict, device: str = "cpu") -> Iterator[None]:
+    """Use :func:`threads_for`'s count while the block runs, then the process's count again."""
+    from .. import backends
+
+    n = threads_for(cfg, device)
+    if n is None or n == backends.num_threads():
+        yield
+        return
+    before = backends.num_threads()
+    backends.set_num_threads(n)
+    try:
+        yield
+    finally:
+        backends.set_num_threads(before)

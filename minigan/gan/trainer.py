@@ -33,7 +33,7 @@ from ..ops import softplus
 from ..ops import mean as _mean
 from ..optim import Adam
 from ..tensor import Tensor, array_module, host_values, no_grad
-from . import checkpoint, config, losses, penalties, plots, remedies, rundir
+from . import checkpoint, config, losses, penalties, plots, remedies, resources, rundir
 from .data_source import make_source
 
 
@@ -49,6 +49,11 @@ def _host_record(rec: dict) -> dict:
 def _host(a: Any) -> np.ndarray:
     a = a.array if isinstance(a, Tensor) else a  # state_dict values are tensors
     return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def _plus(loss: Tensor, term: Any) -> Tensor:
+    """loss + term, where an absent term (the float 0.0 the hooks return) records no op."""
+    return loss if isinstance(term, float) and term == 0.0 else loss + term
 
 
 def _flat_logits(out: Any) -> Tensor:
@@ -146,8 +151,8 @@ class Trainer:
             d_loss = _mean(softplus(r) - (1 - s) * r) + _mean(softplus(f))
         else:
             d_loss = self.loss.d_loss(r, f)
-        d_loss = (d_loss + src.aux_d_loss(out_r, real_cond, out_f, fake_cond)
-                  + self.remedies.d_extra(fake))
+        d_loss = _plus(_plus(d_loss, src.aux_d_loss(out_r, real_cond, out_f, fake_cond)),
+                       self.remedies.d_extra(fake))
         penalty = None
         D = lambda x: _flat_logits(src.call_d(self.D, x, real_cond))  # noqa: E731
         if self.gp_weight:
@@ -185,17 +190,28 @@ class Trainer:
     def _g_step(self) -> dict:
         cfg, src = self.cfg, self.source
         fake, cond = src.generate(self.G, cfg["batch_size"])
-        out_f = self._D(fake, cond)
-        f = _flat_logits(out_f)
-        real_logits = None
-        if self.loss.needs_real_for_g:
-            real, real_cond = self.dist.local_batch(src.real_batch(cfg["batch_size"]))
-            with no_grad():
-                real_logits = _flat_logits(self._D(real, real_cond))
-        g_loss = self.remedies.g_loss(fake, cond, f, real_logits) + src.aux_g_loss(out_f, cond)
-        self.opt_g.zero_grad()
-        self.D.zero_grad()
-        g_loss.backward()
+        # G's update needs D's input gradient, not D's weight gradients: with D's parameters
+        # out of the graph for this step the backward skips their products (two of the MLP's
+        # ~32 large GEMMs a step); G's gradients are the same arithmetic, bit for bit. (The
+        # unrolled GAN differentiates copies of D's weights, which require grad themselves.)
+        frozen = [p for _, p in self._members(self.D) if p.requires_grad]
+        for p in frozen:
+            p.requires_grad = False
+        try:
+            out_f = self._D(fake, cond)
+            f = _flat_logits(out_f)
+            real_logits = None
+            if self.loss.needs_real_for_g:
+                real, real_cond = self.dist.local_batch(src.real_batch(cfg["batch_size"]))
+                with no_grad():
+                    real_logits = _flat_logits(self._D(real, real_cond))
+            g_loss = _plus(self.remedies.g_loss(fake, cond, f, real_logits),
+                           src.aux_g_loss(out_f, cond))
+            self.opt_g.zero_grad()
+            g_loss.backward()  # (the engine reads requires_grad here, so D stays frozen)
+        finally:
+            for p in frozen:
+                p.requires_grad = True
         self.dist.average_gradients(self.G)
         self._check("G loss", g_loss, self.G)
         if self._recording:
@@ -329,15 +345,16 @@ class Trainer:
             should_stop: Callable[[], bool] | None = None) -> dict | None:
         """Train to ``cfg["steps"]``; returns the summary, or None when ``should_stop()`` asked
         to stop early (after writing a checkpoint at a step boundary)."""
-        if not self.dist.is_main:  # data parallel: the same steps, rank 0 alone writes
-            return self.dist.follow(self, resume, should_stop)
-        should_stop = self.dist.agree(should_stop)
-        return rundir.drive(
-            self, resume, should_stop, step=lambda record: self.train_step(record=record),
-            row=lambda: {"lr_g": self.opt_g.param_groups[0]["lr"],
-                         "lr_d": self.opt_d.param_groups[0]["lr"]},
-            pictures=self.save_samples,
-            status=lambda rec: f"D {rec['d_loss']:.3f} G {rec['g_loss']:.3f}")
+        with resources.run_threads(self.cfg, self.device):  # config key 'threads'
+            if not self.dist.is_main:  # data parallel: the same steps, rank 0 alone writes
+                return self.dist.follow(self, resume, should_stop)
+            should_stop = self.dist.agree(should_stop)
+            return rundir.drive(
+                self, resume, should_stop, step=lambda record: self.train_step(record=record),
+                row=lambda: {"lr_g": self.opt_g.param_groups[0]["lr"],
+                             "lr_d": self.opt_d.param_groups[0]["lr"]},
+                pictures=self.save_samples,
+                status=lambda rec: f"D {rec['d_loss']:.3f} G {rec['g_loss']:.3f}")
 
     def finish(self, seconds: float) -> dict:
         self.save_checkpoint()
