@@ -241,6 +241,18 @@ def test_batch_norm_propagates_nan_and_inf_as_the_reference(case, dtype):
     _check_case(case, dtype)
 
 
+# Spectral norm's too: a NaN norm must stay NaN in max(norm, eps) (it picked eps, so u and v
+# came out finite where the reference has NaN).
+SN_NONFINITE = [c for c in table.rows(nonfinite=True) if c.nonfinite and
+                c.kernel.startswith("spectral_norm")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("case", SN_NONFINITE, ids=lambda c: c.name)
+def test_spectral_norm_propagates_nan_and_inf_as_the_reference(case, dtype):
+    _check_case(case, dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_batch_norm_with_an_infinite_first_value_of_a_channel(dtype):
     # The one-pass sums are shifted by a value of the channel; an infinite one must not turn

@@ -86,7 +86,9 @@ def _kernels(dtype_name: str, BLOCK: int) -> dict:
         sh[tid] = acc
         ss = tree_sum(sh, tid)
         norm = math.sqrt(ss)
-        denom = norm if norm > eps else eps  # (builtin max: see gan_loss/numba_cuda.py)
+        # max(norm, eps) as the reference's: a NaN norm (NaN/inf in W) stays NaN, not eps
+        # (builtin max: see gan_loss/numba_cuda.py)
+        denom = norm if (norm > eps or norm != norm) else eps
         for i in range(tid, t.shape[0], BLOCK):
             dst[i] = t[i] / denom
         if want_sigma and tid == 0:
