@@ -66,3 +66,16 @@ def test_run_threads_sets_the_count_for_the_run_and_restores_it():
     with resources.run_threads({"threads": want, "model": "dcgan"}):
         assert backends.num_threads() == want
     assert backends.num_threads() == before
+
+
+def test_the_final_picture_is_the_last_steps_picture(tmp_path):
+    # finish copies sample_every's picture of the last step instead of drawing it again: the
+    # bytes a fresh drawing of the final sampler gives.
+    tr = _trainer(tmp_path, "steps=4", "sample_every=2", "log_every=2", "eval_samples=200")
+    drawn, save = [], tr.save_samples
+    tr.save_samples = lambda tag: drawn.append(tag) or save(tag)
+    summary = tr.run()
+    assert drawn == ["step_000002", "step_000004"]
+    final = tmp_path / "samples" / "final.png"
+    assert summary["pictures"]["samples"] == str(final)
+    assert final.read_bytes() == tr.save_samples("again").read_bytes()
