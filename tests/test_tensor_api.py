@@ -233,6 +233,9 @@ def test_mixed_dtypes_are_refused_at_the_forward_not_in_backward():
     x32 = mg.rand(4, 1, requires_grad=True)
     with pytest.raises(TypeError, match="target dtype float64 differs from input dtype float32"):
         mg.nn.BCELoss()(x32 * 0.5 + 0.25, mg.ones(4, 1, dtype=mg.float64))
+    with pytest.raises(TypeError, match="bias dtype float32 differs from weight dtype float64"):
+        mg.nn.functional.linear(mg.ones(2, 3, dtype=mg.float64), mg.ones(4, 3, dtype=mg.float64),
+                                mg.ones(4))
     with pytest.raises(TypeError, match="einsum"):
         mg.einsum("ij,jk->ik", mg.ones(2, 2), mg.ones(2, 2, dtype=mg.float64))
     # Where PyTorch promotes (MSE, L1, BCE with logits), the gradient keeps the input's dtype.

@@ -123,4 +123,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.array.dtype != weight.array.dtype:  # as PyTorch: no silent promotion into a layer
         raise TypeError(f"linear: input dtype {x.dtype} differs from weight dtype "
                         f"{weight.dtype}; convert one (x.to(weight.dtype) or module.double())")
+    if bias is not None and bias.array.dtype != weight.array.dtype:  # else backward fails
+        raise TypeError(f"linear: bias dtype {bias.dtype} differs from weight dtype "
+                        f"{weight.dtype}")
     return Linear.apply(x, weight, bias) if bias is not None else Linear.apply(x, weight)
