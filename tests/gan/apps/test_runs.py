@@ -206,3 +206,9 @@ def test_eval_takes_checkpoint_like_sample(tmp_path, made, capsys):
     assert main(["eval", str(run), "--checkpoint", str(run)]) == 2
     assert main(["eval"]) == 2
     assert "expected one run" in capsys.readouterr().err
+
+
+def test_list_presets_shows_every_app_preset(capsys):
+    assert main(["train", "--list-presets"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert set(TINY) <= listed
