@@ -168,19 +168,27 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     return module
 
 
-def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
-    """Undo ``spectral_norm``: ``module.<name>`` becomes a Parameter holding W / sigma (sigma
-    from the stored u, v), and ``<name>_orig``, ``<name>_u``, ``<name>_v`` are removed."""
+def unhook(module: Module, hook_type: type, name: str, suffixes: tuple, what: str,
+           **compute: Any) -> Module:
+    """Remove the ``hook_type`` pre-hook of ``name``: ``module.<name>`` becomes a Parameter
+    holding the hook's current weight, and the ``<name><suffix>`` tensors are deleted."""
     for key, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, SpectralNorm) and hook.name == name:
+        if isinstance(hook, hook_type) and hook.name == name:
             break
     else:
-        raise ValueError(f"name: spectral_norm of {name!r} not found in {type(module).__name__}")
+        raise ValueError(f"name: {what} of {name!r} not found in {type(module).__name__}")
     with no_grad():
-        weight = hook.compute_weight(module, do_power_iteration=False)
+        weight = hook.compute_weight(module, **compute)
     del module._forward_pre_hooks[key]
     module.__dict__.pop(name, None)
-    for suffix in ("_orig", "_u", "_v"):
+    for suffix in suffixes:
         delattr(module, name + suffix)
     module.register_parameter(name, Parameter(weight.array))
     return module
+
+
+def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
+    """Undo ``spectral_norm``: ``module.<name>`` becomes a Parameter holding W / sigma (sigma
+    from the stored u, v), and ``<name>_orig``, ``<name>_u``, ``<name>_v`` are removed."""
+    return unhook(module, SpectralNorm, name, ("_orig", "_u", "_v"), "spectral_norm",
+                  do_power_iteration=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ...tensor import Tensor, no_grad
 from ..module import Module, Parameter
+from ..spectral_norm import unhook
 from .parametrizations import _norm_except_dim
 
 
@@ -49,16 +50,4 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
 
 def remove_weight_norm(module: Module, name: str = "weight") -> Module:
     """Undo ``weight_norm``: ``<name>`` becomes a Parameter holding g * v / ||v|| again."""
-    for key, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, WeightNorm) and hook.name == name:
-            break
-    else:
-        raise ValueError(f"name: weight_norm of {name!r} not found in {type(module).__name__}")
-    with no_grad():
-        weight = hook.compute_weight(module)
-    del module._forward_pre_hooks[key]
-    module.__dict__.pop(name, None)
-    for suffix in ("_g", "_v"):
-        delattr(module, name + suffix)
-    module.register_parameter(name, Parameter(weight.array))
-    return module
+    return unhook(module, WeightNorm, name, ("_g", "_v"), "weight_norm")
