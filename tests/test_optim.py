@@ -333,3 +333,25 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="unknown options"):
         optim.RMSprop([{"params": [p], "betas": (0.9, 0.99)}])
     assert math.isfinite(optim.RMSprop([p]).param_groups[0]["alpha"])
+
+
+def test_adamw_loads_torch_adamw_state_and_continues_bitwise():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((2, 3))
+    tw = torch.tensor(w0, requires_grad=True)
+    mw = mg.nn.Parameter(mg.tensor(w0.copy()))
+    topt = torch.optim.AdamW([tw], lr=0.01, weight_decay=0.1)
+    grads = [rng.standard_normal((2, 3)) for _ in range(3)]
+    tw.grad = torch.tensor(grads[0])
+    topt.step()
+    mw.array[...] = tw.detach().numpy()
+    mopt = optim.AdamW([mw], lr=0.01, weight_decay=0.1)
+    mopt.load_state_dict(topt.state_dict())  # decoupled_weight_decay=True is AdamW itself
+    for g in grads[1:]:
+        tw.grad, mw.grad = torch.tensor(g), mg.tensor(g)
+        topt.step()
+        mopt.step()
+    np.testing.assert_array_equal(mw.numpy(), tw.detach().numpy())
+    with pytest.raises(ValueError, match="decoupled_weight_decay"):
+        optim.Adam([mg.nn.Parameter(mg.tensor(w0))]).load_state_dict(topt.state_dict())

@@ -81,6 +81,10 @@ class Optimizer:
     whose missing hyperparameters take the optimizer's defaults (per-group learning rates).
     """
 
+    # PyTorch options that this optimizer always has on (AdamW: decoupled_weight_decay=True):
+    # a PyTorch state_dict saying so loads.
+    _implied: dict = {}
+
     def __init__(self, params: Iterable[Any], defaults: dict) -> None:
         if isinstance(params, Tensor):
             raise TypeError("params: expected an iterable of Tensors or of dicts, got a single "
@@ -214,7 +218,8 @@ class Optimizer:
             expected = set(group) - {"params"}
             # PyTorch's extra options (foreach, maximize, amsgrad, ...) load when they are off.
             extra = {k: v for k, v in saved.items() if k not in expected and k != "params"}
-            on = sorted(k for k, v in extra.items() if v not in (None, False))
+            on = sorted(k for k, v in extra.items()
+                        if v not in (None, False) and self._implied.get(k) != v)
             if on:
                 raise ValueError(f"state_dict: param_groups[{i}] has options {on} that "
                                  f"{type(self).__name__} does not support")

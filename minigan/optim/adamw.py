@@ -15,6 +15,8 @@ from . import Adam
 class AdamW(Adam):
     """Adam with decoupled weight decay (default 1e-2, as PyTorch)."""
 
+    _implied = {"decoupled_weight_decay": True}
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
