@@ -18,7 +18,10 @@ from .. import spectral_norm as ref
 from ..common.cupy import ACC, cached, cupy, float_dtype
 
 NORM = ("T x", "T y", "x * x", "a + b", "y = (T)sqrt(a)", "0", "minigan_sn_norm")
-SCALE = ("T x, T norm, T eps", "T y", "y = x / (norm > eps ? norm : eps)", "minigan_sn_scale")
+# max(norm, eps) as the reference's xp.maximum: a NaN norm (NaN or inf in W) stays NaN, where
+# `norm > eps ? norm : eps` would pick eps and hide it behind finite vectors.
+SCALE = ("T x, T norm, T eps", "T y", "y = x / ((norm > eps || norm != norm) ? norm : eps)",
+         "minigan_sn_scale")
 DIVIDE = ("T w, T sigma", "T y", "y = w / sigma", "minigan_sn_divide")
 BACKWARD = ("T g, T u, T v, T sigma, T gw", "T dw",
             "dw = g / sigma - (gw / (sigma * sigma)) * (u * v)", "minigan_sn_backward")
