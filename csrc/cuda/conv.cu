@@ -8,6 +8,8 @@
 //
 // Backward data gathers gy for each input pixel (the oh with oh*sh - ph + i*dh = h exist only
 // where the stride divides), so every gx element is written once: no atomics, deterministic.
+// Where no oh exists the gathered A is 0, and a k-tile whose weights hold NaN or inf takes a
+// masked loop that leaves those products out, as the reference does (sync_tile).
 // Kernels first, then their launchers (see conv.h).
 #include <mma.h>
 
@@ -46,10 +48,16 @@ __global__ void __launch_bounds__(kThreads) igemm_kernel(const P p, int splits, 
         __syncthreads();  // the previous tile's FMAs are done with As/Bs
         to_shared<P::kAOuterFast>(As, ra);
         to_shared<P::kBOuterFast>(Bs, rb);
-        __syncthreads();
+        const bool masked = sync_tile<P>(rb);  // NaN/inf in B: only the reference's products
         if (k0 + BK < kend) {
             load_a<T>(p, sa, m0, k0 + BK, ra);
             p.load_b(sb, n0, k0 + BK, rb);
+        }
+        if constexpr (P::kMaskA) {
+            if (masked) {
+                masked_tile_fma(p, As, Bs, m0, k0, acc);
+                continue;
+            }
         }
 #pragma unroll
         for (int kk = 0; kk < BK; ++kk) {

@@ -25,6 +25,7 @@ __device__ __forceinline__ int kfast_outer(int q) { return threadIdx.x / 16 + 16
 template <typename T>
 struct Forward {
     static constexpr bool kAOuterFast = true, kBOuterFast = false;
+    static constexpr bool kMaskA = false;  // A's zeros are the padding the reference reads too
     const T* x;
     const T* w;
     T* y;
@@ -82,6 +83,10 @@ struct Forward {
 template <typename T>
 struct BackwardData {
     static constexpr bool kAOuterFast = true, kBOuterFast = false;
+    // A's zeros where tap (i, j) never reaches pixel (h, w) stand for products the reference
+    // (a GEMM with w, then col2im dropping what falls outside) never forms: with a NaN or inf
+    // weight, 0 * w would put a NaN there that the reference does not have (see reaches()).
+    static constexpr bool kMaskA = true;
     const T* gy;
     const T* w;
     T* gx;
@@ -109,18 +114,28 @@ struct BackwardData {
             const int k = k0 + fast_outer_k(q);
             T v = T(0);
             if (s.ok && k < K) {
-                const int o = k / g.khw, rem = k - o * g.khw, i = rem / g.kw, j = rem - i * g.kw;
-                // Output (oh, ow) read pixel (h, w) through tap (i, j) iff
-                // oh*sh = h + ph - i*dh and ow*sw = w + pw - j*dw, in range.
-                const int th = s.hp - i * g.dh, tw = s.wp - j * g.dw;
-                if (th >= 0 && tw >= 0) {
-                    const int oh = th / g.sh, ow = tw / g.sw;
-                    if (oh * g.sh == th && ow * g.sw == tw && oh < g.OH && ow < g.OW)
-                        v = s.gyg[(o * g.OH + oh) * g.OW + ow];
-                }
+                const int o = k / g.khw, rem = k - o * g.khw;
+                const int pix = source(s.hp, s.wp, rem);
+                if (pix >= 0) v = s.gyg[o * g.OHW + pix];
             }
             r[q] = v;
         }
+    }
+    // The output pixel oh * OW + ow that read input pixel (hp - ph, wp - pw) through tap
+    // rem = i * kw + j, or -1: it exists iff oh*sh = hp - i*dh and ow*sw = wp - j*dw, in range.
+    __device__ int source(int hp, int wp, int rem) const {
+        const int i = rem / g.kw, j = rem - i * g.kw;
+        const int th = hp - i * g.dh, tw = wp - j * g.dw;
+        if (th < 0 || tw < 0) return -1;
+        const int oh = th / g.sh, ow = tw / g.sw;
+        if (oh * g.sh != th || ow * g.sw != tw || oh >= g.OH || ow >= g.OW) return -1;
+        return oh * g.OW + ow;
+    }
+    // Whether GEMM entry (m, k) is a product the reference forms: pixel m reached through k.
+    __device__ bool reaches(int m, int k) const {
+        if (m >= M || k >= K) return false;
+        const int r = m % g.HW, h = r / g.W, ww = r - h * g.W;
+        return source(h + g.ph, ww + g.pw, k % g.khw) >= 0;
     }
     struct BState {
         const T* wg;
@@ -146,6 +161,7 @@ struct BackwardData {
 template <typename T>
 struct BackwardWeight {
     static constexpr bool kAOuterFast = false, kBOuterFast = false;
+    static constexpr bool kMaskA = false;  // B's zeros are the padding the reference reads too
     const T* gy;
     const T* x;
     T* out;  // gw, or the split-K workspace (splits, Co, Cg*kh*kw)
@@ -214,6 +230,37 @@ __device__ __forceinline__ void load_a(const P& p, const typename P::AState& s, 
         p.load_a(s, k0, r);
     else
         p.load_a(s, k0, r, m0);
+}
+
+// The barrier after a k-tile is stored to shared memory; for a problem whose A has zeros that
+// stand for absent products (kMaskA), also whether any B of the tile is NaN or infinite, so
+// that the tile must skip those products (masked_tile_fma). Rare: only a broken run has such
+// weights, and every other tile keeps the plain FMA loop, where 0 * a finite b adds nothing.
+template <class P, typename T>
+__device__ __forceinline__ bool sync_tile(const T (&rb)[4]) {
+    if constexpr (P::kMaskA) {
+        bool bad = false;
+#pragma unroll
+        for (int q = 0; q < 4; ++q) bad |= !isfinite(rb[q]);
+        return __syncthreads_or(bad) != 0;
+    } else {
+        __syncthreads();
+        return false;
+    }
+}
+
+// acc[i][j] += sum over the tile's k of A(m, k) B(k, n), m = m0 + tx + 16 i, n = n0 + ty + 16 j,
+// taking only the products the reference forms (P::reaches): the slow path of sync_tile.
+template <class P, typename S, typename Acc>
+__device__ void masked_tile_fma(const P& p, const S (*As)[BM + 4], const S (*Bs)[BN + 4],
+                                int m0, int k0, Acc (&acc)[4][4]) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    for (int kk = 0; kk < BK; ++kk)
+        for (int i = 0; i < 4; ++i) {
+            if (!p.reaches(m0 + tx + 16 * i, k0 + kk)) continue;
+            for (int j = 0; j < 4; ++j)
+                acc[i][j] += static_cast<Acc>(As[kk][tx + 16 * i]) * Bs[kk][ty + 16 * j];
+        }
 }
 
 // Stores a thread's 4 loaded elements into a BK x 64 shared tile, in the order they were read.

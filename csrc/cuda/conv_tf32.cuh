@@ -31,6 +31,7 @@ __global__ void __launch_bounds__(kThreads)
     wmma::fill_fragment(acc[0], 0.0f);
     wmma::fill_fragment(acc[1], 0.0f);
     float ra[4], rb[4];
+    float exact[4][4] = {};  // tiles with NaN/inf weights, summed in float32 (sync_tile)
     if (kbeg < kend) {
         load_a<float>(p, sa, m0, kbeg, ra);
         p.load_b(sb, n0, kbeg, rb);
@@ -39,10 +40,16 @@ __global__ void __launch_bounds__(kThreads)
         __syncthreads();
         to_shared<P::kAOuterFast>(As, ra);
         to_shared<P::kBOuterFast>(Bs, rb);
-        __syncthreads();
+        const bool masked = sync_tile<P>(rb);
         if (k0 + BK < kend) {
             load_a<float>(p, sa, m0, k0 + BK, ra);
             p.load_b(sb, n0, k0 + BK, rb);
+        }
+        if constexpr (P::kMaskA) {
+            if (masked) {  // a fragment cannot leave single products out: the scalar loop can
+                masked_tile_fma(p, As, Bs, m0, k0, exact);
+                continue;
+            }
         }
 #pragma unroll
         for (int kk = 0; kk < BK; kk += 8) {
@@ -70,7 +77,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             const int m = m0 + tx + 16 * i, n = n0 + ty + 16 * j;
-            if (m < p.M && n < p.N) p.store(grp, split, m, n, Cs[tx + 16 * i][ty + 16 * j]);
+            if (m < p.M && n < p.N)
+                p.store(grp, split, m, n, Cs[tx + 16 * i][ty + 16 * j] + exact[i][j]);
         }
 #endif
 }

@@ -166,6 +166,27 @@ def run(so: Path) -> int:
             if not (err <= 2.0 ** -9 * bound + 1e-30).all():
                 cmp.fail(f"tf32 conv x{xs} w{ws} {what}: max err/bound "
                          f"{float(np.max(err / (bound + 1e-30))):.3g} x 2^-9")
+    # NaN/inf weights on the TF32 path: its masked tiles leave out the products the reference
+    # never forms (a stride or padding tap that misses the pixel), as the FP32 path does.
+    for xs, ws, s, p, d, g in CONV[:2]:
+        cmp.count += 1
+        w = rng.standard_normal(ws)
+        gy = rng.standard_normal(conv.conv2d_forward(rng.standard_normal(xs), w, s, p, d, g).shape)
+        flat = w.reshape(-1)
+        flat[[0, flat.size // 2, flat.size - 1]] = (np.nan, np.inf, -np.inf)
+        want = conv.conv2d_backward_data(gy, w, xs, s, p, d, g)
+        got = np.asarray(cuda_conv.conv2d_backward_data(
+            cupy.asarray(gy.astype(np.float32)), cupy.asarray(w.astype(np.float32)), xs, s, p,
+            d, g), dtype=np.float64)
+        finite = np.isfinite(want)
+        bound = conv.conv2d_backward_data(abs(gy), np.nan_to_num(abs(w), posinf=0.0), xs, s, p,
+                                          d, g)
+        same = (np.array_equal(np.isnan(got), np.isnan(want))
+                and np.array_equal(got[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)])
+                and (np.abs(got - want)[finite] <= 2.0 ** -9 * bound[finite] + 1e-30).all())
+        if not same:
+            cmp.fail(f"tf32 conv x{xs} w{ws} backward data with nan/inf weights: "
+                     f"{int((np.isnan(got) != np.isnan(want)).sum())} NaN positions differ")
     cuda_conv.set_tf32(False)
     return cmp.report()
 

@@ -8,6 +8,7 @@
 // Not a simulator of timing, memory spaces or warp-synchronous tricks the kernels do not use.
 #pragma once
 #include <math.h>
+#include <atomic>
 #include <barrier>
 #include <cstdint>
 #include <cstring>
@@ -47,6 +48,18 @@ inline std::vector<std::unique_ptr<std::barrier<>>> emu_warp_barriers;
 inline double emu_shfl_buf[1024];
 
 inline void __syncthreads() { emu_block_barrier->arrive_and_wait(); }
+
+// Nonzero iff pred is nonzero in any thread of the block; a barrier like __syncthreads. The
+// first wait keeps the reset away from threads still reading the previous call's result.
+inline std::atomic<int> emu_sync_or{0};
+inline int __syncthreads_or(int pred) {
+    emu_block_barrier->arrive_and_wait();
+    if (threadIdx.x == 0) emu_sync_or.store(0);
+    emu_block_barrier->arrive_and_wait();
+    if (pred) emu_sync_or.store(1);
+    emu_block_barrier->arrive_and_wait();
+    return emu_sync_or.load();
+}
 
 template <typename T>
 T __shfl_xor_sync(unsigned, T v, int off) {
