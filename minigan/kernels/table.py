@@ -66,7 +66,7 @@ def rows(bench: bool = False, device: str | None = None,
          nonfinite: bool = False) -> list[KernelCase]:
     """Test-sized rows (or benchmark-sized ones, for ``device`` when given), after importing
     every kernel family; with ``nonfinite`` also the rows with NaN/inf inputs (checked on the
-    CPU backends today)."""
+    CPU backends, and on the GPU backends under emulation: tests/kernels/cuda_emulator/)."""
     from .. import kernels  # noqa: F401  (imports every family, which adds its rows)
 
     return [c for c in CASES if c.bench == bench and (device is None or device in c.devices)
