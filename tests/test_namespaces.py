@@ -298,3 +298,20 @@ def test_pytorch_module_paths_and_device_questions():
     a = mg.randn(3).numpy()
     mg.set_rng_state(state)
     assert np.array_equal(mg.randn(3).numpy(), a)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(mode="max", factor=0.5, patience=1, cooldown=2),
+                                dict(threshold_mode="abs", threshold=0.05, patience=0,
+                                     min_lr=0.004)])
+def test_reduce_lr_on_plateau_matches_torch(kw):
+    torch = pytest.importorskip("torch", reason="compares with PyTorch")
+    metrics = np.random.default_rng(1).uniform(0, 1, 40).cumsum() % 3.0
+    p_m, p_t = mg.nn.Parameter(mg.ones(1)), torch.nn.Parameter(torch.ones(1))
+    om, ot = mg.optim.SGD([p_m], lr=0.1), torch.optim.SGD([p_t], lr=0.1)
+    sm = mg.optim.lr_scheduler.ReduceLROnPlateau(om, **kw)
+    st = torch.optim.lr_scheduler.ReduceLROnPlateau(ot, **kw)
+    for m in metrics:
+        sm.step(m)
+        st.step(m)
+        assert sm.get_last_lr() == st.get_last_lr()
+    assert om.param_groups[0]["lr"] == ot.param_groups[0]["lr"] < 0.1

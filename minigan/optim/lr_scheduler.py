@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR",
-           "MultiStepLR", "StepLR"]
+           "MultiStepLR", "ReduceLROnPlateau", "StepLR"]
 
 
 class LRScheduler:
@@ -193,3 +193,63 @@ class LinearLR(LRScheduler):
     def _closed_form(self) -> list:
         t, s, e, n = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
         return [b * (s + (e - s) * min(n, t) / n) for b in self.base_lrs]
+
+
+class ReduceLROnPlateau:
+    """Multiply the learning rates by ``factor`` (not below ``min_lr``) once the metric passed to
+    ``step(metric)`` has not improved for more than ``patience`` steps, then wait ``cooldown``
+    steps. Improvement (mode 'min'): metric < best (1 - threshold) ('rel') or best - threshold
+    ('abs'); 'max' mirrors it. A change smaller than ``eps`` is skipped, as in PyTorch."""
+
+    def __init__(self, optimizer: Any, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8,
+                 verbose: Any = None) -> None:
+        if factor >= 1.0:
+            raise ValueError(f"factor: must be below 1, got {factor}")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"mode, threshold_mode: expected 'min'/'max' and 'rel'/'abs', got "
+                             f"{mode!r}, {threshold_mode!r}")
+        n = len(optimizer.param_groups)
+        lows = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        if len(lows) != n:
+            raise ValueError(f"min_lr: expected {n} values (one per group), got {len(lows)}")
+        self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
+        self.threshold, self.threshold_mode, self.cooldown = threshold, threshold_mode, cooldown
+        self.min_lrs, self.eps = lows, eps
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+        self._last_lr = [g["lr"] for g in optimizer.param_groups]
+
+    def _is_better(self, a: float) -> bool:
+        t, best = self.threshold, self.best
+        if self.mode == "min":
+            return a < (best * (1.0 - t) if self.threshold_mode == "rel" else best - t)
+        return a > (best * (t + 1.0) if self.threshold_mode == "rel" else best + t)
+
+    def step(self, metrics: Any, epoch: int | None = None) -> None:
+        current = float(metrics)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        if self._is_better(current):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for g, low in zip(self.optimizer.param_groups, self.min_lrs):
+                new = max(float(g["lr"]) * self.factor, low)
+                if float(g["lr"]) - new > self.eps:
+                    g["lr"] = new
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.__dict__.update(state_dict)
