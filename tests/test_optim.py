@@ -355,3 +355,15 @@ def test_adamw_loads_torch_adamw_state_and_continues_bitwise():
     np.testing.assert_array_equal(mw.numpy(), tw.detach().numpy())
     with pytest.raises(ValueError, match="decoupled_weight_decay"):
         optim.Adam([mg.nn.Parameter(mg.tensor(w0))]).load_state_dict(topt.state_dict())
+
+
+def test_pytorch_implementation_flags_are_accepted_when_they_change_nothing():
+    p = mg.nn.Parameter(mg.ones(2))
+    for cls in (optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop):
+        o = cls([p], lr=0.1, foreach=None, fused=True, capturable=False, maximize=False,
+                differentiable=False)
+        assert "fused" not in o.param_groups[0]  # state dicts stay as they were
+        with pytest.raises(NotImplementedError, match="maximize"):
+            cls([p], lr=0.1, maximize=True)
+        with pytest.raises(TypeError, match="momentun"):
+            cls([p], lr=0.1, momentun=0.9)

@@ -297,6 +297,20 @@ def _from_host(name: str, v: Any, p: Tensor, k: int) -> Any:
 # ---- the optimizers ---------------------------------------------------------------------------
 
 
+def _pytorch_flags(flags: dict) -> None:
+    """PyTorch's implementation switches, accepted where they change no result: ``foreach``,
+    ``fused`` (how the update runs) and ``capturable`` (CUDA graphs); ``maximize`` and
+    ``differentiable`` only when off."""
+    for name, value in flags.items():
+        if name in ("foreach", "fused", "capturable"):
+            continue
+        if name in ("maximize", "differentiable"):
+            if value:
+                raise NotImplementedError(f"{name}=True: not supported by minigan's optimizers")
+            continue
+        raise TypeError(f"unexpected keyword argument {name!r}")
+
+
 def _grads(params: list) -> list:
     """The parameters' gradient arrays, in each parameter's dtype (a gradient assigned by hand
     may have another)."""
@@ -313,7 +327,8 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False) -> None:
+                 nesterov: bool = False, **flags: Any) -> None:
+        _pytorch_flags(flags)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
@@ -346,7 +361,8 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+                 weight_decay: float = 0.0, amsgrad: bool = False, **flags: Any) -> None:
+        _pytorch_flags(flags)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
                                       weight_decay=weight_decay, amsgrad=amsgrad))
 
@@ -386,7 +402,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False) -> None:
+                 centered: bool = False, **flags: Any) -> None:
+        _pytorch_flags(flags)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered))
 

@@ -19,8 +19,8 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, **flags: Any) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, **flags)
 
     def _step_group(self, params: list, group: dict, device: str) -> None:
         decay = 1.0 - float(group["lr"]) * float(group["weight_decay"])
