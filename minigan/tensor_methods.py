@@ -72,6 +72,14 @@ def _new_tensor(self: Tensor, data: Any, dtype: Any = None, device: Any = None,
                   device=self.device if device is None else device, requires_grad=requires_grad)
 
 
+def _new_legacy(self: Tensor, *args: Any) -> Tensor:
+    """PyTorch's legacy ``t.new(...)``: sizes (ints, or one tuple) give an uninitialized tensor
+    of t's dtype and device, anything else is data; ``t.new()`` is empty."""
+    if all(isinstance(a, int) for a in args) or (len(args) == 1 and isinstance(args[0], tuple)):
+        return _new("empty")(self, *args) if args else _new("empty")(self, 0)
+    return _new_tensor(self, args[0])
+
+
 # ---- in-place fills: no graph, the version counter bumps (saved-tensor checks see them) -----
 
 def _fill_random(self: Tensor, op: str, kind: str, loc: float, scale: float,
@@ -211,7 +219,7 @@ METHODS: dict[str, Any] = {
     "is_floating_point": lambda self: self.dtype.kind == "f",
     "element_size": lambda self: self.dtype.itemsize,
     "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_empty": _new("empty"),
-    "new_full": _new_full, "new_tensor": _new_tensor,
+    "new_full": _new_full, "new_tensor": _new_tensor, "new": _new_legacy,
     "normal_": _normal_, "uniform_": _uniform_, "random_": _random_,
     "bernoulli_": _bernoulli_, "exponential_": _exponential_,
     "scatter_": _scatter_, "masked_fill_": _masked_fill_, "index_fill_": _index_fill_,

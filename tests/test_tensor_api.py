@@ -243,3 +243,10 @@ def test_mixed_dtypes_are_refused_at_the_forward_not_in_backward():
         x32.grad = None
         loss(x32, mg.ones(4, 1, dtype=mg.float64)).backward()
         assert x32.grad.dtype == np.float32
+
+
+def test_legacy_new_gives_sizes_or_data_of_the_tensors_dtype():
+    x = mg.ones(2, dtype=mg.float64)
+    assert x.new(2, 3).shape == (2, 3) and x.new((4,)).dtype == np.float64
+    assert x.new([1, 2]).tolist() == [1.0, 2.0] and x.new([1, 2]).dtype == np.float64
+    assert x.new().shape == (0,)

@@ -4,7 +4,7 @@ minigan's autograd. ``import minigan.nn.functional as F`` for the stateless ops.
 from . import functional, init
 from .activation import (CELU, ELU, GELU, SELU, Dropout1d, Hardsigmoid, Hardswish, Hardtanh,
                          LogSoftmax, Mish, PReLU, ReLU6, SiLU, Softmax, Softplus, Threshold)
-from .container import DataParallel, ModuleDict, ModuleList
+from .container import DataParallel, ModuleDict, ModuleList, ParameterDict, ParameterList
 from .layers import (Conv2d, ConvTranspose2d, Dropout, Dropout2d, Embedding, Flatten, Identity,
                      LeakyReLU, Linear, PixelShuffle, PixelUnshuffle, ReLU, Sequential, Sigmoid,
                      Tanh, Unflatten, Upsample)
@@ -25,9 +25,10 @@ __all__ = [
     "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh", "Identity", "InstanceNorm1d",
     "InstanceNorm2d", "KLDivLoss", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax",
     "MSELoss", "MaxPool2d", "MinibatchDiscrimination", "MinibatchStdDev", "Mish", "Module",
-    "ModuleDict", "ModuleList", "NLLLoss", "PReLU", "Parameter", "PixelShuffle",
-    "PixelUnshuffle", "ReLU", "ReLU6", "ReflectionPad2d", "ReplicationPad2d", "SELU",
-    "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "Threshold",
-    "Unflatten", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d", "ZeroPad2d",
-    "functional", "init", "remove_spectral_norm", "spectral_norm",
+    "ModuleDict", "ModuleList", "NLLLoss", "PReLU", "Parameter", "ParameterDict",
+    "ParameterList", "PixelShuffle", "PixelUnshuffle", "ReLU", "ReLU6", "ReflectionPad2d",
+    "ReplicationPad2d", "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax",
+    "Softplus", "Tanh", "Threshold", "Unflatten", "Upsample", "UpsamplingBilinear2d",
+    "UpsamplingNearest2d", "ZeroPad2d", "functional", "init", "remove_spectral_norm",
+    "spectral_norm",
 ]

@@ -405,3 +405,18 @@ def test_conv_transpose2d_output_size_matches_torch(size):
                                rtol=RTOL, atol=ATOL)
     with pytest.raises(ValueError, match="output_size"):
         m(mg.tensor(x), output_size=(12, 12))
+
+
+def test_parameter_list_and_dict_register_like_torch():
+    def build(lib):
+        m = lib.nn.Module()
+        m.ws = lib.nn.ParameterList([lib.nn.Parameter(lib.ones(2)) for _ in range(3)])
+        m.d = lib.nn.ParameterDict({"a": lib.nn.Parameter(lib.zeros(1)),
+                                    "b": lib.nn.Parameter(lib.ones(1))})
+        return m
+
+    ours, theirs = build(mg), build(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert len(ours.ws) == 3 and ours.ws[-1] is list(ours.ws)[2] and "a" in ours.d
+    assert len(list(ours.parameters())) == 5
+    ours.load_state_dict(theirs.state_dict())
