@@ -79,8 +79,11 @@ def test_grid25_step_is_the_trainers_step_beside_torch(tmp_path, capsys):
 
     from minigan.bench import grid25
 
+    before = backends.num_threads()
     step = grid25.make_minigan_step(batch=16)
     rec = step()
+    step.close()  # the run's thread counts end with it
+    assert backends.num_threads() == before
     assert step.trainer.step == 1  # the trainer's own step ran
     steps = [rec]
     if backends._installed("torch"):

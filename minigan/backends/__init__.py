@@ -42,7 +42,7 @@ __all__ = [
     "cuda_module",
     "check_environment", "current", "get_array_module", "import_error", "native", "num_threads",
     "require_cupy",
-    "set_num_threads",
+    "set_blas_threads", "set_num_threads",
     "unavailable_reason", "use",
 ]
 
@@ -54,6 +54,7 @@ _numba_cuda_cache: dict[str, str | None] = {}  # "numba_cuda" -> reason or None,
 _current: str | None = None  # resolved from MINIGAN_BACKEND on first use
 _threads: int | None = None  # resolved from the environment on first use
 _blas_threads: int | None = None  # what minigan last asked of NumPy's BLAS (None: nothing yet)
+_blas_override: int | None = None  # set_blas_threads: a count that replaces blas_threads_for
 
 
 def _load(modname: str) -> ModuleType | None:
@@ -379,14 +380,32 @@ def blas_threads_for(backend: str) -> int:
     return 1 if backend in ("native", "numba") else num_threads()
 
 
+def set_blas_threads(n: int | None) -> None:
+    """Give NumPy's BLAS ``n`` threads whatever the backend, or with None go back to
+    :func:`blas_threads_for`'s policy. For work whose products dominate and whose compiled
+    kernels are tiny (the MLP GAN jobs, see gan.resources.run_threads): there the OpenMP pool
+    idles and BLAS can have the cores."""
+    global _blas_override, _blas_threads
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"n: expected an int number of threads or None, got "
+                            f"{type(n).__name__}")
+        if not 1 <= n <= MAX_THREADS:
+            raise ValueError(f"n: expected a number of threads from 1 to {MAX_THREADS}, got {n}")
+        n = int(n)
+    _blas_override = n
+    _blas_threads = None
+    _sync_blas_threads()
+
+
 def _sync_blas_threads() -> None:
-    """Apply :func:`blas_threads_for` to the backend in use, through threadpoolctl (a
-    dependency; without it BLAS keeps its own setting). Only on a change: each call costs
-    ~0.3 ms, and the limit stays in force until the next one."""
+    """Apply :func:`set_blas_threads`'s count, else :func:`blas_threads_for` the backend in use,
+    through threadpoolctl (a dependency; without it BLAS keeps its own setting). Only on a
+    change: each call costs ~0.3 ms, and the limit stays in force until the next one."""
     global _blas_threads
-    if _current is None:
+    if _current is None and _blas_override is None:
         return
-    want = blas_threads_for(_current)
+    want = _blas_override if _blas_override is not None else blas_threads_for(_current)
     if want == _blas_threads:
         return
     _blas_threads = want

@@ -20,6 +20,7 @@ PyTorch step does without.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -30,12 +31,17 @@ BATCH = 256  # the preset's batch size
 
 
 def make_minigan_step(batch: int = BATCH, seed: int = 0) -> Callable[[], dict]:
-    """The trainer's step on the grid25 preset (no telemetry: that runs only at log steps)."""
-    from ..gan import config
+    """The trainer's step on the grid25 preset (no telemetry: that runs only at log steps),
+    with the run's thread counts (gan.resources.run_threads: the config key ``threads``) set
+    from here on, as ``minigan train`` sets them for its steps; ``step.close()`` restores the
+    process's. (``bench step`` runs each implementation in a process of its own.)"""
+    from ..gan import config, resources
     from ..gan.trainer import Trainer
 
     cfg = config.resolve("grid25", None, [f"batch_size={batch}", f"seed={seed}"])
     trainer = Trainer(cfg, tempfile.mkdtemp(prefix="minigan-bench-"), progress=False)
+    threads = contextlib.ExitStack()
+    threads.enter_context(resources.run_threads(cfg))
 
     def step() -> dict:
         if trainer.step >= cfg["steps"] - 1:
@@ -43,6 +49,7 @@ def make_minigan_step(batch: int = BATCH, seed: int = 0) -> Callable[[], dict]:
         return trainer.train_step()
 
     step.trainer = trainer  # type: ignore[attr-defined]
+    step.close = threads.close  # type: ignore[attr-defined]
     return step
 
 

@@ -56,7 +56,8 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
     pools of one implementation -- OpenBLAS's, OpenMP's, PyTorch's -- keep spinning or sleeping
     by their own policies after a call, and in one process that lands on whoever runs next
     (measured here: PyTorch's step 46-64 ms beside minigan's, depending on minigan's OpenMP wait
-    policy, against 51 ms alone). ``isolate=False`` times all of them in this process, in turns.
+    policy, against 51 ms alone). ``isolate=False`` times all of them in this process, in turns,
+    at the process's thread counts (the grid25 step's run threads are not applied there).
     """
     start_load = os.getloadavg() if hasattr(os, "getloadavg") else None
     if preset not in PRESETS:
@@ -73,6 +74,8 @@ def bench_step(preset: str = "dcgan-mnist", backend_names: str | None = None, re
     for b in names:
         with backends.use(b):
             step = _make_step(b, preset, batch)
+        if hasattr(step, "close"):  # here every implementation runs at the process's threads
+            step.close()
         # The backend is looked up per kernel call, so each step runs inside its own use().
         steps.append(lambda b=b, step=step: _run_with(b, step))
         impls.append({"impl": f"minigan/{b}", "backend": b})

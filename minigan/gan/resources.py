@@ -125,15 +125,14 @@ def check_sample(cfg: dict, n: int, sample_size: int, itemsize: int, latent_nbyt
 
 
 def threads_for(cfg: dict, device: str = "cpu") -> int | None:
-    """The CPU thread count a run sets, or None to keep the process's own (``MINIGAN_NUM_THREADS``,
-    else ``OMP_NUM_THREADS``, else every CPU it may use).
+    """The CPU thread count a run sets for minigan's own kernels, or None to keep the process's
+    own (``MINIGAN_NUM_THREADS``, else ``OMP_NUM_THREADS``, else every CPU it may use).
 
     ``threads`` > 0 is that count. 0 (auto) is 1 for the MLP models on the compiled CPU
-    backends (native, numba) when neither environment variable chose, else None. Why one: with
-    those backends NumPy's BLAS runs on the calling thread (backends.blas_threads_for), so the
-    MLP's products -- 256 x 128 x 128 in the default job -- never split, and a second thread
-    only splits elementwise kernels of 32K values, which costs more than it gains: the default
-    job measured 8.0 ms a step with 2 threads, 7.2 ms with 1 (2-core AMD EPYC, quiet)."""
+    backends (native, numba) when neither environment variable chose, else None: their
+    elementwise kernels see 32K values, which a second thread splits at a loss (the default job
+    measured 8.0 ms a step with 2 kernel threads, 7.2 ms with 1; 2-core AMD EPYC, quiet). The
+    cores go to BLAS instead (:func:`blas_threads_for_run`)."""
     n = cfg.get("threads", 0)  # absent in the checkpoints of older runs
     if n > 0:
         return n
@@ -146,18 +145,43 @@ def threads_for(cfg: dict, device: str = "cpu") -> int | None:
     return 1 if backends.current() in ("native", "numba") else None
 
 
+def blas_threads_for_run(cfg: dict, device: str = "cpu") -> int | None:
+    """NumPy's BLAS thread count for a run whose kernels :func:`threads_for` put on one thread
+    by its auto rule, else None (BLAS follows backends.blas_threads_for).
+
+    The MLP jobs are their matrix products (the default job: ~57 per step, most 256 x 128 x
+    128): with the kernels on one thread, BLAS takes every CPU the process may use. Measured
+    on the default job, 2-core AMD EPYC (AVX2), quiet: 5.1-6.1 ms a step with BLAS on 2
+    threads against 6.7-7.3 ms on 1. The thread count changes BLAS's summation split, so a
+    run's numbers depend on it as they depend on the CPU count; it is fixed for the whole run
+    (``--resume`` on the same machine continues bit for bit). On a machine whose other core is
+    busy the split is slower (15 ms against 8 ms a step with one busy process beside it);
+    ``--set threads=1`` or ``MINIGAN_NUM_THREADS=1`` keeps BLAS on one thread."""
+    if cfg.get("threads", 0) > 0 or threads_for(cfg, device) != 1:
+        return None
+    from .. import backends
+
+    return backends.num_threads()
+
+
 @contextlib.contextmanager
 def run_threads(cfg: dict, device: str = "cpu") -> Iterator[None]:
-    """Use :func:`threads_for`'s count while the block runs, then the process's count again."""
+    """Use :func:`threads_for`'s count for the kernels and :func:`blas_threads_for_run`'s for
+    BLAS while the block runs, then the process's own again."""
     from .. import backends
 
     n = threads_for(cfg, device)
-    if n is None or n == backends.num_threads():
+    blas = blas_threads_for_run(cfg, device)
+    if n is None or (n == backends.num_threads() and blas is None):
         yield
         return
     before = backends.num_threads()
     backends.set_num_threads(n)
+    if blas is not None:
+        backends.set_blas_threads(blas)
     try:
         yield
     finally:
+        if blas is not None:
+            backends.set_blas_threads(None)
         backends.set_num_threads(before)

@@ -1,6 +1,7 @@
 """The default job's step shortcuts keep its arithmetic: the G step leaves D's parameters out
 of its graph (same G gradients, bit for bit; D untouched and trainable again after it), and
-the run's thread count follows the config key ``threads`` (auto: one for the MLP models)."""
+the run's thread count follows the config key ``threads`` (auto: one kernel thread for the MLP
+models, and BLAS gets the CPUs)."""
 
 import numpy as np
 import pytest
@@ -66,6 +67,42 @@ def test_run_threads_sets_the_count_for_the_run_and_restores_it():
     with resources.run_threads({"threads": want, "model": "dcgan"}):
         assert backends.num_threads() == want
     assert backends.num_threads() == before
+
+
+def test_threads_auto_gives_blas_the_cpus_for_the_mlp_models(monkeypatch):
+    for var in ("MINIGAN_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(backends, "current", lambda: "native")
+    monkeypatch.setattr(backends, "num_threads", lambda: 6)
+    grid = config.resolve("grid25", None, [])
+    assert resources.blas_threads_for_run(grid) == 6
+    assert resources.blas_threads_for_run({**grid, "threads": 1}) is None  # the user chose
+    assert resources.blas_threads_for_run(grid, "cuda") is None
+    assert resources.blas_threads_for_run(config.resolve("dcgan-mnist", None, [])) is None
+    monkeypatch.setenv("MINIGAN_NUM_THREADS", "1")
+    assert resources.blas_threads_for_run(grid) is None
+
+
+def test_run_threads_splits_kernels_and_blas_and_restores_both(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if backends.current() not in ("native", "numba"):
+        pytest.skip("the split applies to the compiled CPU backends")
+    for var in ("MINIGAN_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+
+    def blas() -> set:
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+
+    before = backends.num_threads()
+    grid = config.resolve("grid25", None, [])
+    with resources.run_threads(grid):
+        assert backends.num_threads() == 1
+        assert blas() == {before}
+        with pytest.raises(ValueError, match="n: expected"):
+            backends.set_blas_threads(0)
+    assert backends.num_threads() == before
+    assert blas() == {backends.blas_threads_for(backends.current())}
 
 
 def test_the_final_picture_is_the_last_steps_picture(tmp_path):
