@@ -65,6 +65,23 @@ def inpaint(images: np.ndarray, index: np.ndarray, hole: int = HOLE) -> np.ndarr
     return x
 
 
+def make_pairs(task: str, images: np.ndarray, index: np.ndarray,
+               factor: int = 4) -> np.ndarray:
+    """The inputs of ``task`` for targets ``images`` (N, C, S, S) in [-1, 1]: "sr" (downsampled
+    by ``factor``), "edges" (the outline of the channel mean, one channel) or "inpaint" (holes
+    drawn from ``index``, each image's fixed position in its dataset)."""
+    if task not in TASKS:
+        raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
+    y = _nchw(images)
+    if task == "sr":
+        return downsample(y, factor).astype(np.float32)
+    if task == "edges":
+        # Colour images: the outline of the grey (channel-mean) image; the mean of one channel
+        # is that channel, so digits get exactly their own outline.
+        return edges(y.mean(axis=1, keepdims=True).astype(y.dtype) if y.shape[1] > 1 else y)
+    return inpaint(y, index)
+
+
 def paired_digits(task: str, split: str, factor: int = 4) -> tuple[np.ndarray, np.ndarray,
                                                                    np.ndarray]:
     """(inputs, targets, labels) of ``split`` ("train" or "test") of the offline digits for
@@ -74,15 +91,9 @@ def paired_digits(task: str, split: str, factor: int = 4) -> tuple[np.ndarray, n
 
     if task not in TASKS:
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
-    data = load_digits(split)
-    y = data.images
-    if task == "sr":
-        x = downsample(y, factor).astype(np.float32)
-    elif task == "edges":
-        x = edges(y)
-    else:
-        from .digits import _parse, digits_path
+    from .digits import _parse, digits_path
 
-        # The digit's index in the whole file: the same hole whichever split it is read from.
-        x = inpaint(y, _split_index(_parse(digits_path())[1], split))
-    return x, y, data.labels
+    data = load_digits(split)
+    # The digit's index in the whole file: the same hole whichever split it is read from.
+    index = _split_index(_parse(digits_path())[1], split)
+    return make_pairs(task, data.images, index, factor), data.images, data.labels

@@ -67,20 +67,28 @@ class DigitClassifier(nn.Module):
     evaluation mode without recording a graph."""
 
     def __init__(self, channels: list[int] | tuple[int, int] = (32, 64), hidden: int = 128,
-                 dropout: float = 0.25) -> None:
+                 dropout: float = 0.25, in_channels: int = 1, image_size: int = 28,
+                 n_classes: int = 10) -> None:
         super().__init__()
         c1, c2 = channels
-        self.conv1 = nn.Conv2d(1, c1, 3)
+        # The same network on other images (the semi-supervised GAN, the augment study):
+        # side s -> conv (s - 2) -> pool -> conv -> pool q = ((s - 2) // 2 - 2) // 2.
+        q = ((image_size - 2) // 2 - 2) // 2
+        if q < 1:
+            raise ValueError(f"image_size: expected at least 10 pixels, got {image_size}")
+        self.shape = (in_channels, image_size, image_size)
+        self.conv1 = nn.Conv2d(in_channels, c1, 3)
         self.conv2 = nn.Conv2d(c1, c2, 3)
-        self.fc = nn.Linear(c2 * 5 * 5, hidden)
-        self.out = nn.Linear(hidden, 10)
+        self.fc = nn.Linear(c2 * q * q, hidden)
+        self.out = nn.Linear(hidden, n_classes)
         self.drop = nn.Dropout(dropout)
         self.test_accuracy: float | None = None  # set when trained or loaded
         self.recipe: dict | None = None
 
     def features(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"x: expected digit images (N, 1, 28, 28), got {tuple(x.shape)}")
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.shape:
+            raise ValueError(f"x: expected images (N, {', '.join(map(str, self.shape))}), got "
+                             f"{tuple(x.shape)}")
         h = _max_pool2(relu(self.conv1(x)))
         h = _max_pool2(relu(self.conv2(h)))
         return relu(self.fc(self.drop(h.reshape(h.shape[0], -1))))
@@ -90,11 +98,12 @@ class DigitClassifier(nn.Module):
 
     def predict_and_embed(self, images: np.ndarray,
                           batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities (N, 10) and features (N, hidden), float64, of images
-        (N, 1, 28, 28) in [-1, 1]."""
+        """Class probabilities (N, classes) and features (N, hidden), float64, of images
+        (N, 1, 28, 28) (the network's ``shape``) in [-1, 1]."""
         x = np.asarray(images, dtype=np.float32)
-        if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"images: expected (N, 1, 28, 28) in [-1, 1], got {x.shape}")
+        if x.ndim != 4 or x.shape[1:] != self.shape:
+            raise ValueError(f"images: expected (N, {', '.join(map(str, self.shape))}) in "
+                             f"[-1, 1], got {x.shape}")
         was_training = self.training
         self.eval()
         probs, feats = [], []
@@ -107,7 +116,7 @@ class DigitClassifier(nn.Module):
         finally:
             self.train(was_training)
         hidden = self.out.in_features
-        return (np.concatenate(probs) if probs else np.zeros((0, 10)),
+        return (np.concatenate(probs) if probs else np.zeros((0, self.out.out_features)),
                 np.concatenate(feats) if feats else np.zeros((0, hidden)))
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:

@@ -75,7 +75,8 @@ def cmd_augment(args: argparse.Namespace) -> int:
         seeds = list(range(args.seeds))
         doc = augment.run_study(ns, seeds, args.clf_steps, args.gan_steps,
                                 args.synthetic_per_class, args.synthetic_fraction, args.out,
-                                n_test=args.n_test, log=lambda m: print(m, file=sys.stderr))
+                                n_test=args.n_test, log=lambda m: print(m, file=sys.stderr),
+                                dataset=args.dataset)
     except ValueError as e:
         return _fail("augment", str(e))
     except OSError as e:
@@ -131,7 +132,12 @@ def add_commands(sub: Any) -> None:
     aug.add_argument("--synthetic-fraction", type=float, default=0.5,
                      help="share of each classifier batch taken from them (0.5)")
     aug.add_argument("--n-test", type=int, default=1000,
-                     help="held-out test digits scored, spread over the classes (1000: all)")
+                     help="held-out test images scored, spread over the classes (1000: all "
+                     "the digits'; at most the test split)")
+    aug.add_argument("--dataset", default="digits",
+                     help="labelled images to study: digits (default), mnist-idx:<dir>, "
+                     "fashion-mnist-idx:<dir>, cifar10:<dir>, folder:<dir> with one subfolder "
+                     "per class, npz:<file> with labels")
     aug.add_argument("--out", default="runs/augment", help="output directory (runs/augment)")
     aug.set_defaults(func=cmd_augment)
 

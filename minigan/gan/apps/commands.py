@@ -2,8 +2,9 @@
 
     minigan sr --checkpoint RUN_DIR|FILE.npz --in low.png --out high.png
 
-The image is read in grey (Pillow), scaled to [-1, 1] like the digits (white strokes on
-black: pass ``--invert`` for dark ink on a light page) and upscaled by the run's
+The image is read in grey (Pillow) -- in RGB for a run trained on colour images --, scaled to
+[-1, 1] like the training images (digits: white strokes on black; pass ``--invert`` for dark
+ink on a light page) and upscaled by the run's
 ``sr_factor``; the generator is convolutional, so any size goes in. ``--out`` may be a
 .png or a .npy (the float image in [-1, 1], unclipped).
 """
@@ -37,8 +38,9 @@ def load_sr_generator(path: pathlib.Path) -> tuple[Any, dict]:
         if cfg.get("task") != "sr":
             raise ValueError(f"it is a {cfg.get('task', 'gan')!r} run, not a super-resolution "
                              f"(task 'sr') run")
-        G = build_generator(cfg)
-        G.load_state_dict(state["modules"]["G"])
+        weights = state["modules"]["G"]
+        G = build_generator(cfg, int(weights["head.weight"].shape[1]))  # the data's channels
+        G.load_state_dict(weights)
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"no super-resolution generator in it ({type(e).__name__}: {e})") \
             from None
@@ -65,7 +67,8 @@ def cmd_sr(args: argparse.Namespace) -> int:
         return _fail(f"--in {str(src)!r}: no such file")
     try:
         Image = _pillow()
-        x = _read(src, Image, grayscale=True, hw=None).astype(np.float32) / 127.5 - 1
+        grey = G.head.in_channels == 1  # a run on grey images, else on RGB ones
+        x = _read(src, Image, grayscale=grey, hw=None).astype(np.float32) / 127.5 - 1
     except DatasetError as e:
         return _fail(f"--in: {e}")
     if args.invert:
@@ -79,9 +82,9 @@ def cmd_sr(args: argparse.Namespace) -> int:
         if out.suffix.lower() == ".npy":
             np.save(out, y)
         else:
-            # A 2-D uint8 array is an 8-bit grey ("L") image.
-            Image.fromarray(np.round((np.clip(y[0], -1, 1) + 1) * 127.5).astype(np.uint8)) \
-                .save(out)
+            # A 2-D uint8 array is an 8-bit grey ("L") image, (H, W, 3) an RGB one.
+            pixels = np.round((np.clip(y, -1, 1) + 1) * 127.5).astype(np.uint8)
+            Image.fromarray(pixels[0] if grey else pixels.transpose(1, 2, 0)).save(out)
     except OSError as e:
         return _fail(f"--out {str(out)!r}: cannot write ({e.strerror or e})")
     f = cfg["sr_factor"]

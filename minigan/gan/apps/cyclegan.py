@@ -21,7 +21,13 @@ each image scored on its gray (channel-mean) image: domain A by minigan's digit 
 domain B by the same network trained on gray coloured train digits (:func:`judge`) -- and the
 Fréchet distance to the target domain's held-out images in that classifier's feature space,
 beside the distance of the untranslated inputs. Held-out: the 1,000 test digits, the first 50 of
-each class as A, the last 50 coloured as B.
+each class as A, the last 50 coloured as B. Always, judged or not: the mean L1 and PSNR of a
+full cycle against its input (``cycle_l1_A`` ...).
+
+Other data (config key ``dataset``, :mod:`.data`): A is the dataset's images (grey or RGB), B
+their grey images coloured the same way; each split is halved per class (by position without
+labels). The digit judges score only digits (``digits``, ``mnist-idx``); elsewhere the
+summary has the cycle scores alone.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ import numpy as np
 from ... import nn
 from ... import random as mgrandom
 from ...data import colored
+from ..config import ConfigError
+from .data import digit_labels, need_side, split
 from ...ops import l1_loss
 from ...optim import Adam
 from ...tensor import Tensor, no_grad
@@ -118,28 +126,44 @@ def cycle_loss(real: Tensor, reconstructed: Tensor) -> Tensor:
     return l1_loss(reconstructed, real)
 
 
-@functools.lru_cache(maxsize=1)
-def domains() -> dict[str, np.ndarray]:
-    """Train and held-out images (and labels) of both domains (module docstring); made once
-    per process, read-only."""
-    from ...data.digits import load_digits
+@functools.lru_cache(maxsize=2)
+def domains(dataset: str = "digits") -> dict[str, np.ndarray | None]:
+    """Train and held-out images (and labels, None for a source without them) of both domains
+    (module docstring), from the run's ``dataset`` (:mod:`.data`): A its images (grey ones
+    repeated to 3 channels), B the grey (channel-mean) images coloured on textures. Each
+    split is halved -- per class when there are labels -- so A and B share no image. Made
+    once per process, read-only."""
+    from .data import split
 
-    def halves(labels: np.ndarray, first: bool) -> np.ndarray:
+    def halves(labels: np.ndarray | None, n: int, first: bool) -> np.ndarray:
+        if labels is None:
+            return np.arange(n // 2) if first else np.arange(n // 2, n)
         idx = []
-        for k in range(10):
+        for k in np.unique(labels):
             i = np.flatnonzero(labels == k)
             idx.append(i[:len(i) // 2] if first else i[len(i) // 2:])
         return np.sort(np.concatenate(idx))
 
-    train, test = load_digits("train"), load_digits("test")
-    ia, ib = halves(train.labels, True), halves(train.labels, False)
-    ta, tb = halves(test.labels, True), halves(test.labels, False)
-    out = {"A": colored.to_rgb(train.images[ia]),
-           "B": colored.colorize(train.images[ib], SEED_B_TRAIN, first=0),
-           "A_test": colored.to_rgb(test.images[ta]), "A_test_y": test.labels[ta],
-           "B_test": colored.colorize(test.images[tb], SEED_B_TEST), "B_test_y": test.labels[tb]}
+    def rgb(x: np.ndarray) -> np.ndarray:
+        return colored.to_rgb(x) if x.shape[1] == 1 else np.array(x, np.float32)
+
+    def pick(labels: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
+        return None if labels is None else labels[idx]
+
+    train, test = split(dataset, "train"), split(dataset, "test")
+    if train.images.shape[1] not in (1, 3):
+        raise ConfigError(f"config key 'dataset': {dataset!r} has {train.images.shape[1]}-"
+                          f"channel images; cyclegan takes grey or RGB ones")
+    ia, ib = (halves(train.labels, len(train.images), f) for f in (True, False))
+    ta, tb = (halves(test.labels, len(test.images), f) for f in (True, False))
+    out = {"A": rgb(train.images[ia]),
+           "B": colored.colorize(colored.gray(train.images[ib]), SEED_B_TRAIN, first=0),
+           "A_test": rgb(test.images[ta]), "A_test_y": pick(test.labels, ta),
+           "B_test": colored.colorize(colored.gray(test.images[tb]), SEED_B_TEST),
+           "B_test_y": pick(test.labels, tb)}
     for a in out.values():
-        a.flags.writeable = False
+        if a is not None:
+            a.flags.writeable = False
     return out
 
 
@@ -204,7 +228,10 @@ class CycleGANTrainer(AppLoop):
     def __init__(self, cfg: dict, out_dir: str | pathlib.Path, progress: bool = True,
                  device: str = "cpu", dist: Any = None) -> None:
         super().__init__(cfg, out_dir, progress, device, dist)
-        self.data = domains()
+        self.data = domains(cfg["dataset"])
+        need_side(cfg["dataset"], self.data["A"], 2, "dataset")  # G: down and up by 2
+        # The judges are digit classifiers: they score digits only (.data).
+        self.judged = digit_labels(cfg["dataset"], split(cfg["dataset"], "train").images)
         w, blocks = cfg["base_width"], cfg["g_layers"]
         self.G_AB, self.G_BA = resnet_generator(3, w, blocks), resnet_generator(3, w, blocks)
         self.D_A, self.D_B = patch_discriminator(3, w), patch_discriminator(3, w)
@@ -292,21 +319,35 @@ class CycleGANTrainer(AppLoop):
                                   b[held_out_pick(len(b), n, seed)])
 
     def evaluate(self) -> dict:
+        from ...metrics.fidelity import psnr
         from ...metrics.images import frechet_distance
 
         n = self.cfg["app_eval"] // 2
         d = self.data
-        pick = lambda x: x[np.unique(np.linspace(0, len(x) - 1, n).round().astype(int))]  # noqa: E731
+
+        def pick(x: np.ndarray | None) -> np.ndarray | None:
+            if x is None:
+                return None
+            return x[np.unique(np.linspace(0, len(x) - 1, n).round().astype(int))]
+
         a, ya, b, yb = (pick(d["A_test"]), pick(d["A_test_y"]), pick(d["B_test"]),
                         pick(d["B_test_y"]))
         ab, ba = self.translate(self.G_AB, a), self.translate(self.G_BA, b)
         aba, bab = self.translate(self.G_BA, ab), self.translate(self.G_AB, ba)
+        out: dict[str, Any] = {"n_eval_per_domain": int(len(a))}
+        # Label-free: how well a full cycle gives the input back (outputs clipped as a saved
+        # image would be).
+        for name, x, back in (("A", a, aba), ("B", b, bab)):
+            back = np.clip(back, -1, 1)
+            out[f"cycle_l1_{name}"] = float(np.abs(back - x).mean())
+            out[f"cycle_psnr_{name}"] = float(psnr(back, x).mean())
+        if not self.judged:
+            return out
         clf_a, clf_b = digit_classifier(), domain_classifier()
 
         def judge(net: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return net.predict_and_embed(colored.gray(x))
 
-        out: dict[str, Any] = {"n_eval_per_domain": int(len(a))}
         pa, fa = judge(clf_a, a)
         pb, fb = judge(clf_b, b)
         out["accuracy_A_real"] = float((pa.argmax(1) == ya).mean())

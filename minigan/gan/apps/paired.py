@@ -4,7 +4,8 @@ that learns a map x -> y from (input, target) pairs with a content loss and a di
 :class:`PairedLoop` extends :class:`minigan.gan.apps.loop.AppLoop` with what such loops share:
 
 * data: the train pairs and a stratified held-out subset of the test pairs (``app_eval``
-  images), from ``load_pairs(split) -> (inputs, targets, labels)``;
+  images), from ``load_pairs(split) -> (inputs, targets, labels or None)`` (the run's
+  ``dataset``: :mod:`.data`; the digit classifier's scores only where they apply);
 * the step: with ``adv_weight`` w > 0, one D step on ``d_input(x, y)`` (real) against
   ``d_input(x, G(x))`` (fake) with the configured GAN loss, then one G step on
 
@@ -57,25 +58,33 @@ def generate(G: Any, x: np.ndarray, batch: int = 250) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def scores(out: np.ndarray, target: np.ndarray, labels: np.ndarray, clf: Any) -> dict:
+def scores(out: np.ndarray, target: np.ndarray, labels: np.ndarray | None,
+           clf: Any) -> dict:
     """Mean L1, PSNR, SSIM of ``out`` against ``target`` (images in [-1, 1]; outputs clipped to
-    it first, as a saved image would be), the classifier's accuracy on ``out`` and the Fréchet
-    distance between the classifier's features of ``out`` and of ``target``. The pixel scores
-    reward the conditional mean (a blur where the input leaves the target uncertain); the
-    Fréchet distance is what looks like a set of real digits, which the adversarial term is
-    for."""
+    it first, as a saved image would be), the classifier's accuracy on ``out`` (when ``labels``
+    are given) and the Fréchet distance between the classifier's features of ``out`` and of
+    ``target`` (when ``clf`` is; None: the pixel scores alone). The pixel scores reward the
+    conditional mean (a blur where the input leaves the target uncertain); the Fréchet distance
+    is what looks like a set of real digits, which the adversarial term is for."""
     out = np.clip(out, -1, 1)
+    res = {"l1": float(np.abs(out - target).mean()), "psnr": float(psnr(out, target).mean()),
+           "ssim": float(ssim(out, target).mean())}
+    if clf is None:
+        return res
     prob, feats = clf.predict_and_embed(out)
-    return {"l1": float(np.abs(out - target).mean()), "psnr": float(psnr(out, target).mean()),
-            "ssim": float(ssim(out, target).mean()),
-            "accuracy": float((prob.argmax(1) == np.asarray(labels)).mean()),
-            "frechet": frechet_distance(feats, clf.embed(target))}
+    if labels is not None:
+        res["accuracy"] = float((prob.argmax(1) == np.asarray(labels)).mean())
+    res["frechet"] = frechet_distance(feats, clf.embed(target))
+    return res
 
 
 def column_rows(columns: dict[str, np.ndarray]) -> np.ndarray:
     """The images of equal-length ``columns`` row by row (row i: item i of every column),
-    clipped to [-1, 1] as a saved picture shows them."""
+    clipped to [-1, 1] as a saved picture shows them; grey columns beside colour ones (an
+    outline of colour images) repeated to 3 channels."""
     cols = [np.clip(c, -1, 1) for c in columns.values()]
+    channels = max(c.shape[1] for c in cols)
+    cols = [np.repeat(c, channels, axis=1) if c.shape[1] == 1 else c for c in cols]
     return np.stack([c[i] for i in range(len(cols[0])) for c in cols])
 
 
@@ -91,8 +100,15 @@ class PairedLoop(AppLoop):
     """Base of the paired loops (module docstring)."""
 
     # ---- what a subclass provides -----------------------------------------------------------
-    def load_pairs(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def load_pairs(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(inputs, targets, labels or None) of ``split``: "train" or "test"."""
         raise NotImplementedError
+
+    def split(self, which: str) -> Any:
+        """Split ``which`` of the run's dataset (:func:`.data.split`)."""
+        from .data import split
+
+        return split(self.cfg["dataset"], which)
 
     def build_generator(self) -> Any:
         raise NotImplementedError
@@ -120,13 +136,24 @@ class PairedLoop(AppLoop):
     def __init__(self, cfg: dict, out_dir: str | pathlib.Path, progress: bool = True,
                  device: str = "cpu", dist: Any = None) -> None:
         super().__init__(cfg, out_dir, progress, device, dist)
+        from .data import digit_features, digit_labels
+
         self.train_x, self.train_y, _ = self.load_pairs("train")
+        self.channels, self.side = int(self.train_y.shape[1]), int(self.train_y.shape[-1])
         tx, ty, tl = self.load_pairs("test")
-        keep = stratified(tl, cfg["app_eval"])
-        self.test_x, self.test_y, self.test_labels = tx[keep], ty[keep], tl[keep]
-        # The pictures: the first held-out digit of each class.
-        self.show = np.array([np.flatnonzero(self.test_labels == k)[0]
-                              for k in np.unique(self.test_labels)])
+        keep = stratified(ty, cfg["app_eval"])
+        self.test_x, self.test_y = tx[keep], ty[keep]
+        # The digit classifier judges digits only (.data): its accuracy needs digit labels.
+        self.judged = digit_features(ty)
+        self.test_labels = tl[keep] if tl is not None and digit_labels(cfg["dataset"], ty) \
+            else None
+        # The pictures: the first held-out image of each class (of up to 10 classes), or the
+        # first 10 held-out images.
+        if tl is not None:
+            self.show = np.array([np.flatnonzero(tl[keep] == k)[0]
+                                  for k in np.unique(tl[keep])[:10]])
+        else:
+            self.show = np.arange(min(10, len(keep)))
         self.G, self.D = self.build_generator(), self.build_discriminator()
         betas = (cfg["beta1"], cfg["beta2"])
         self.opt_g = Adam(self.G.parameters(), lr=cfg["lr_g"], betas=betas)
@@ -226,10 +253,12 @@ class PairedLoop(AppLoop):
         return self.save_grid(self.out / "samples" / f"{tag}.png", self.columns())
 
     def evaluate(self) -> dict:
-        clf = self.classifier()
+        clf = self.classifier() if self.judged else None
         x, y, lab = self.test_x, self.test_y, self.test_labels
-        out = {"n_test": int(len(y)), "target_accuracy": clf.accuracy(y, lab),
-               "output": scores(generate(self.G, x), y, lab, clf)}
+        out: dict = {"n_test": int(len(y))}
+        if lab is not None:
+            out["target_accuracy"] = clf.accuracy(y, lab)
+        out["output"] = scores(generate(self.G, x), y, lab, clf)
         for name, imgs in self.references(x).items():
             out[name] = scores(imgs, y, lab, clf)
         if self.cfg["paired_baseline"]:

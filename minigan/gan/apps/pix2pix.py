@@ -2,7 +2,9 @@
 
 The pairs are built offline from the digits (:mod:`minigan.data.paired`, ``paired_task``):
 ``edges`` (the stroke's outline -> the digit) or ``inpaint`` (the digit with a 12x12 hole ->
-the digit). The generator is a U-Net on 28x28 images, w = ``base_width``:
+the digit); from the images of another ``dataset`` (:mod:`.data`; side divisible by 4) the
+same way, the outline taken of the grey (channel-mean) image. The generator is a U-Net on
+28x28 images, w = ``base_width``:
 
     e1 = LeakyReLU(conv4x4/2(x))                   1 -> w,    28 -> 14
     e2 = LeakyReLU(IN(conv4x4/2(e1)))              w -> 2w,   14 -> 7
@@ -34,9 +36,10 @@ from .paired import PairedLoop
 
 
 class UNet(nn.Module):
-    """The U-Net of the module docstring: (N, c_in, 28, 28) -> (N, 1, 28, 28) in (-1, 1)."""
+    """The U-Net of the module docstring: (N, c_in, S, S) -> (N, c_out, S, S) in (-1, 1), for
+    a side S divisible by 4 (28 for the digits)."""
 
-    def __init__(self, width: int = 32, c_in: int = 1) -> None:
+    def __init__(self, width: int = 32, c_in: int = 1, c_out: int = 1) -> None:
         super().__init__()
         w = width
         self.e1 = nn.Conv2d(c_in, w, 4, stride=2, padding=1)
@@ -46,7 +49,7 @@ class UNet(nn.Module):
         self.nb = nn.InstanceNorm2d(2 * w, affine=True)
         self.d2 = nn.ConvTranspose2d(4 * w, w, 4, stride=2, padding=1)
         self.nd2 = nn.InstanceNorm2d(w, affine=True)
-        self.d1 = nn.ConvTranspose2d(2 * w, 1, 4, stride=2, padding=1)
+        self.d1 = nn.ConvTranspose2d(2 * w, c_out, 4, stride=2, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         e1 = F.leaky_relu(self.e1(x), 0.2)
@@ -57,7 +60,8 @@ class UNet(nn.Module):
 
 
 class PatchDiscriminator(nn.Module):
-    """PatchGAN on [condition, image]: (N, 2, 28, 28) -> (N, 1, 7, 7) logits."""
+    """PatchGAN on [condition, image]: (N, c_in, S, S) -> (N, 1, S/4, S/4) logits (a 2-channel
+    pair of 28x28 digits: 7x7)."""
 
     def __init__(self, width: int = 32, c_in: int = 2) -> None:
         super().__init__()
@@ -74,19 +78,26 @@ class PatchDiscriminator(nn.Module):
 class Pix2PixTrainer(PairedLoop):
     """``task = "pix2pix"`` (see the module docstring)."""
 
-    def load_pairs(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from ...data.paired import paired_digits
+    def load_pairs(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        from ...data.paired import HOLE, make_pairs
+        from .data import need_side
 
-        if self.cfg["paired_task"] not in ("edges", "inpaint"):
+        task = self.cfg["paired_task"]
+        if task not in ("edges", "inpaint"):
             raise ConfigError(f"config key 'paired_task': expected edges or inpaint, got "
-                              f"{self.cfg['paired_task']!r}")
-        return paired_digits(self.cfg["paired_task"], split)
+                              f"{task!r}")
+        y, labels, index = self.split(split)
+        # The U-Net halves the side twice; the hole sits 4 pixels in from every edge.
+        need_side(self.cfg["dataset"], y, 4, "dataset", HOLE + 8 if task == "inpaint" else 0)
+        x = make_pairs(task, y, index)
+        self.in_channels = int(x.shape[1])
+        return x, y, labels
 
     def build_generator(self) -> UNet:
-        return UNet(self.cfg["base_width"])
+        return UNet(self.cfg["base_width"], self.in_channels, self.channels)
 
     def build_discriminator(self) -> PatchDiscriminator:
-        return PatchDiscriminator(self.cfg["base_width"])
+        return PatchDiscriminator(self.cfg["base_width"], self.in_channels + self.channels)
 
     def d_input(self, x: Tensor, y: Tensor) -> Tensor:
         return concat([x, y], axis=1)  # a conditional D: it judges the pair

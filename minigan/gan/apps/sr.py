@@ -19,7 +19,9 @@ classifier (:mod:`minigan.metrics.classifier`) in place of SRGAN's VGG; the adve
 (``adv_weight``, the configured GAN loss) is added by :class:`~.paired.PairedLoop`. The
 summary scores the output, bicubic upsampling and (``paired_baseline``) the same generator
 trained without the adversarial term, on held-out digits: L1, PSNR, SSIM and the classifier's
-accuracy on the super-resolved digits.
+accuracy on the super-resolved digits. Other data (``dataset``, :mod:`.data`): any channels,
+a side divisible by ``sr_factor``; the perceptual loss needs 1x28x28 images (else
+``perceptual_weight = 0``).
 """
 
 from __future__ import annotations
@@ -52,14 +54,15 @@ class ResBlock(nn.Module):
 
 
 class SRGenerator(nn.Module):
-    """The generator of the module docstring: (N, 1, s, s) -> (N, 1, s f, s f)."""
+    """The generator of the module docstring: (N, C, s, s) -> (N, C, s f, s f)."""
 
-    def __init__(self, factor: int = 4, width: int = 32, blocks: int = 4) -> None:
+    def __init__(self, factor: int = 4, width: int = 32, blocks: int = 4,
+                 channels: int = 1) -> None:
         super().__init__()
         if factor not in (2, 4, 8):
             raise ValueError(f"factor: expected 2, 4 or 8, got {factor}")
         self.factor = factor
-        self.head = nn.Conv2d(1, width, 3, padding=1)
+        self.head = nn.Conv2d(channels, width, 3, padding=1)
         self.blocks = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
         self.body = nn.Conv2d(width, width, 3, padding=1)
         ups: list[nn.Module] = []
@@ -67,7 +70,7 @@ class SRGenerator(nn.Module):
             ups += [nn.Conv2d(width, 4 * width, 3, padding=1), nn.PixelShuffle(2),
                     nn.LeakyReLU(0.2)]
         self.up = nn.Sequential(*ups)
-        self.tail = nn.Conv2d(width, 1, 3, padding=1)
+        self.tail = nn.Conv2d(width, channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         h0 = F.leaky_relu(self.head(x), 0.2)
@@ -77,16 +80,17 @@ class SRGenerator(nn.Module):
 
 
 class SRDiscriminator(nn.Module):
-    """28x28 image -> one logit: three 3x3 convolutions (stride 1, 2, 2) with LeakyReLU, then
-    a linear layer on the 7x7 map."""
+    """(N, C, S, S) image -> one logit: three 3x3 convolutions (stride 1, 2, 2) with LeakyReLU,
+    then a linear layer on the ceil(S / 4)-sided map (7x7 for 28x28 digits)."""
 
-    def __init__(self, width: int = 32) -> None:
+    def __init__(self, width: int = 32, channels: int = 1, side: int = SIDE) -> None:
         super().__init__()
+        q = (side + 3) // 4  # two stride-2, padding-1, 3x3 convolutions: ceil(ceil(S/2)/2)
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1))
+            nn.Flatten(), nn.Linear(2 * width * q * q, 1))
 
     def forward(self, y: Tensor) -> Tensor:
         return self.net(y)
@@ -105,30 +109,40 @@ def perceptual_loss(features: Any, out: Tensor, y: Tensor) -> Tensor:
     return (d * d).mean()
 
 
-def build_generator(cfg: dict) -> SRGenerator:
-    """The run's generator from its config (``minigan sr`` rebuilds it from a checkpoint)."""
-    return SRGenerator(cfg["sr_factor"], cfg["base_width"], cfg["res_blocks"])
+def build_generator(cfg: dict, channels: int = 1) -> SRGenerator:
+    """The run's generator from its config and its data's ``channels`` (``minigan sr`` rebuilds
+    it from a checkpoint)."""
+    return SRGenerator(cfg["sr_factor"], cfg["base_width"], cfg["res_blocks"], channels)
 
 
 class SRTrainer(PairedLoop):
     """``task = "sr"`` (see the module docstring)."""
 
-    def load_pairs(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from ...data.paired import paired_digits
+    def load_pairs(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        from ...data.paired import make_pairs
+        from .data import digit_features, need_side
 
-        if self.cfg["sr_factor"] not in (2, 4):
+        cfg = self.cfg
+        if cfg["sr_factor"] not in (2, 4):
             raise ConfigError(f"config key 'sr_factor': expected 2 or 4 (28 -> 14 or 7), got "
-                              f"{self.cfg['sr_factor']}")
-        if self.cfg["content_loss"] not in ("mse", "l1"):
+                              f"{cfg['sr_factor']}")
+        if cfg["content_loss"] not in ("mse", "l1"):
             raise ConfigError(f"config key 'content_loss': expected mse or l1, got "
-                              f"{self.cfg['content_loss']!r}")
-        return paired_digits("sr", split, self.cfg["sr_factor"])
+                              f"{cfg['content_loss']!r}")
+        y, labels, index = self.split(split)
+        need_side(cfg["dataset"], y, cfg["sr_factor"], "sr_factor")
+        if cfg["perceptual_weight"] > 0 and not digit_features(y):
+            raise ConfigError(f"config key 'perceptual_weight': the perceptual loss is in the "
+                              f"digit classifier's features, which take 1x28x28 images; dataset "
+                              f"{cfg['dataset']!r} has {'x'.join(map(str, y.shape[1:]))}: set "
+                              f"perceptual_weight=0")
+        return make_pairs("sr", y, index, cfg["sr_factor"]), y, labels
 
     def build_generator(self) -> SRGenerator:
-        return build_generator(self.cfg)
+        return build_generator(self.cfg, self.channels)
 
     def build_discriminator(self) -> SRDiscriminator:
-        return SRDiscriminator(self.cfg["base_width"])
+        return SRDiscriminator(self.cfg["base_width"], self.channels, self.side)
 
     def content_loss(self, out: Tensor, y: Tensor, x: Tensor) -> tuple[Tensor, dict]:
         cfg = self.cfg

@@ -21,7 +21,8 @@ learning-rate schedule and augmentation (``summary.json``: ``metrics.test_accura
 
 Data: the offline MNIST digits' 4,000-digit train split is the unlabelled set;
 ``labels_per_class`` of each digit (a seeded choice) keep their labels; the 1,000 test digits
-are held out.
+are held out. Other labelled data (``dataset``, :mod:`.data`: 28, 32 or 64 pixels, grey or
+RGB) the same way, with the classifier's network built for its shape and classes.
 """
 
 from __future__ import annotations
@@ -66,14 +67,17 @@ def feature_matching(f_real: Tensor, f_fake: Tensor) -> Tensor:
     return _mean(diff * diff)
 
 
-def labelled_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """Indices of ``per_class`` digits of each class, chosen by ``seed`` (sorted)."""
+def labelled_subset(labels: np.ndarray, per_class: int, seed: int,
+                    n_classes: int = 10) -> np.ndarray:
+    """Indices of ``per_class`` images of each of the ``n_classes`` classes, chosen by ``seed``
+    (sorted)."""
     rng = np.random.default_rng([seed, 3])
     out = []
-    for k in range(10):
+    for k in range(n_classes):
         idx = np.flatnonzero(labels == k)
         if per_class > len(idx):
-            raise ValueError(f"labels_per_class: expected at most {len(idx)}, got {per_class}")
+            raise ValueError(f"labels_per_class: expected at most {len(idx)} (the images of "
+                             f"class {k}), got {per_class}")
         out.append(rng.choice(idx, per_class, replace=False))
     return np.sort(np.concatenate(out))
 
@@ -81,16 +85,17 @@ def labelled_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray
 def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, batch: int,
                    lr: float, seed: int, decay: bool = True,
                    synthetic: tuple[np.ndarray, np.ndarray] | None = None,
-                   synthetic_fraction: float = 0.5) -> DigitClassifier:
-    """The digit classifier trained on the labelled digits alone: ``steps`` Adam steps on
-    augmented batches of ``batch`` drawn with replacement, the SSGAN's learning-rate schedule.
-    With ``synthetic`` = (images, labels), that fraction of every batch is drawn from them
-    instead (``minigan study augment``). minigan's random state is restored afterwards."""
+                   synthetic_fraction: float = 0.5, n_classes: int = 10) -> DigitClassifier:
+    """The digit classifier (for the images' channels and side, ``n_classes`` outputs)
+    trained on the labelled images alone: ``steps`` Adam steps on augmented batches of
+    ``batch`` drawn with replacement, the SSGAN's learning-rate schedule. With ``synthetic`` =
+    (images, labels), that fraction of every batch is drawn from them instead (``minigan study
+    augment``). minigan's random state is restored afterwards."""
     saved = mgrandom.get_rng_state()
     n_syn = 0 if synthetic is None else int(round(batch * synthetic_fraction))
     try:
         mgrandom.manual_seed(seed)
-        net = DigitClassifier()
+        net = classifier_for(images, n_classes)
         opt = Adam(net.parameters(), lr=lr, betas=(0.5, 0.999))
         rng = np.random.default_rng([seed, 4])
         for step in range(steps):
@@ -112,24 +117,44 @@ def train_baseline(images: np.ndarray, labels: np.ndarray, steps: int, batch: in
     return net
 
 
+def classifier_for(images: np.ndarray, n_classes: int) -> DigitClassifier:
+    """The digit classifier's network for images shaped like ``images`` (N, C, S, S): the
+    digit classifier itself for 1x28x28 and 10 classes."""
+    c, s = int(images.shape[1]), int(images.shape[-1])
+    return DigitClassifier(in_channels=c, image_size=s, n_classes=n_classes)
+
+
 class SSGANTrainer(AppLoop):
     """``task = "ssgan"`` (see the module docstring)."""
 
     def __init__(self, cfg: dict, out_dir: str | pathlib.Path, progress: bool = True,
                  device: str = "cpu", dist: Any = None) -> None:
-        from ...data.digits import load_digits
+        from ..config import ConfigError
+        from .data import classes_of, need_labels, split
 
         super().__init__(cfg, out_dir, progress, device, dist)
-        train, test = load_digits("train"), load_digits("test")
+        name = cfg["dataset"]
+        train, test = split(name, "train"), split(name, "test")
+        labels = need_labels(name, train.labels, "task 'ssgan'")
+        test_labels = need_labels(name, test.labels, "task 'ssgan'")
+        self.n_classes = max(classes_of(labels), classes_of(test_labels))
+        _, c, side, _ = train.images.shape
+        if side not in (28, 32, 64):
+            raise ConfigError(f"config key 'dataset': {name!r} has {side}x{side} images; the "
+                              f"ssgan generator (DCGAN) makes 28, 32 or 64")
         self.unlab = train.images
-        lab = labelled_subset(train.labels, cfg["labels_per_class"], cfg["seed"])
-        self.lab_x, self.lab_y = train.images[lab], train.labels[lab]
-        # A stratified prefix of the test split (it is sorted by digit): every 1000/n-th.
-        keep = np.linspace(0, len(test.labels) - 1, min(cfg["app_eval"], len(test.labels)))
+        try:
+            lab = labelled_subset(labels, cfg["labels_per_class"], cfg["seed"], self.n_classes)
+        except ValueError as e:
+            raise ConfigError(f"config key 'labels_per_class': {str(e).split(': ', 1)[1]}") \
+                from None
+        self.lab_x, self.lab_y = train.images[lab], labels[lab]
+        # Evenly spaced test images (the digits' test split is sorted by digit: stratified).
+        keep = np.linspace(0, len(test_labels) - 1, min(cfg["app_eval"], len(test_labels)))
         keep = np.unique(keep.round().astype(int))
-        self.test_x, self.test_y = test.images[keep], test.labels[keep]
-        self.G = DCGANGenerator(cfg["z_dim"], 1, 28, cfg["base_width"])
-        self.D = DigitClassifier()
+        self.test_x, self.test_y = test.images[keep], test_labels[keep]
+        self.G = DCGANGenerator(cfg["z_dim"], c, side, cfg["base_width"])
+        self.D = classifier_for(train.images, self.n_classes)
         betas = (cfg["beta1"], cfg["beta2"])
         self.opt_g = Adam(self.G.parameters(), lr=cfg["lr_g"], betas=betas)
         self.opt_d = Adam(self.D.parameters(), lr=cfg["lr_d"], betas=betas)
@@ -180,9 +205,9 @@ class SSGANTrainer(AppLoop):
         self.G.train()
         pred = self.D.predict_proba(fake).argmax(1)
         per = self.cfg["labels_per_class"]
-        cols, blank = 8, -np.ones((1, 28, 28), np.float32)
+        cols, blank = 8, -np.ones(self.lab_x.shape[1:], np.float32)
         rows = []
-        for k in range(10):
+        for k in range(min(self.n_classes, 10)):
             lab = list(self.lab_x[self.lab_y == k][:min(per, 4)])
             gen = list(fake[pred == k][:cols - 4])
             lab += [blank] * (4 - len(lab))
@@ -208,7 +233,8 @@ class SSGANTrainer(AppLoop):
                "n_labelled": int(len(self.lab_y)), "n_test": int(len(self.test_y))}
         if cfg["ssgan_baseline"]:
             base = train_baseline(self.lab_x, self.lab_y, cfg["steps"], cfg["batch_size"],
-                                  cfg["lr_d"], cfg["seed"], cfg["lr_decay"] == "linear")
+                                  cfg["lr_d"], cfg["seed"], cfg["lr_decay"] == "linear",
+                                  n_classes=self.n_classes)
             out["baseline_accuracy"] = base.accuracy(self.test_x, self.test_y)
         self.G.eval()
         with no_grad():
