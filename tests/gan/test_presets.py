@@ -37,3 +37,11 @@ def test_preset_trains_two_steps(preset, tmp_path):
     if cfg["model"] != "mlp":
         channels = 3 if cfg["dataset"] == "stacked-digits" else 1  # Stacked MNIST: RGB
         assert x.shape[1:] == (channels, 28, 28) and x.min() >= -1 and x.max() <= 1
+
+
+def test_grid25_mgan_is_the_default_with_eight_generators():
+    # The README compares grid25-mgan's figures and time with the default's: the two presets
+    # must differ by the mixture alone.
+    base, mgan = config.resolve("grid25"), config.resolve("grid25-mgan")
+    assert {k for k in base if base[k] != mgan[k]} == {"preset", "n_generators"}
+    assert mgan["n_generators"] == 8
