@@ -290,3 +290,29 @@ def test_augment_study_refuses_unlabelled_data(tmp_path, flat_folder, capsys):
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no class labels" in err and "config key" not in err
+
+
+# ---- the pieces ----------------------------------------------------------------------------------
+
+def test_classifier_network_for_other_shapes_and_classes():
+    from minigan.tensor import Tensor
+
+    net = DigitClassifier((2, 3), 5, in_channels=3, image_size=32, n_classes=4).eval()
+    # 32 -> conv 30 -> pool 15 -> conv 13 -> pool 6: the linear layer reads 3 * 6 * 6 values.
+    assert net.fc.weight.shape == (5, 3 * 6 * 6)
+    x = np.random.default_rng(5).uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32)
+    assert net(Tensor(x)).shape == (2, 4) and net.predict_proba(x).shape == (2, 4)
+    np.testing.assert_allclose(net.predict_proba(x).sum(1), 1, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"\(N, 3, 32, 32\)"):
+        net.predict_proba(np.zeros((1, 1, 28, 28), np.float32))
+
+
+def test_paired_inputs_of_colour_images():
+    from minigan.data.paired import HOLE, make_pairs
+
+    y = np.random.default_rng(6).uniform(-1, 1, (2, 3, 32, 32)).astype(np.float32)
+    low = make_pairs("sr", y, np.arange(2), 4)
+    np.testing.assert_allclose(low[1, 2, 3, 5], y[1, 2, 12:16, 20:24].mean(), rtol=1e-6)
+    holed = make_pairs("inpaint", y, np.array([7, 8]))
+    assert ((holed == -1).all(axis=1).sum(axis=(1, 2)) >= HOLE * HOLE).all()  # every channel
+    assert np.array_equal(holed[holed != -1], y[holed != -1])
