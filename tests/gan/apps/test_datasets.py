@@ -316,3 +316,17 @@ def test_paired_inputs_of_colour_images():
     holed = make_pairs("inpaint", y, np.array([7, 8]))
     assert ((holed == -1).all(axis=1).sum(axis=(1, 2)) >= HOLE * HOLE).all()  # every channel
     assert np.array_equal(holed[holed != -1], y[holed != -1])
+
+
+def test_eval_and_sample_of_a_folder_run(tmp_path, flat_folder, capsys):
+    folder, _ = flat_folder
+    s = _train(tmp_path, "pix2pix-digits", f"folder:{folder}", "paired_task=inpaint")
+    run = tmp_path / "run"
+    assert main(["eval", str(run)]) == 0
+    got = json.loads((run / "eval.json").read_text())["metrics"]
+    assert got["output"] == s["metrics"]["output"]  # the same held-out folder images
+    assert main(["sample", "--checkpoint", str(run), "--n", "3", "--out",
+                 str(tmp_path / "s.npy")]) == 0
+    # input | output | target of 3 of the 5 held-out RGB images.
+    assert np.load(tmp_path / "s.npy").shape == (3, 3, 3, 32, 32)
+    capsys.readouterr()
