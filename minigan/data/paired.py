@@ -87,13 +87,9 @@ def paired_digits(task: str, split: str, factor: int = 4) -> tuple[np.ndarray, n
     """(inputs, targets, labels) of ``split`` ("train" or "test") of the offline digits for
     ``task``: "sr" (inputs downsampled by ``factor``), "edges" or "inpaint"; targets are the
     digits themselves, float32 in [-1, 1]."""
-    from .digits import _split_index, load_digits
+    from .digits import file_index, load_digits
 
     if task not in TASKS:
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
-    from .digits import _parse, digits_path
-
     data = load_digits(split)
-    # The digit's index in the whole file: the same hole whichever split it is read from.
-    index = _split_index(_parse(digits_path())[1], split)
-    return make_pairs(task, data.images, index, factor), data.images, data.labels
+    return make_pairs(task, data.images, file_index(split), factor), data.images, data.labels

@@ -65,11 +65,10 @@ def split(name: str, which: str) -> Split:
     kind = _kind(name)
     try:
         if kind == "digits":
-            from ...data.digits import _parse, _split_index, digits_path, load_digits
+            from ...data.digits import file_index, load_digits
 
             data = load_digits(which)
-            # The digit's place in the whole file: the index the paired tasks always used.
-            index = _split_index(_parse(digits_path())[1], which)
+            index = file_index(which)  # the index the paired tasks always used
         elif kind in _OWN_SPLITS:
             data = load(name, split=which)
             index = np.arange(len(data.images))
