@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 INSTALL_HINT = ("pip install 'minigan[mpi]' (mpi4py plus the mpich wheel, which brings an MPI "
@@ -19,6 +20,7 @@ INSTALL_HINT = ("pip install 'minigan[mpi]' (mpi4py plus the mpich wheel, which 
 # Set by the launchers we know in every process they start: MPICH/Intel MPI's Hydra and Slurm's
 # PMI (PMI_SIZE), Open MPI (OMPI_COMM_WORLD_SIZE), PMIx launchers (PMIX_SIZE is not standard;
 # PMIX_RANK is).
+ABORT_DRAIN_S = 0.5  # seconds the launcher gets to forward the abort message
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 
 
@@ -74,6 +76,11 @@ class World:
         one rank must not leave the others waiting in a collective for ever."""
         print(f"[rank {self.rank}/{self.size}] {message}", file=sys.stderr, flush=True)
         sys.stdout.flush()
+        # The launcher forwards our output asynchronously and stops forwarding once Abort
+        # kills the job: on a busy machine the last lines written (this message) were lost
+        # while the traceback before them arrived (seen once in CI). A moment for it to
+        # drain the pipe costs nothing on a path that ends the job anyway.
+        time.sleep(ABORT_DRAIN_S)
         self.comm.Abort(code)
 
     def __repr__(self) -> str:
