@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import backends
+from ..backends import allocator
 from ..gan.progress import Progress
 from . import grid25 as G25
 from . import models as M
@@ -20,8 +21,10 @@ from .runner import _cpu_backends, in_child, machine_info, time_interleaved
 
 def child_times(impl: str, preset: str, batch: int, repeats: int, warmup: int) -> list[float]:
     """In a fresh interpreter (see :func:`bench_step`): build one implementation's step, warm it
-    up, and return the seconds of ``repeats`` timed steps."""
-
+    up, and return the seconds of ``repeats`` timed steps. Every implementation's process
+    keeps its freed memory (backends.allocator, as ``minigan train`` does): PyTorch's steps
+    allocate through the same glibc malloc and are spared the same page faults."""
+    allocator.retain_freed_memory()
     if impl == "torch":
         import torch
 

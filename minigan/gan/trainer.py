@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import random as mgrandom
+from ..backends import allocator
 from ..diagnostics import diagnosis, telemetry
 from ..ops import softplus
 from ..ops import mean as _mean
@@ -346,6 +347,7 @@ class Trainer:
             should_stop: Callable[[], bool] | None = None) -> dict | None:
         """Train to ``cfg["steps"]``; returns the summary, or None when ``should_stop()`` asked
         to stop early (after writing a checkpoint at a step boundary)."""
+        allocator.retain_freed_memory()  # each step's arrays reuse the last step's pages
         with resources.run_threads(self.cfg, self.device):  # config key 'threads'
             if not self.dist.is_main:  # data parallel: the same steps, rank 0 alone writes
                 return self.dist.follow(self, resume, should_stop)
