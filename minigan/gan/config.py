@@ -56,6 +56,8 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "gp_one_sided": (False, "penalize only gradient norms above 1"),
     "r1_gamma": (0.1, "R1 penalty gamma on real data (0 = off)"),
     "r2_gamma": (0.0, "R2 penalty gamma on fake data (0 = off)"),
+    "r1_interval": (1, "lazy R1/R2 (StyleGAN2): the penalty on every k-th D step only, "
+                       "weighted k times"),
     "dragan_weight": (0.0, "DRAGAN penalty weight (0 = off)"),
     "clip": (0.0, "WGAN weight clipping bound (0 = off)"),
     "d_sn": (False, "spectral norm on every D layer"),

@@ -120,6 +120,7 @@ class Trainer:
         # D(x) depends on its parameters and x alone (no state a forward updates).
         self._d_pure = next(iter(self.D.buffers()), None) is None
         self._lists: dict[tuple, list] = {}  # see _members
+        self._critic = 0  # which of the step's n_critic D steps runs (the lazy R1 schedule)
 
     # ---- one training step ---------------------------------------------------------------
     def _noise_sigma(self) -> float:
@@ -143,7 +144,12 @@ class Trainer:
         # both when that forward is D(real) itself -- no instance noise, and a D without buffers
         # (no batch norm statistics, no spectral-norm power iteration: a second forward would
         # update those again, so such a D keeps its own R1 forward as before).
-        share_r1 = bool(cfg["r1_gamma"]) and self._noise_sigma() <= 0 and self._d_pure
+        # Lazy R1/R2 (StyleGAN2, Karras et al. 2020, sec. 3.1): on the last D step of every
+        # r1_interval, weighted r1_interval times; the other D steps skip the double backprop.
+        k = cfg["r1_interval"]
+        lazy = k if (self.step * cfg["n_critic"] + self._critic) % k == k - 1 else 0
+        r1_gamma, r2_gamma = cfg["r1_gamma"] * lazy, cfg["r2_gamma"] * lazy
+        share_r1 = bool(r1_gamma) and self._noise_sigma() <= 0 and self._d_pure
         if share_r1:
             real = real.detach().requires_grad_()
         out_r, out_f = self._D(real, real_cond), self._D(fake, fake_cond)
@@ -161,14 +167,14 @@ class Trainer:
             penalty = self.gp_weight * penalties.gradient_penalty(
                 D, real, fake, one_sided=cfg["gp_one_sided"])
         if share_r1:
-            term = penalties.r1_from_logits(r, real, cfg["r1_gamma"])
+            term = penalties.r1_from_logits(r, real, r1_gamma)
             penalty = term if penalty is None else penalty + term
-        elif cfg["r1_gamma"]:
-            term = penalties.r1_penalty(D, real, cfg["r1_gamma"])
+        elif r1_gamma:
+            term = penalties.r1_penalty(D, real, r1_gamma)
             penalty = term if penalty is None else penalty + term
-        if cfg["r2_gamma"]:
+        if r2_gamma:
             Df = lambda x: _flat_logits(src.call_d(self.D, x, fake_cond))  # noqa: E731
-            term = penalties.r2_penalty(Df, fake, cfg["r2_gamma"])
+            term = penalties.r2_penalty(Df, fake, r2_gamma)
             penalty = term if penalty is None else penalty + term
         if cfg["dragan_weight"]:
             term = cfg["dragan_weight"] * penalties.dragan_penalty(D, real)
@@ -274,7 +280,7 @@ class Trainer:
         self._set_lr()
         rec: dict[str, Any] = {}
         with self.dist.shard():  # data parallel: this rank's rows of every batch-sized draw
-            for _ in range(self.cfg["n_critic"]):
+            for self._critic in range(self.cfg["n_critic"]):
                 rec = self.remedies.d_step()
             rec.update(self._g_step())
         rec = self.dist.average_record(_host_record(rec))

@@ -25,6 +25,7 @@ def test_overrides_are_typed():
     ("steps=fast", "expected int"),
     ("steps=2.5", "expected int"),
     ("steps=0", "positive integer"),
+    ("r1_interval=0", "'r1_interval': expected a positive integer"),
     ("lr_g=nan", "finite"),
     ("d_sn=maybe", "expected bool"),
     ("steps", "expected key=value"),

@@ -147,3 +147,47 @@ def test_r1_shares_the_real_forward_with_the_loss_and_gives_the_same_steps(tmp_p
     assert recs[0] == recs[1]
     for a, b in zip(*params):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_lazy_r1_is_r1_weighted_k_times_on_every_kth_d_step_and_none_between(tmp_path,
+                                                                             n_critic):
+    # Reference: the eager trainer (r1_interval 1) with r1_gamma switched by hand, per D step,
+    # to what the lazy schedule promises: 0 on the first k - 1 D steps of each k, k * gamma on
+    # the k-th. Same ops in the same order, so the same bits.
+    # One trainer after the other: a trainer seeds and draws from the process's generator.
+    k, gamma, steps = 3, 0.25, 5
+    lazy = Trainer(tiny_cfg(dtype="float64", r1_gamma=gamma, r1_interval=k,
+                            n_critic=n_critic), tmp_path / "lazy", progress=False)
+    lazy_recs = [lazy.train_step() for _ in range(steps)]
+    eager = Trainer(tiny_cfg(dtype="float64", r1_gamma=gamma, n_critic=n_critic),
+                    tmp_path / "eager", progress=False)
+    d_steps = [0]
+
+    def eager_d_step(d_step=eager._d_step):
+        eager.cfg["r1_gamma"] = k * gamma if d_steps[0] % k == k - 1 else 0.0
+        d_steps[0] += 1
+        return d_step()
+
+    eager._d_step = eager_d_step
+    assert [eager.train_step() for _ in range(steps)] == lazy_recs
+    penalties = [r["penalty"] for r in lazy_recs]
+    assert d_steps[0] == steps * n_critic
+    # The logged penalty is the last D step's of each G step: R1 only where it ran.
+    last = [(s + 1) * n_critic - 1 for s in range(steps)]
+    assert [p > 0 for p in penalties] == [d % k == k - 1 for d in last]
+    for a, b in zip(lazy.D.parameters(), eager.D.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(lazy.G.parameters(), eager.G.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_lazy_r1_differs_from_eager_r1(tmp_path):
+    # The schedule changes the updates (else the test above could pass with it ignored).
+    ps = []
+    for k in (1, 2):
+        t = Trainer(tiny_cfg(dtype="float64", r1_gamma=1.0, r1_interval=k), tmp_path / str(k),
+                    progress=False)
+        t.train_step()
+        ps.append([p.numpy() for p in t.D.parameters()])
+    assert any(not np.array_equal(a, b) for a, b in zip(*ps))
