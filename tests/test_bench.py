@@ -84,7 +84,8 @@ def test_grid25_step_is_the_trainers_step_beside_torch(tmp_path, capsys):
     rec = step()
     step.close()  # the run's thread counts end with it
     assert backends.num_threads() == before
-    assert step.trainer.step == 1  # the trainer's own step ran
+    # the trainer's own steps ran: one period of the preset's lazy R1 schedule per call
+    assert step.trainer.step == grid25.steps_per_call()
     steps = [rec]
     if backends._installed("torch"):
         steps.append(grid25.make_torch_step(batch=16)())
@@ -93,11 +94,12 @@ def test_grid25_step_is_the_trainers_step_beside_torch(tmp_path, capsys):
         # At initialisation D's logits are near 0: each softplus term is near log 2.
         assert abs(r["d_loss"] - 2 * math.log(2)) < 0.2
         assert abs(r["g_loss"] - math.log(2)) < 0.1
-        assert 0 <= r["penalty"] < 0.1
+        assert 0 < r["penalty"] < 0.1  # the period's last step applies R1
     out = tmp_path / "g.json"
     assert main(["bench", "step", "--preset", "grid25", "--batch", "8", "--repeats", "1",
                  "--warmup", "0", "--backends", "numpy", "--same-process", "--quiet",
                  "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["preset"] == "grid25" and report["batch"] == 8
+    assert report["steps_per_call"] == grid25.steps_per_call()
     assert "preset grid25, batch 8" in capsys.readouterr().out

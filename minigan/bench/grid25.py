@@ -8,13 +8,15 @@ the same step written as one would in PyTorch:
     G = Linear(2 -> 128), ReLU, Linear(128 -> 128), ReLU, Linear(128 -> 128), ReLU, Linear(-> 2)
     D = Linear(2 -> 128), LeakyReLU(0.2), (Linear(128 -> 128), LeakyReLU(0.2)) x 2, Linear(-> 1)
     D step: real x ~ grid25 (drawn on the host, as the trainer does), fake = G(z) without grad,
-        loss = E softplus(-D(x)) + E softplus(D(fake)) + gamma/2 E ||grad_x D(x)||^2 (R1,
-        gamma 0.1, double backprop), Adam(lr, betas (0.5, 0.999))
+        loss = E softplus(-D(x)) + E softplus(D(fake)) + k gamma/2 E ||grad_x D(x)||^2 (lazy
+        R1, gamma 0.1, on every k-th step, k = the preset's r1_interval; double backprop),
+        Adam(lr, betas (0.5, 0.999))
     G step: loss = E softplus(-D(G(z))), Adam; then the EMA of G's weights (decay 0.99 with
         the trainer's warm-up) and the linear learning-rate decay.
 
 Both copy the step's metrics to Python floats (losses, mean and std of the logits), as the
-trainer does. The minigan step also checks that the losses and gradients are finite, a check the
+trainer does. One call runs k steps -- one period of the R1 schedule, so that every timed call
+does the same work -- and the bench reports the time per step (:func:`steps_per_call`). The minigan step also checks that the losses and gradients are finite, a check the
 PyTorch step does without.
 """
 
@@ -30,6 +32,13 @@ import numpy as np
 BATCH = 256  # the preset's batch size
 
 
+def steps_per_call() -> int:
+    """Steps one call of either step function runs: the preset's lazy-R1 period."""
+    from ..gan import config
+
+    return config.resolve("grid25")["r1_interval"]
+
+
 def make_minigan_step(batch: int = BATCH, seed: int = 0) -> Callable[[], dict]:
     """The trainer's step on the grid25 preset (no telemetry: that runs only at log steps),
     with the run's thread counts (gan.resources.run_threads: the config key ``threads``) set
@@ -43,10 +52,14 @@ def make_minigan_step(batch: int = BATCH, seed: int = 0) -> Callable[[], dict]:
     threads = contextlib.ExitStack()
     threads.enter_context(resources.run_threads(cfg))
 
+    k = cfg["r1_interval"]
+
     def step() -> dict:
-        if trainer.step >= cfg["steps"] - 1:
+        if trainer.step >= cfg["steps"] - k:
             trainer.step = 0  # keep the learning rate of the linear decay above 0
-        return trainer.train_step()
+        for _ in range(k):
+            rec = trainer.train_step()
+        return rec
 
     step.trainer = trainer  # type: ignore[attr-defined]
     step.close = threads.close  # type: ignore[attr-defined]
@@ -78,23 +91,28 @@ def make_torch_step(batch: int = BATCH, seed: int = 0) -> Callable[[], dict]:
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg["lr_d"], betas=betas)
     mixture = toy.mixture("grid25")
     rng = np.random.default_rng([seed, 2])
-    gamma, decay = cfg["r1_gamma"], cfg["ema"]
+    gamma, decay, k = cfg["r1_gamma"], cfg["ema"], cfg["r1_interval"]
     ema_p, g_p = list(G_ema.parameters()), list(G.parameters())
     state = {"step": 0}
 
-    def step() -> dict:
-        t = state["step"] % (steps - 1)
+    def one_step() -> dict:
+        t = state["step"]
         for opt, key in ((opt_g, "lr_g"), (opt_d, "lr_d")):
             for group in opt.param_groups:
                 group["lr"] = cfg[key] * (1 - t / steps)
-        # D step: the logits on real data serve the loss and R1's input gradient alike.
-        real = torch.from_numpy(mixture.sample(batch, rng)).requires_grad_()
+        # D step: the logits on real data serve the loss and R1's input gradient alike; R1 on
+        # the last step of every k, weighted k times.
+        lazy = t % k == k - 1
+        real = torch.from_numpy(mixture.sample(batch, rng)).requires_grad_(lazy)
         with torch.no_grad():
             fake = G(torch.randn(batch, z_dim))
         r, f = D(real).reshape(-1), D(fake).reshape(-1)
         d_loss = F.softplus(-r).mean() + F.softplus(f).mean()
-        (gx,) = torch.autograd.grad(r.sum(), real, create_graph=True)
-        penalty = (gamma / 2) * gx.pow(2).sum(1).mean()
+        if lazy:
+            (gx,) = torch.autograd.grad(r.sum(), real, create_graph=True)
+            penalty = (k * gamma / 2) * gx.pow(2).sum(1).mean()
+        else:
+            penalty = torch.zeros(())
         opt_d.zero_grad()
         (d_loss + penalty).backward()
         opt_d.step()
@@ -112,6 +130,13 @@ def make_torch_step(batch: int = BATCH, seed: int = 0) -> Callable[[], dict]:
         return {"d_loss": d_loss.item(), "penalty": penalty.item(), "g_loss": g_loss.item(),
                 "d_real": rd.mean().item(), "d_fake": fd.mean().item(),
                 "d_real_std": rd.std().item(), "d_fake_std": fd.std().item()}
+
+    def step() -> dict:
+        if state["step"] > steps - 1 - k:
+            state["step"] = 0  # keep the learning rate above 0, a whole period at a time
+        for _ in range(k):
+            rec = one_step()
+        return rec
 
     return step
 

@@ -139,7 +139,8 @@ def test_r1_shares_the_real_forward_with_the_loss_and_gives_the_same_steps(tmp_p
     # The steps must equal those of a separate R1 forward (bit for bit in float64: same ops).
     recs, params = [], []
     for pure in (True, False):
-        t = Trainer(tiny_cfg(dtype="float64"), tmp_path / str(pure), progress=False)
+        t = Trainer(tiny_cfg(dtype="float64", r1_interval=1), tmp_path / str(pure),
+                    progress=False)
         assert t._d_pure  # the grid25 MLP D has no batch norm and no spectral norm
         t._d_pure = pure
         recs.append([t.train_step() for _ in range(3)])
@@ -160,8 +161,8 @@ def test_lazy_r1_is_r1_weighted_k_times_on_every_kth_d_step_and_none_between(tmp
     lazy = Trainer(tiny_cfg(dtype="float64", r1_gamma=gamma, r1_interval=k,
                             n_critic=n_critic), tmp_path / "lazy", progress=False)
     lazy_recs = [lazy.train_step() for _ in range(steps)]
-    eager = Trainer(tiny_cfg(dtype="float64", r1_gamma=gamma, n_critic=n_critic),
-                    tmp_path / "eager", progress=False)
+    eager = Trainer(tiny_cfg(dtype="float64", r1_gamma=gamma, r1_interval=1,
+                            n_critic=n_critic), tmp_path / "eager", progress=False)
     d_steps = [0]
 
     def eager_d_step(d_step=eager._d_step):
