@@ -16,8 +16,9 @@ the same step written as one would in PyTorch:
 
 Both copy the step's metrics to Python floats (losses, mean and std of the logits), as the
 trainer does. One call runs k steps -- one period of the R1 schedule, so that every timed call
-does the same work -- and the bench reports the time per step (:func:`steps_per_call`). The minigan step also checks that the losses and gradients are finite, a check the
-PyTorch step does without.
+does the same work -- and the bench reports the time per step (:func:`steps_per_call`). The
+minigan step also checks that the losses and gradients are finite, a check the PyTorch step
+does without.
 """
 
 from __future__ import annotations
