@@ -52,6 +52,7 @@ class ToySource:
     """2-D mixtures (grid25, ring8) and the spiral, sampled fresh every batch."""
 
     is_image = False
+    joint_d = True  # D takes real and fake alike, without labels (Trainer._d_joint)
 
     def __init__(self, cfg: dict, device: str = "cpu") -> None:
         self.cfg = cfg
@@ -157,6 +158,9 @@ class ImageSource:
     """An image dataset through a seeded, checkpointable DataLoader, for every image model."""
 
     is_image = True
+    # D(real) and D(fake) stay two forwards (Trainer._d_joint): the image models' D carry batch
+    # norm or spectral norm, and the conditional ones labels.
+    joint_d = False
 
     def __init__(self, cfg: dict, device: str = "cpu") -> None:
         from ..data import DataLoader, load

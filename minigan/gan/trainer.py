@@ -31,7 +31,7 @@ import numpy as np
 from .. import random as mgrandom
 from ..backends import allocator
 from ..diagnostics import diagnosis, telemetry
-from ..ops import softplus
+from ..ops import cat, softplus
 from ..ops import mean as _mean
 from ..optim import Adam
 from ..tensor import Tensor, array_module, host_values, no_grad
@@ -119,6 +119,13 @@ class Trainer:
         self.remedies = remedies.Remedies(self)  # mode-collapse remedies' hooks (gan.remedies)
         # D(x) depends on its parameters and x alone (no state a forward updates).
         self._d_pure = next(iter(self.D.buffers()), None) is None
+        # ... and each output row on its own input rows (no minibatch layers, no remedy that
+        # swaps D or reads it apart, an unconditional source): D(real) and D(fake) may run as
+        # one batch.
+        rem = self.remedies
+        self._d_joint = (self._d_pure and getattr(self.source, "joint_d", False)
+                         and not cfg["d_mbstd"] and not cfg["d_mbdisc"]
+                         and not (rem.ensemble or rem.mixture))
         self._lists: dict[tuple, list] = {}  # see _members
         self._critic = 0  # which of the step's n_critic D steps runs (the lazy R1 schedule)
 
@@ -152,8 +159,17 @@ class Trainer:
         share_r1 = bool(r1_gamma) and self._noise_sigma() <= 0 and self._d_pure
         if share_r1:
             real = real.detach().requires_grad_()
-        out_r, out_f = self._D(real, real_cond), self._D(fake, fake_cond)
-        r, f = _flat_logits(out_r), _flat_logits(out_f)
+        if self._d_joint and not share_r1:
+            # One forward and backward of D over real and fake together: the same values, half
+            # the ops, and one product per layer for D's weight gradient instead of two summed.
+            # (A step with R1 keeps D(real) apart: R1's double backprop needs that graph only.)
+            both = _flat_logits(self._D(cat([real, fake]), None))
+            n = real.shape[0] // cfg["pack"]  # the real rows' logits (PacGAN: packed rows)
+            r, f = both[:n], both[n:]
+            out_r, out_f = r, f
+        else:
+            out_r, out_f = self._D(real, real_cond), self._D(fake, fake_cond)
+            r, f = _flat_logits(out_r), _flat_logits(out_f)
         s = cfg["label_smoothing"]
         if s:  # one-sided: BCE against a real target of 1 - s
             d_loss = _mean(softplus(r) - (1 - s) * r) + _mean(softplus(f))

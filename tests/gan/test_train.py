@@ -143,6 +143,7 @@ def test_r1_shares_the_real_forward_with_the_loss_and_gives_the_same_steps(tmp_p
                     progress=False)
         assert t._d_pure  # the grid25 MLP D has no batch norm and no spectral norm
         t._d_pure = pure
+        t._d_joint = False  # D(real) and D(fake) as two forwards on both sides
         recs.append([t.train_step() for _ in range(3)])
         params.append([p.numpy() for p in t.D.parameters()])
     assert recs[0] == recs[1]
@@ -192,3 +193,37 @@ def test_lazy_r1_differs_from_eager_r1(tmp_path):
         t.train_step()
         ps.append([p.numpy() for p in t.D.parameters()])
     assert any(not np.array_equal(a, b) for a, b in zip(*ps))
+
+
+@pytest.mark.parametrize("pack", [1, 4])
+def test_d_on_real_and_fake_as_one_batch_gives_the_separate_forwards_steps(tmp_path, pack):
+    # Steps without R1 (r1_interval 4: steps 0-2) run D once over [real; fake]. Reference: the
+    # same trainer with two forwards. Same values; D's weight gradient is one product over both
+    # halves instead of two summed, so equal to float64 rounding, not bit for bit.
+    runs = []
+    for joint in (True, False):
+        t = Trainer(tiny_cfg(dtype="float64", r1_interval=4, pack=pack), tmp_path / str(joint),
+                    progress=False)
+        assert t._d_joint  # the grid25 MLPs: no buffers, rows independent, no labels
+        t._d_joint = joint
+        rows, call_d = [], t.source.call_d
+        t.source.call_d = lambda D, x, cond: rows.append(x.shape[0]) or call_d(D, x, cond)
+        recs = [t.train_step() for _ in range(3)]
+        # per step: D on the real and fake batches (one call or two), then D(G(z)) for G
+        b = t.cfg["batch_size"]
+        assert rows == ([2 * b, b] if joint else [b, b, b]) * 3
+        runs.append((recs, [p.numpy() for p in (*t.D.parameters(), *t.G.parameters())]))
+    (recs_a, ps_a), (recs_b, ps_b) = runs
+    for a, b in zip(recs_a, recs_b):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-12, abs=1e-14), k
+    for a, b in zip(ps_a, ps_b):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_d_stays_two_forwards_where_rows_are_not_independent(tmp_path):
+    for extra in ({"d_mbstd": 1}, {"n_generators": 2}, {"n_discriminators": 2}):
+        t = Trainer(tiny_cfg(**extra), tmp_path / str(len(extra)) / next(iter(extra)),
+                    progress=False)
+        assert not t._d_joint, extra
