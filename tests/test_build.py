@@ -99,7 +99,7 @@ def test_minigan_info_json(tmp_path):
     # the ISA variants: compiled, what this CPU runs, the one in use and each family's
     isa = info["native"]["isa"]
     assert isa["compiled"][-1] == "generic" and isa["active"] in isa["supported"]
-    for family in ("conv", "gan_loss", "optim"):  # dispatched by minigan, not the loader
+    for family in ("conv", "gan_loss", "optim", "bias_act"):  # dispatched by minigan
         assert isa["families"][family] == isa["active"]
 
 
@@ -115,7 +115,8 @@ def test_minigan_isa_forces_a_variant_or_names_why_not(tmp_path):
         native = json.loads(result.stdout)["native"]
         if name in supported:
             assert native["isa"]["active"] == name
-            assert {native["isa"]["families"][f] for f in ("conv", "gan_loss", "optim")} == {name}
+            families = ("conv", "gan_loss", "optim", "bias_act")
+            assert {native["isa"]["families"][f] for f in families} == {name}
         else:
             assert native["built"] is False
             assert f"MINIGAN_ISA={name}" in native["error"] and "available here" in native["error"]

@@ -1,4 +1,7 @@
-// Bias + activation, OpenMP. See bias_act.h for the semantics.
+// Bias + activation, OpenMP. See bias_act.h for the semantics. Compiled once per instruction set
+// (isa.h: AVX-512, AVX2, baseline); the table at the bottom is the only exported name. The loops
+// are written for the compiler's vectoriser; every variant rounds step by step (no contraction:
+// CMakeLists.txt), so all give the same bits.
 #include "bias_act.h"
 
 #include <cmath>
@@ -6,7 +9,11 @@
 
 #include "parallel.h"
 
-namespace minigan::cpu {
+#ifndef MG_ISA_NS
+#error "bias_act.cpp: compile with -DMG_ISA_NS=isa_<name> -DMG_ISA_NAME=\"<name>\""
+#endif
+
+namespace minigan::cpu::MG_ISA_NS {
 
 namespace {
 
@@ -91,8 +98,8 @@ void forward_impl(const T* x, const T* b, T* y, int64_t outer, int64_t C, int64_
 }
 
 template <typename T>
-void bias_act_forward(const T* x, const T* b, T* y, int64_t outer, int64_t C, int64_t inner,
-                      Act act, double alpha_d) {
+void forward_any(const T* x, const T* b, T* y, int64_t outer, int64_t C, int64_t inner, Act act,
+                 double alpha_d) {
     const T alpha = static_cast<T>(alpha_d);
     switch (act) {
         case Act::relu: return forward_impl<Act::relu>(x, b, y, outer, C, inner, alpha);
@@ -128,12 +135,19 @@ void backward_channels_last(const T* gy, const T* y, T* gx, T* gb, int64_t outer
             const T* __restrict g = gy + o * C;
             const T* __restrict yr = y + o * C;
             T* __restrict d = gx ? gx + o * C : nullptr;
-            if (d) {
+            // One pass per case, each a plain loop the compiler vectorises (gx and its channel
+            // sum together: one read of the row; the sum is of the rounded gx, as below).
+            if (d && acc) {
+                for (int64_t c = 0; c < C; ++c) {
+                    const T v = g[c] * slope<act>(yr[c], alpha);
+                    d[c] = v;
+                    acc[c] += static_cast<double>(v);
+                }
+            } else if (d) {
                 for (int64_t c = 0; c < C; ++c) d[c] = g[c] * slope<act>(yr[c], alpha);
-                g = d;
-            }
-            if (acc)
+            } else if (acc) {
                 for (int64_t c = 0; c < C; ++c) acc[c] += static_cast<double>(g[c]);
+            }
         }
     }
     if (gb) {
@@ -196,8 +210,8 @@ void backward_impl(const T* gy, const T* y, T* gx, T* gb, int64_t outer, int64_t
 }
 
 template <typename T>
-void bias_act_backward(const T* gy, const T* y, T* gx, T* gb, int64_t outer, int64_t C,
-                       int64_t inner, Act act, double alpha_d) {
+void backward_any(const T* gy, const T* y, T* gx, T* gb, int64_t outer, int64_t C, int64_t inner,
+                  Act act, double alpha_d) {
     const T alpha = static_cast<T>(alpha_d);
     switch (act) {
         case Act::relu: return backward_impl<Act::relu>(gy, y, gx, gb, outer, C, inner, alpha);
@@ -210,13 +224,8 @@ void bias_act_backward(const T* gy, const T* y, T* gx, T* gb, int64_t outer, int
     }
 }
 
-#define MG_INSTANTIATE(T)                                                                    \
-    template void bias_act_forward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, Act, \
-                                      double);                                               \
-    template void bias_act_backward<T>(const T*, const T*, T*, T*, int64_t, int64_t, int64_t, \
-                                       Act, double);
-MG_INSTANTIATE(float)
-MG_INSTANTIATE(double)
-#undef MG_INSTANTIATE
+extern const BiasActKernels bias_act_table;
+const BiasActKernels bias_act_table = {MG_ISA_NAME, &forward_any<float>, &forward_any<double>,
+                                       &backward_any<float>, &backward_any<double>};
 
-}  // namespace minigan::cpu
+}  // namespace minigan::cpu::MG_ISA_NS

@@ -3,6 +3,7 @@
 #include "isa.h"
 
 #include "adam.h"
+#include "bias_act.h"
 #include "gan_loss.h"
 
 #include <atomic>
@@ -11,11 +12,12 @@
 
 namespace minigan::cpu {
 
-// Each ISA unit's exported tables (conv_direct.cpp, gan_loss.cpp, adam.cpp).
+// Each ISA unit's exported tables (conv_direct.cpp, gan_loss.cpp, adam.cpp, bias_act.cpp).
 #define MG_ISA_TABLES                                  \
     extern const ConvDirect conv_direct_table;         \
     extern const GanLossKernels gan_loss_table;        \
-    extern const OptimKernels optim_table;
+    extern const OptimKernels optim_table;             \
+    extern const BiasActKernels bias_act_table;
 #if MINIGAN_HAVE_ISA_AVX512
 namespace isa_avx512 { MG_ISA_TABLES }
 #endif
@@ -144,5 +146,6 @@ void isa_init_from_env() {
 const ConvDirect& conv_direct() { MG_PICK(conv_direct_table) }
 const GanLossKernels& gan_loss_kernels() { MG_PICK(gan_loss_table) }
 const OptimKernels& optim_kernels() { MG_PICK(optim_table) }
+const BiasActKernels& bias_act_kernels() { MG_PICK(bias_act_table) }
 
 }  // namespace minigan::cpu

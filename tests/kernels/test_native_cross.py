@@ -1,9 +1,9 @@
 """The portable (generic) direct conv, GAN-loss and Adam kernels cross-compiled for ARM64 and run
 under qemu-user: where ``aarch64-linux-gnu-g++`` and ``qemu-aarch64`` are installed (Debian:
-g++-aarch64-linux-gnu, qemu-user), csrc/cpu/conv_direct.cpp, gan_loss.cpp, adam.cpp and isa.cpp
-are built as the ARM64 build of minigan._C builds them (the generic variant only, NEON vectors)
-with a standalone driver that compares the kernels with plain loops over the definition
-(native_cross/conv_direct_check.cpp). The
+g++-aarch64-linux-gnu, qemu-user), csrc/cpu/conv_direct.cpp, gan_loss.cpp, adam.cpp, bias_act.cpp
+(linked, not yet checked by the driver) and isa.cpp are built as the ARM64 build of minigan._C
+builds them (the generic variant only, NEON vectors) with a standalone driver that compares the
+kernels with plain loops over the definition (native_cross/conv_direct_check.cpp). The
 whole Python module is not cross-built: that needs an ARM64 Python to link against."""
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def test_generic_conv_kernels_on_arm64_under_qemu(tmp_path):
              '-DMG_ISA_NAME="generic"', "-DMG_VEC_BYTES=16", "-DMINIGAN_HAVE_ISA_AVX512=0",
              "-DMINIGAN_HAVE_ISA_AVX2=0", f"-I{ROOT / 'csrc'}", "-static"]
     sources = [ROOT / "csrc/cpu/conv_direct.cpp", ROOT / "csrc/cpu/gan_loss.cpp",
-               ROOT / "csrc/cpu/adam.cpp", ROOT / "csrc/cpu/isa.cpp",
+               ROOT / "csrc/cpu/adam.cpp", ROOT / "csrc/cpu/bias_act.cpp",
+               ROOT / "csrc/cpu/isa.cpp",
                ROOT / "tests/kernels/native_cross/conv_direct_check.cpp"]
     build = subprocess.run([CXX, *flags, *map(str, sources), "-o", str(exe)],
                            capture_output=True, text=True, timeout=300)

@@ -6,7 +6,8 @@ the tolerance measures the kernel's rounding and nothing else; the ``numpy`` bac
 the same way, which keeps the tolerances honest for the reference itself. The rows with NaN/inf
 inputs (``table.nonfinite``) are included: NaN where the reference has NaN, the same infinities.
 
-The native backend's vectorised conv, GAN-loss and optimizer kernels exist once per ISA variant
+The native backend's vectorised conv, GAN-loss, optimizer and bias + activation kernels exist once
+per ISA variant
 (``_C.isa_info()``): their rows run again under every variant this CPU executes, forced with
 ``_C.set_isa``; variants it cannot execute are reported as skipped with the reason."""
 
@@ -111,14 +112,16 @@ def test_native_conv_matches_reference_per_isa(case, native_isa, dtype):
     test_kernel_matches_reference(case, "native", dtype)
 
 
-_DISPATCHED = {"fused_gan_loss": "gan_loss", "adam_step": "optim", "sgd_step": "optim"}
+_DISPATCHED = {"fused_gan_loss": "gan_loss", "adam_step": "optim", "sgd_step": "optim",
+               "bias_act": "bias_act", "bias_act_backward": "bias_act"}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("case", [c for c in ROWS if c.kernel in _DISPATCHED],
                          ids=lambda c: c.name)
 def test_native_loss_and_optimizer_match_reference_per_isa(case, native_isa, dtype):
-    """The GAN-loss and optimizer rows under each ISA variant, which isa_info then names."""
+    """The GAN-loss, optimizer and bias + activation rows under each ISA variant, which
+    isa_info then names."""
     assert _C.isa_info()["families"][_DISPATCHED[case.kernel]] == native_isa
     test_kernel_matches_reference(case, "native", dtype)
 
@@ -133,3 +136,24 @@ def test_native_optimizer_variants_round_like_numpy(native_isa):
         got, want = case.run(impl, args, kwargs), case.run(ref, args, kwargs)
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w, err_msg=case.name)
+
+
+@pytest.mark.parametrize("act", ["none", "relu", "leaky_relu", "tanh", "sigmoid"])
+def test_native_bias_act_variants_give_the_generic_variants_bits(native_isa, act):
+    """bias_act.cpp rounds step by step in every variant (no FMA contraction) and sums each
+    channel in the same order, so a wider vector changes the speed and not one bit: forward,
+    input gradient and bias gradient equal the generic variant's, channels last (the Linear
+    layers' case) and channels first (a conv's)."""
+    rng = np.random.default_rng(3)
+    for shape in ((300, 129, 1), (3, 17, 50)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        b = rng.standard_normal(shape[1]).astype(np.float32)
+        gy = rng.standard_normal(shape).astype(np.float32)
+        got = []
+        for name in (native_isa, "generic"):
+            _C.set_isa(name)
+            y = _C.bias_act(x, b, act, 0.2)
+            got.append((y, *_C.bias_act_backward(gy, y, act, 0.2, True)))
+        _C.set_isa(native_isa)  # (the fixture restores the test's variant)
+        for a, w in zip(*got):
+            np.testing.assert_array_equal(a, w)
