@@ -124,7 +124,7 @@ class Trainer:
         # one batch.
         rem = self.remedies
         self._d_joint = (self._d_pure and getattr(self.source, "joint_d", False)
-                         and not cfg["d_mbstd"] and not cfg["d_mbdisc"]
+                         and not cfg.get("d_mbstd", 0) and not cfg.get("d_mbdisc", 0)
                          and not (rem.ensemble or rem.mixture))
         self._lists: dict[tuple, list] = {}  # see _members
         self._critic = 0  # which of the step's n_critic D steps runs (the lazy R1 schedule)
@@ -153,7 +153,7 @@ class Trainer:
         # update those again, so such a D keeps its own R1 forward as before).
         # Lazy R1/R2 (StyleGAN2, Karras et al. 2020, sec. 3.1): on the last D step of every
         # r1_interval, weighted r1_interval times; the other D steps skip the double backprop.
-        k = cfg["r1_interval"]
+        k = cfg.get("r1_interval", 1)  # absent in the checkpoints of older runs: eager
         lazy = k if (self.step * cfg["n_critic"] + self._critic) % k == k - 1 else 0
         r1_gamma, r2_gamma = cfg["r1_gamma"] * lazy, cfg["r2_gamma"] * lazy
         share_r1 = bool(r1_gamma) and self._noise_sigma() <= 0 and self._d_pure

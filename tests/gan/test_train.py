@@ -64,6 +64,26 @@ def test_resume_continues_bitwise(tmp_path):
         assert np.array_equal(v, b["G"][k])
 
 
+def test_resuming_a_run_from_before_r1_interval_keeps_r1_on_every_step(tmp_path):
+    # A checkpoint written before the key existed has no r1_interval: --resume continues with
+    # R1 on every step, as that run was trained, and matches an uninterrupted such run.
+    full = Trainer(tiny_cfg(r1_interval=1, steps=20), tmp_path / "full", progress=False)
+    full.run()
+    old = tmp_path / "old"
+    part = Trainer(tiny_cfg(r1_interval=1, steps=20), old, progress=False)
+    assert part.run(should_stop=lambda: part.step == 10) is None
+    ckpt = old / "checkpoints" / "latest.npz"
+    state = checkpoint.load(ckpt)
+    del state["config"]["r1_interval"]
+    checkpoint.save(ckpt, state)
+    assert main(["train", "--out", str(old), "--resume", "--quiet"]) == 0
+    a = checkpoint.load(tmp_path / "full" / "checkpoints" / "final.npz")
+    b = checkpoint.load(old / "checkpoints" / "final.npz")
+    assert "r1_interval" not in b["config"]
+    for k, v in a["D"].items():
+        assert np.array_equal(v, b["D"][k]), k
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_nan_stops_with_the_step_and_keeps_the_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
