@@ -18,7 +18,6 @@ call does it, for glibc only: elsewhere (musl, macOS, Windows) nothing changes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 # mallopt parameters, from glibc's <malloc.h>.
 M_TRIM_THRESHOLD = -1
