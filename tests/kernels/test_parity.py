@@ -157,3 +157,34 @@ def test_native_bias_act_variants_give_the_generic_variants_bits(native_isa, act
         _C.set_isa(native_isa)  # (the fixture restores the test's variant)
         for a, w in zip(*got):
             np.testing.assert_array_equal(a, w)
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "sigmoid"])
+def test_native_bias_act_without_bias_gives_the_same_bits_on_any_thread_count(act):
+    """Without a bias (forward) or a bias gradient (backward) the kernel is element by element
+    and splits the flat array over the threads, whatever its (outer, C, inner) fold -- the
+    (1, 1, size) row that ops.activation passes included: 1, 2 and 3 threads give the same bits.
+    relu and leaky_relu are exact in float32, so those bits are the NumPy reference's."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 1, 100_003)).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    before = backends.num_threads()
+    got = []
+    try:
+        for n in (1, 2, 3):
+            backends.set_num_threads(n)
+            y = _C.bias_act(x, None, act, 0.2)
+            gx, gb = _C.bias_act_backward(gy, y, act, 0.2, False)
+            assert gb is None
+            got.append((y, gx))
+    finally:
+        backends.set_num_threads(before)
+    if act != "sigmoid":
+        want_y = registry.reference("bias_act")(x, None, act, 0.2, 1)
+        want_gx, _ = registry.reference("bias_act_backward")(gy, want_y, act, 0.2, 1,
+                                                             need_bias=False)
+        np.testing.assert_array_equal(got[0][0], want_y)
+        np.testing.assert_array_equal(got[0][1], want_gx)
+    for y, gx in got[1:]:
+        np.testing.assert_array_equal(y, got[0][0])
+        np.testing.assert_array_equal(gx, got[0][1])

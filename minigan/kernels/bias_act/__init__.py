@@ -129,14 +129,16 @@ def _forward_case(shape: tuple, act: str, axis: int = 1, with_bias: bool = True,
     return table.KernelCase("bias_act", label, make, bytes=8.0 * n, bench=bench)
 
 
-def _backward_case(shape: tuple, act: str, axis: int = 1, bench: bool = False) -> table.KernelCase:
+def _backward_case(shape: tuple, act: str, axis: int = 1, bench: bool = False,
+                   need_bias: bool = True) -> table.KernelCase:
     def make(rng: np.random.Generator, dtype: np.dtype) -> tuple[tuple, dict]:
         x = (2 * rng.standard_normal(shape)).astype(dtype)
         y = bias_act(x, None, act, 0.2, axis)
-        return (rng.standard_normal(shape).astype(dtype), y, act, 0.2, axis), {}
+        kwargs = {} if need_bias else {"need_bias": False}
+        return (rng.standard_normal(shape).astype(dtype), y, act, 0.2, axis), kwargs
 
     n = int(np.prod(shape))
-    label = f"{act},{'x'.join(map(str, shape))},axis={axis}"
+    label = f"{act},{'x'.join(map(str, shape))},axis={axis}{'' if need_bias else ',nobias'}"
     return table.KernelCase("bias_act_backward", label, make, bytes=12.0 * n, bench=bench)
 
 
@@ -150,6 +152,11 @@ table.add(
     _backward_case((9, 13), "leaky_relu"),
     _backward_case((2, 3, 11), "sigmoid", axis=-1),
     _backward_case((6, 1), "tanh"),
+    # how ops.activation calls a plain relu/leaky_relu: the whole tensor as one (1, size) row,
+    # no bias; an odd size above the kernels' parallel grain, split over the threads unevenly
+    *(_forward_case((1, 100003), act, axis=0, with_bias=False) for act in ("relu", "leaky_relu")),
+    *(_backward_case((1, 100003), act, axis=0, need_bias=False)
+      for act in ("relu", "leaky_relu")),
     # NaN/inf in x, bias, grad_output, y: propagated as the reference does (relu keeps a NaN)
     *(table.nonfinite(_forward_case((3, 5, 4, 7), act), arg) for act in ACTS for arg in (0, 1)),
     *(table.nonfinite(_backward_case((3, 5, 4, 7), act), arg) for act in ACTS for arg in (0, 1)),
