@@ -1,7 +1,7 @@
-"""The portable (generic) direct conv, GAN-loss and Adam kernels cross-compiled for ARM64 and run
-under qemu-user: where ``aarch64-linux-gnu-g++`` and ``qemu-aarch64`` are installed (Debian:
-g++-aarch64-linux-gnu, qemu-user), csrc/cpu/conv_direct.cpp, gan_loss.cpp, adam.cpp, bias_act.cpp
-(linked, not yet checked by the driver) and isa.cpp are built as the ARM64 build of minigan._C
+"""The portable (generic) direct conv, GAN-loss, Adam and bias + activation kernels cross-compiled
+for ARM64 and run under qemu-user: where ``aarch64-linux-gnu-g++`` and ``qemu-aarch64`` are
+installed (Debian: g++-aarch64-linux-gnu, qemu-user; .ci/run installs them where apt-get can),
+csrc/cpu/conv_direct.cpp, gan_loss.cpp, adam.cpp, bias_act.cpp and isa.cpp are built as the ARM64 build of minigan._C
 builds them (the generic variant only, NEON vectors) with a standalone driver that compares the
 kernels with plain loops over the definition (native_cross/conv_direct_check.cpp). The
 whole Python module is not cross-built: that needs an ARM64 Python to link against."""
@@ -37,4 +37,5 @@ def test_generic_conv_kernels_on_arm64_under_qemu(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "isa generic panel 8"  # 16-byte vectors: 4 floats, 2 per panel row
-    assert sum(line.startswith("ok ") for line in lines) == 7, run.stdout
+    # 5 conv geometries, the GAN loss, Adam, bias_act for each of its 5 activations
+    assert sum(line.startswith("ok ") for line in lines) == 12, run.stdout

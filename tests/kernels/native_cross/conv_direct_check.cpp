@@ -3,15 +3,16 @@
 // (tests/kernels/test_native_cross.py). It links conv_direct.cpp (the generic variant: NEON on
 // ARM64) and isa.cpp, runs the three kernels the dispatch table picks on a few geometries and
 // compares them with plain double-precision loops over the definition (conv_gemm.h).
-// It also runs the GAN-loss and Adam kernels of the same variant (gan_loss.cpp, adam.cpp) against
-// scalar loops (check_loss_and_adam). Prints "isa <name>" and one line per check; exits 1 on a
-// mismatch.
+// It also runs the GAN-loss, Adam and bias + activation kernels of the same variant (gan_loss.cpp,
+// adam.cpp, bias_act.cpp) against scalar loops (check_loss_and_adam, check_bias_act). Prints
+// "isa <name>" and one line per check; exits 1 on a mismatch.
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <vector>
 
 #include "cpu/adam.h"
+#include "cpu/bias_act.h"
 #include "cpu/gan_loss.h"
 #include "cpu/isa.h"
 
@@ -125,6 +126,61 @@ bool check_loss_and_adam() {
     return ok && ok2;
 }
 
+// bias_act forward and backward for one activation, through the dispatch table, against the
+// definition in double (bias_act.h): channels first with a bias (a conv's layout), channels last
+// (a Linear's), and a bias-free call of 40,000 values (the flat, thread-split path).
+bool check_bias_act(minigan::cpu::Act act, const char* name) {
+    using minigan::cpu::Act;
+    const double alpha = 0.2;
+    auto f = [&](double z) {
+        switch (act) {
+            case Act::relu: return z < 0 ? 0.0 : z;
+            case Act::leaky_relu: return z > 0 ? z : alpha * z;
+            case Act::tanh: return std::tanh(z);
+            case Act::sigmoid: return 1.0 / (1.0 + std::exp(-z));
+            default: return z;
+        }
+    };
+    auto slope = [&](double y) {
+        switch (act) {
+            case Act::relu: return y > 0 ? 1.0 : 0.0;
+            case Act::leaky_relu: return y > 0 ? 1.0 : alpha;
+            case Act::tanh: return 1.0 - y * y;
+            case Act::sigmoid: return y * (1.0 - y);
+            default: return 1.0;
+        }
+    };
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    bool ok = true;
+    const int64_t shapes[3][3] = {{5, 7, 9}, {33, 129, 1}, {1, 1, 40000}};
+    for (const auto& sh : shapes) {
+        const int64_t O = sh[0], C = sh[1], I = sh[2], n = O * C * I;
+        const bool with_bias = C > 1;
+        std::vector<float> x(n), b(C), gy(n), y(n), gx(n), gb(C);
+        for (auto& v : x) v = normal(rng);
+        for (auto& v : b) v = normal(rng);
+        for (auto& v : gy) v = normal(rng);
+        minigan::cpu::bias_act_forward<float>(x.data(), with_bias ? b.data() : nullptr, y.data(),
+                                              O, C, I, act, alpha);
+        minigan::cpu::bias_act_backward<float>(gy.data(), y.data(), gx.data(),
+                                               with_bias ? gb.data() : nullptr, O, C, I, act,
+                                               alpha);
+        std::vector<double> want_y(n), want_gx(n), want_gb(C, 0.0);
+        for (int64_t k = 0; k < n; ++k) {
+            const int64_t c = (k / I) % C;
+            // x + b rounded to float first, as the kernel adds them in float
+            want_y[k] = f(double(with_bias ? x[k] + b[c] : x[k]));
+            want_gx[k] = double(gy[k]) * slope(double(y[k]));
+            want_gb[c] += want_gx[k];
+        }
+        ok &= close(y, want_y, "bias_act forward") && close(gx, want_gx, "bias_act backward");
+        if (with_bias) ok &= close(gb, want_gb, "bias_act bias gradient");
+    }
+    std::printf("%s bias_act %s (3 layouts)\n", ok ? "ok" : "MISMATCH", name);
+    return ok;
+}
+
 }  // namespace
 
 namespace minigan::cpu {
@@ -142,5 +198,11 @@ int main() {
     ok &= check({2, 16, 9, 8, 5, 3, 3, 2, 3, 1, 0, 1, 2, 0, 0});
     ok &= check({2, 9, 14, 14, 16, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0});
     ok &= check_loss_and_adam();
+    using minigan::cpu::Act;
+    ok &= check_bias_act(Act::none, "none");
+    ok &= check_bias_act(Act::relu, "relu");
+    ok &= check_bias_act(Act::leaky_relu, "leaky_relu");
+    ok &= check_bias_act(Act::tanh, "tanh");
+    ok &= check_bias_act(Act::sigmoid, "sigmoid");
     return ok ? 0 : 1;
 }
