@@ -9,11 +9,13 @@
 #include <limits>
 
 #include "cpu/adam.h"
+#include "cpu/batch_norm.h"
 #include "cpu/bias_act.h"
 #include "cpu/conv_gemm.h"
 #include "cpu/gan_loss.h"
 #include "cpu/isa.h"
 #include "cpu/parallel.h"
+#include "cpu/spectral_norm.h"
 #include "pyargs.h"
 
 namespace py = pybind11;
@@ -171,9 +173,11 @@ py::dict isa_info() {
     families["gan_loss"] = minigan::cpu::gan_loss_kernels().isa;
     families["optim"] = minigan::cpu::optim_kernels().isa;
     families["bias_act"] = minigan::cpu::bias_act_kernels().isa;
-    // Compiled once for the baseline ISA (SSE2 on x86-64, NEON on ARM64), auto-vectorised.
-    for (const char* f : {"batch_norm", "spectral_norm", "im2col"})
-        families[f] = "baseline";
+    families["batch_norm"] = minigan::cpu::batch_norm_kernels().isa;
+    families["spectral_norm"] = minigan::cpu::spectral_norm_kernels().isa;
+    // Compiled once for the baseline ISA (SSE2 on x86-64, NEON on ARM64): im2col/col2im copy
+    // memory, which a wider vector does not speed up.
+    families["im2col"] = "baseline";
     py::dict out;
     out["compiled"] = compiled;
     out["supported"] = supported;
@@ -192,7 +196,8 @@ void bind_conv_kernels(py::module_& m) {
 (in this build, best first), 'supported' (of those, what this CPU executes), 'active' (the one
 in use: the best supported, or MINIGAN_ISA / set_isa's choice) and 'families' (kernel family ->
 the variant it runs: the active one for the families dispatched at run time (conv, gan_loss,
-optim, bias_act), 'baseline' where a family is compiled once).)doc");
+optim, bias_act, batch_norm, spectral_norm), 'baseline' where a family is compiled once
+(im2col).)doc");
     m.def("set_isa", &set_isa, py::arg("name"), R"doc(Use the ISA variant name ('avx512', 'avx2'
 or 'generic') from now on, in every thread. RuntimeError when this CPU cannot execute it.)doc");
     m.def("isa", []() { return std::string(minigan::cpu::isa_name(minigan::cpu::isa_active())); },

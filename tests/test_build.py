@@ -99,8 +99,10 @@ def test_minigan_info_json(tmp_path):
     # the ISA variants: compiled, what this CPU runs, the one in use and each family's
     isa = info["native"]["isa"]
     assert isa["compiled"][-1] == "generic" and isa["active"] in isa["supported"]
-    for family in ("conv", "gan_loss", "optim", "bias_act"):  # dispatched by minigan
+    for family in ("conv", "gan_loss", "optim", "bias_act", "batch_norm",
+                   "spectral_norm"):  # dispatched by minigan
         assert isa["families"][family] == isa["active"]
+    assert isa["families"]["im2col"] == "baseline"  # compiled once
 
 
 def test_minigan_isa_forces_a_variant_or_names_why_not(tmp_path):
@@ -115,7 +117,7 @@ def test_minigan_isa_forces_a_variant_or_names_why_not(tmp_path):
         native = json.loads(result.stdout)["native"]
         if name in supported:
             assert native["isa"]["active"] == name
-            families = ("conv", "gan_loss", "optim", "bias_act")
+            families = ("conv", "gan_loss", "optim", "bias_act", "batch_norm", "spectral_norm")
             assert {native["isa"]["families"][f] for f in families} == {name}
         else:
             assert native["built"] is False

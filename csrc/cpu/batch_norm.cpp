@@ -1,4 +1,5 @@
-// Batch normalization, OpenMP. Channels are independent: the statistics split channels across
+// Batch normalization, OpenMP. Compiled once per instruction set (isa.h: AVX-512, AVX2,
+// baseline); the table at the bottom is the only exported name. Channels are independent: the statistics split channels across
 // threads, the elementwise pass splits (n, c) rows. Each reduction is one pass over the data
 // in double, shifted by the channel's first value so that an offset much larger than the spread
 // costs no digits (var = E[(x-K)^2] - E[x-K]^2 is exact for any K; K near the mean keeps both
@@ -14,7 +15,11 @@
 
 #include "parallel.h"
 
-namespace minigan::cpu {
+#ifndef MG_ISA_NS
+#error "batch_norm.cpp: compile with -DMG_ISA_NS=isa_<name> -DMG_ISA_NAME=\"<name>\""
+#endif
+
+namespace minigan::cpu::MG_ISA_NS {
 namespace {
 
 // Channel c's statistics from s = sum (x - shift) and ss = sum (x - shift)^2 over cnt values
@@ -167,7 +172,7 @@ void bn_backward_rows(const T* gy, const T* x, int64_t N, int64_t C, const T* we
 }  // namespace
 
 template <typename T>
-void bn_forward(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, const T* bias,
+void forward_impl(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, const T* bias,
                 T* running_mean, T* running_var, bool training, double momentum, double eps,
                 T* y, T* mean, T* invstd) {
     if (L == 1)
@@ -205,7 +210,7 @@ void bn_forward(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, co
 }
 
 template <typename T>
-void bn_backward(const T* gy, const T* x, int64_t N, int64_t C, int64_t L, const T* weight,
+void backward_impl(const T* gy, const T* x, int64_t N, int64_t C, int64_t L, const T* weight,
                  const T* mean, const T* invstd, T* gx, T* gw, T* gb) {
     if (L == 1) return bn_backward_rows(gy, x, N, C, weight, mean, invstd, gx, gw, gb);
     const int64_t total = N * C * L, cnt = N * L;
@@ -243,13 +248,9 @@ void bn_backward(const T* gy, const T* x, int64_t N, int64_t C, int64_t L, const
     }
 }
 
-#define MG_INSTANTIATE(T)                                                                     \
-    template void bn_forward<T>(const T*, int64_t, int64_t, int64_t, const T*, const T*, T*, \
-                                T*, bool, double, double, T*, T*, T*);                       \
-    template void bn_backward<T>(const T*, const T*, int64_t, int64_t, int64_t, const T*,     \
-                                 const T*, const T*, T*, T*, T*);
-MG_INSTANTIATE(float)
-MG_INSTANTIATE(double)
-#undef MG_INSTANTIATE
+extern const BatchNormKernels batch_norm_table;
+const BatchNormKernels batch_norm_table = {MG_ISA_NAME, &forward_impl<float>,
+                                           &forward_impl<double>, &backward_impl<float>,
+                                           &backward_impl<double>};
 
-}  // namespace minigan::cpu
+}  // namespace minigan::cpu::MG_ISA_NS

@@ -3,8 +3,10 @@
 #include "isa.h"
 
 #include "adam.h"
+#include "batch_norm.h"
 #include "bias_act.h"
 #include "gan_loss.h"
+#include "spectral_norm.h"
 
 #include <atomic>
 #include <cstdlib>
@@ -12,12 +14,15 @@
 
 namespace minigan::cpu {
 
-// Each ISA unit's exported tables (conv_direct.cpp, gan_loss.cpp, adam.cpp, bias_act.cpp).
+// Each ISA unit's exported tables (conv_direct.cpp, gan_loss.cpp, adam.cpp, bias_act.cpp,
+// batch_norm.cpp, spectral_norm.cpp).
 #define MG_ISA_TABLES                                  \
     extern const ConvDirect conv_direct_table;         \
     extern const GanLossKernels gan_loss_table;        \
     extern const OptimKernels optim_table;             \
-    extern const BiasActKernels bias_act_table;
+    extern const BiasActKernels bias_act_table;        \
+    extern const BatchNormKernels batch_norm_table;    \
+    extern const SpectralNormKernels spectral_norm_table;
 #if MINIGAN_HAVE_ISA_AVX512
 namespace isa_avx512 { MG_ISA_TABLES }
 #endif
@@ -147,5 +152,7 @@ const ConvDirect& conv_direct() { MG_PICK(conv_direct_table) }
 const GanLossKernels& gan_loss_kernels() { MG_PICK(gan_loss_table) }
 const OptimKernels& optim_kernels() { MG_PICK(optim_table) }
 const BiasActKernels& bias_act_kernels() { MG_PICK(bias_act_table) }
+const BatchNormKernels& batch_norm_kernels() { MG_PICK(batch_norm_table) }
+const SpectralNormKernels& spectral_norm_kernels() { MG_PICK(spectral_norm_table) }
 
 }  // namespace minigan::cpu

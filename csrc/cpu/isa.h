@@ -1,7 +1,7 @@
 // Instruction-set variants of the vectorised CPU kernels, and the run-time choice between them.
 //
 // The dispatched families: conv (conv_direct.cpp), gan_loss (gan_loss.cpp), optim (adam.cpp),
-// bias_act (bias_act.cpp).
+// bias_act (bias_act.cpp), batch_norm (batch_norm.cpp), spectral_norm (spectral_norm.cpp).
 // A kernel family with variants is written once, with GCC/Clang vector extensions (vec.h), and
 // compiled once per instruction set into a namespace of its own (CMakeLists.txt: -DMG_ISA_NS=
 // isa_avx512 with -mavx512f..., isa_avx2 with -mavx2 -mfma, isa_generic with the baseline flags).

@@ -1,4 +1,5 @@
-// Spectral normalization, OpenMP. Products accumulate in double (W may have 10^5 columns).
+// Spectral normalization, OpenMP. Compiled once per instruction set (isa.h: AVX-512, AVX2,
+// baseline); the table at the bottom is the only exported name. Products accumulate in double (W may have 10^5 columns).
 #include "spectral_norm.h"
 
 #include <algorithm>
@@ -7,7 +8,11 @@
 
 #include "parallel.h"
 
-namespace minigan::cpu {
+#ifndef MG_ISA_NS
+#error "spectral_norm.cpp: compile with -DMG_ISA_NS=isa_<name> -DMG_ISA_NAME=\"<name>\""
+#endif
+
+namespace minigan::cpu::MG_ISA_NS {
 
 namespace {
 
@@ -60,7 +65,7 @@ void normalize_into(const double* src, int64_t k, double eps, T* dst) {
 }  // namespace
 
 template <typename T>
-T sn_power_iteration(const T* w, int64_t m, int64_t n, const T* u0, int64_t n_iter, double eps,
+T power_iteration_impl(const T* w, int64_t m, int64_t n, const T* u0, int64_t n_iter, double eps,
                      T* u, T* v) {
     std::vector<double> tn(n), tm(m);
     std::copy(u0, u0 + m, u);
@@ -76,7 +81,7 @@ T sn_power_iteration(const T* w, int64_t m, int64_t n, const T* u0, int64_t n_it
 }
 
 template <typename T>
-T sn_normalize(const T* w, int64_t m, int64_t n, const T* u, const T* v, T* out) {
+T normalize_impl(const T* w, int64_t m, int64_t n, const T* u, const T* v, T* out) {
     std::vector<double> tm(m);
     w_v(w, m, n, v, tm.data());
     double s = 0.0;
@@ -89,7 +94,7 @@ T sn_normalize(const T* w, int64_t m, int64_t n, const T* u, const T* v, T* out)
 }
 
 template <typename T>
-void sn_backward(const T* g, const T* w, int64_t m, int64_t n, const T* u, const T* v, T sigma,
+void backward_impl(const T* g, const T* w, int64_t m, int64_t n, const T* u, const T* v, T sigma,
                  T* out) {
     const int64_t total = m * n;
     const bool parallel = total >= kParallelGrain;
@@ -107,13 +112,10 @@ void sn_backward(const T* g, const T* w, int64_t m, int64_t n, const T* u, const
     }
 }
 
-#define MG_INSTANTIATE(T)                                                                  \
-    template T sn_power_iteration<T>(const T*, int64_t, int64_t, const T*, int64_t, double, \
-                                     T*, T*);                                             \
-    template T sn_normalize<T>(const T*, int64_t, int64_t, const T*, const T*, T*);         \
-    template void sn_backward<T>(const T*, const T*, int64_t, int64_t, const T*, const T*, T, T*);
-MG_INSTANTIATE(float)
-MG_INSTANTIATE(double)
-#undef MG_INSTANTIATE
+extern const SpectralNormKernels spectral_norm_table;
+const SpectralNormKernels spectral_norm_table = {
+    MG_ISA_NAME,          &power_iteration_impl<float>, &power_iteration_impl<double>,
+    &normalize_impl<float>, &normalize_impl<double>,    &backward_impl<float>,
+    &backward_impl<double>};
 
-}  // namespace minigan::cpu
+}  // namespace minigan::cpu::MG_ISA_NS

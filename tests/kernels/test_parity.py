@@ -113,15 +113,19 @@ def test_native_conv_matches_reference_per_isa(case, native_isa, dtype):
 
 
 _DISPATCHED = {"fused_gan_loss": "gan_loss", "adam_step": "optim", "sgd_step": "optim",
-               "bias_act": "bias_act", "bias_act_backward": "bias_act"}
+               "bias_act": "bias_act", "bias_act_backward": "bias_act",
+               "batch_norm_forward": "batch_norm", "batch_norm_backward": "batch_norm",
+               "spectral_norm_power_iteration": "spectral_norm",
+               "spectral_norm_normalize": "spectral_norm",
+               "spectral_norm_backward": "spectral_norm"}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("case", [c for c in ROWS if c.kernel in _DISPATCHED],
                          ids=lambda c: c.name)
 def test_native_loss_and_optimizer_match_reference_per_isa(case, native_isa, dtype):
-    """The GAN-loss, optimizer and bias + activation rows under each ISA variant, which
-    isa_info then names."""
+    """The GAN-loss, optimizer, bias + activation, batch norm and spectral norm rows under each
+    ISA variant, which isa_info then names."""
     assert _C.isa_info()["families"][_DISPATCHED[case.kernel]] == native_isa
     test_kernel_matches_reference(case, "native", dtype)
 

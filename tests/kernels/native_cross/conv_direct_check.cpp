@@ -3,18 +3,21 @@
 // (tests/kernels/test_native_cross.py). It links conv_direct.cpp (the generic variant: NEON on
 // ARM64) and isa.cpp, runs the three kernels the dispatch table picks on a few geometries and
 // compares them with plain double-precision loops over the definition (conv_gemm.h).
-// It also runs the GAN-loss, Adam and bias + activation kernels of the same variant (gan_loss.cpp,
-// adam.cpp, bias_act.cpp) against scalar loops (check_loss_and_adam, check_bias_act). Prints
-// "isa <name>" and one line per check; exits 1 on a mismatch.
+// It also runs the GAN-loss, Adam, bias + activation, batch norm and spectral norm kernels of the
+// same variant (gan_loss.cpp, adam.cpp, bias_act.cpp, batch_norm.cpp, spectral_norm.cpp) against
+// scalar loops (check_loss_and_adam, check_bias_act, check_batch_norm, check_spectral_norm).
+// Prints "isa <name>" and one line per check; exits 1 on a mismatch.
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <vector>
 
 #include "cpu/adam.h"
+#include "cpu/batch_norm.h"
 #include "cpu/bias_act.h"
 #include "cpu/gan_loss.h"
 #include "cpu/isa.h"
+#include "cpu/spectral_norm.h"
 
 using minigan::cpu::ConvShape;
 
@@ -181,6 +184,136 @@ bool check_bias_act(minigan::cpu::Act act, const char* name) {
     return ok;
 }
 
+// Training-mode batch norm, forward and backward, against the definition in double (batch
+// statistics with the biased variance; the running statistics with the unbiased one), over
+// (N, C, L) data and the (N, C) rows of a BatchNorm1d (L = 1), each large enough to split.
+bool check_batch_norm() {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0.5f, 1.5f);
+    bool ok = true;
+    const int64_t shapes[2][3] = {{16, 5, 700}, {300, 130, 1}};
+    for (const auto& sh : shapes) {
+        const int64_t N = sh[0], C = sh[1], L = sh[2], total = N * C * L, cnt = N * L;
+        std::vector<float> x(total), gy(total), w(C), b(C), rm(C, 0.25f), rv(C, 2.0f);
+        for (auto& v : x) v = normal(rng);
+        for (auto& v : gy) v = normal(rng);
+        for (auto& v : w) v = normal(rng);
+        for (auto& v : b) v = normal(rng);
+        std::vector<float> y(total), mean(C), invstd(C), gx(total), gw(C), gb(C);
+        const double momentum = 0.1, eps = 1e-5;
+        minigan::cpu::bn_forward<float>(x.data(), N, C, L, w.data(), b.data(), rm.data(),
+                                        rv.data(), true, momentum, eps, y.data(), mean.data(),
+                                        invstd.data());
+        minigan::cpu::bn_backward<float>(gy.data(), x.data(), N, C, L, w.data(), mean.data(),
+                                         invstd.data(), gx.data(), gw.data(), gb.data());
+        std::vector<double> want_y(total), want_mean(C), want_invstd(C), want_rm(C),
+            want_rv(C), want_gx(total), want_gw(C), want_gb(C);
+        for (int64_t c = 0; c < C; ++c) {
+            double s = 0.0, q = 0.0;
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t l = 0; l < L; ++l) s += x[(n * C + c) * L + l];
+            const double mu = s / double(cnt);
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t l = 0; l < L; ++l) {
+                    const double d = x[(n * C + c) * L + l] - mu;
+                    q += d * d;
+                }
+            const double var = q / double(cnt), is = 1.0 / std::sqrt(var + eps);
+            want_mean[c] = mu;
+            want_invstd[c] = is;
+            want_rm[c] = (1 - momentum) * 0.25 + momentum * mu;
+            want_rv[c] = (1 - momentum) * 2.0 + momentum * var * double(cnt) / double(cnt - 1);
+            // the backward from the kernel's own (float) statistics, as it is given them
+            const double m = mean[c], isf = invstd[c];
+            double sg = 0.0, sgx = 0.0;
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t l = 0; l < L; ++l) {
+                    const int64_t k = (n * C + c) * L + l;
+                    want_y[k] = (x[k] - mu) * is * w[c] + b[c];
+                    sg += gy[k];
+                    sgx += gy[k] * (x[k] - m) * isf;
+                }
+            want_gb[c] = sg;
+            want_gw[c] = sgx;
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t l = 0; l < L; ++l) {
+                    const int64_t k = (n * C + c) * L + l;
+                    const double xhat = (x[k] - m) * isf;
+                    want_gx[k] = w[c] * isf * (gy[k] - sg / double(cnt) - xhat * sgx / double(cnt));
+                }
+        }
+        ok &= close(y, want_y, "batch_norm y") && close(mean, want_mean, "batch_norm mean") &&
+              close(invstd, want_invstd, "batch_norm invstd") &&
+              close(rm, want_rm, "batch_norm running_mean") &&
+              close(rv, want_rv, "batch_norm running_var") &&
+              close(gx, want_gx, "batch_norm gx") && close(gw, want_gw, "batch_norm gw") &&
+              close(gb, want_gb, "batch_norm gb");
+    }
+    std::printf("%s batch_norm forward and backward (2 layouts)\n", ok ? "ok" : "MISMATCH");
+    return ok;
+}
+
+// Spectral norm: three power-iteration steps from u0, the normalized weight and the backward,
+// against the definitions in double (spectral_norm.h), on a matrix large enough to split.
+bool check_spectral_norm() {
+    std::mt19937 rng(13);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    bool ok = true;
+    const int64_t shapes[2][2] = {{3, 11}, {9, 5000}};
+    for (const auto& sh : shapes) {
+        const int64_t m = sh[0], n = sh[1];
+        const double eps = 1e-12;
+        std::vector<float> w(m * n), g(m * n), u0(m), u(m), v(n), out(m * n), gout(m * n);
+        for (auto& a : w) a = normal(rng);
+        for (auto& a : g) a = normal(rng);
+        for (auto& a : u0) a = normal(rng);
+        const float sigma = minigan::cpu::sn_power_iteration<float>(w.data(), m, n, u0.data(), 3,
+                                                                    eps, u.data(), v.data());
+        const float sigma2 = minigan::cpu::sn_normalize<float>(w.data(), m, n, u.data(),
+                                                               v.data(), out.data());
+        minigan::cpu::sn_backward<float>(g.data(), w.data(), m, n, u.data(), v.data(), sigma2,
+                                         gout.data());
+        std::vector<double> du(u0.begin(), u0.end()), dv(n), t(m);
+        auto normalize = [&](std::vector<double>& a) {
+            double s = 0.0;
+            for (double e : a) s += e * e;
+            const double d = std::fmax(std::sqrt(s), eps);
+            for (double& e : a) e /= d;
+        };
+        for (int it = 0; it < 3; ++it) {
+            for (int64_t j = 0; j < n; ++j) {
+                dv[j] = 0.0;
+                for (int64_t i = 0; i < m; ++i) dv[j] += double(w[i * n + j]) * du[i];
+            }
+            normalize(dv);
+            for (int64_t i = 0; i < m; ++i) {
+                t[i] = 0.0;
+                for (int64_t j = 0; j < n; ++j) t[i] += double(w[i * n + j]) * dv[j];
+            }
+            du = t;
+            normalize(du);
+        }
+        double want_sigma = 0.0;
+        for (int64_t i = 0; i < m; ++i) want_sigma += du[i] * t[i];
+        // normalize and backward from the kernel's own u, v and sigma
+        std::vector<double> want_out(m * n), want_g(m * n);
+        double gw = 0.0;
+        for (int64_t k = 0; k < m * n; ++k) gw += double(g[k]) * w[k];
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                const int64_t k = i * n + j;
+                want_out[k] = double(w[k]) / sigma2;
+                want_g[k] = double(g[k]) / sigma2 - gw / (double(sigma2) * sigma2) * u[i] * v[j];
+            }
+        ok &= close(u, du, "sn u") && close(v, dv, "sn v") &&
+              close({sigma, sigma2}, {want_sigma, want_sigma}, "sn sigma") &&
+              close(out, want_out, "sn normalize") && close(gout, want_g, "sn backward");
+    }
+    std::printf("%s spectral_norm power iteration, normalize, backward (2 shapes)\n",
+                ok ? "ok" : "MISMATCH");
+    return ok;
+}
+
 }  // namespace
 
 namespace minigan::cpu {
@@ -204,5 +337,7 @@ int main() {
     ok &= check_bias_act(Act::leaky_relu, "leaky_relu");
     ok &= check_bias_act(Act::tanh, "tanh");
     ok &= check_bias_act(Act::sigmoid, "sigmoid");
+    ok &= check_batch_norm();
+    ok &= check_spectral_norm();
     return ok ? 0 : 1;
 }
