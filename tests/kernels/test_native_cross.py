@@ -2,10 +2,11 @@
 activation, batch norm, spectral norm -- cross-compiled for ARM64 and run under qemu-user: where
 ``aarch64-linux-gnu-g++`` and ``qemu-aarch64`` are installed (Debian: g++-aarch64-linux-gnu,
 qemu-user; .ci/run installs them where apt-get can), csrc/cpu/conv_direct.cpp, gan_loss.cpp,
-adam.cpp, bias_act.cpp, batch_norm.cpp, spectral_norm.cpp and isa.cpp are built as the ARM64 build of minigan._C
-builds them (the generic variant only, NEON vectors) with a standalone driver that compares the
-kernels with plain loops over the definition (native_cross/conv_direct_check.cpp). The
-whole Python module is not cross-built: that needs an ARM64 Python to link against."""
+adam.cpp, bias_act.cpp, batch_norm.cpp, spectral_norm.cpp and isa.cpp are built as the ARM64
+build of minigan._C builds them (the generic variant only, NEON vectors) with a standalone driver
+that compares the kernels with plain loops over the definition
+(native_cross/conv_direct_check.cpp). The whole Python module is not cross-built: that needs an
+ARM64 Python to link against."""
 
 from __future__ import annotations
 
