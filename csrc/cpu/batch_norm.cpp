@@ -1,9 +1,9 @@
 // Batch normalization, OpenMP. Compiled once per instruction set (isa.h: AVX-512, AVX2,
-// baseline); the table at the bottom is the only exported name. Channels are independent: the statistics split channels across
-// threads, the elementwise pass splits (n, c) rows. Each reduction is one pass over the data
-// in double, shifted by the channel's first value so that an offset much larger than the spread
-// costs no digits (var = E[(x-K)^2] - E[x-K]^2 is exact for any K; K near the mean keeps both
-// terms small).
+// baseline); the table at the bottom is the only exported name. Channels are independent: the
+// statistics split channels across threads, the elementwise pass splits (n, c) rows. Each
+// reduction is one pass over the data in double, shifted by the channel's first value so that an
+// offset much larger than the spread costs no digits (var = E[(x-K)^2] - E[x-K]^2 is exact for
+// any K; K near the mean keeps both terms small).
 #include "batch_norm.h"
 
 #include <cmath>
@@ -173,8 +173,8 @@ void bn_backward_rows(const T* gy, const T* x, int64_t N, int64_t C, const T* we
 
 template <typename T>
 void forward_impl(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, const T* bias,
-                T* running_mean, T* running_var, bool training, double momentum, double eps,
-                T* y, T* mean, T* invstd) {
+                  T* running_mean, T* running_var, bool training, double momentum, double eps,
+                  T* y, T* mean, T* invstd) {
     if (L == 1)
         return bn_forward_rows(x, N, C, weight, bias, running_mean, running_var, training,
                                momentum, eps, y, mean, invstd);
@@ -211,7 +211,7 @@ void forward_impl(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, 
 
 template <typename T>
 void backward_impl(const T* gy, const T* x, int64_t N, int64_t C, int64_t L, const T* weight,
-                 const T* mean, const T* invstd, T* gx, T* gw, T* gb) {
+                   const T* mean, const T* invstd, T* gx, T* gw, T* gb) {
     if (L == 1) return bn_backward_rows(gy, x, N, C, weight, mean, invstd, gx, gw, gb);
     const int64_t total = N * C * L, cnt = N * L;
     const bool parallel = total >= kParallelGrain;

@@ -46,6 +46,21 @@ inline T slope(T y, T alpha) {
     }
 }
 
+// f(lo, hi) on each thread's contiguous, even share of [0, n): static, so a given thread count
+// always splits the same way. On the calling thread alone unless `parallel`.
+template <typename F>
+void split_evenly(int64_t n, bool parallel, F f) {
+#pragma omp parallel num_threads(num_threads()) if (parallel)
+    {
+        int tid = 0, nt = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        f(n * tid / nt, n * (tid + 1) / nt);
+    }
+}
+
 }  // namespace
 
 // The activation is a template parameter, so each inner loop is branch-free and the compiler
@@ -85,19 +100,11 @@ void forward_channels_last(const T* x, const T* b, T* y, int64_t outer, int64_t 
 // run on one thread (the D's leaky ReLUs of DCGAN: 800k elements on one core).
 template <Act act, typename T>
 void forward_flat(const T* x, T* y, int64_t total, T alpha) {
-    const bool parallel = total >= kParallelGrain;
-#pragma omp parallel num_threads(num_threads()) if (parallel)
-    {
-        int tid = 0, nt = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
+    split_evenly(total, total >= kParallelGrain, [&](int64_t lo, int64_t hi) {
         const T* __restrict src = x;
         T* __restrict dst = y;
-        const int64_t lo = total * tid / nt, hi = total * (tid + 1) / nt;
         for (int64_t i = lo; i < hi; ++i) dst[i] = activate<act>(src[i], alpha);
-    }
+    });
 }
 
 template <Act act, typename T>
@@ -106,16 +113,9 @@ void forward_impl(const T* x, const T* b, T* y, int64_t outer, int64_t C, int64_
     if (!b) return forward_flat<act>(x, y, outer * C * inner, alpha);
     if (inner == 1 && C > 1) return forward_channels_last<act>(x, b, y, outer, C, alpha);
     const int64_t rows = outer * C;
-    const bool parallel = rows * inner >= kParallelGrain && rows > 1;
-#pragma omp parallel num_threads(num_threads()) if (parallel)
-    {
-        int tid = 0, nt = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
-        forward_rows<act>(x, b, y, C, inner, alpha, rows * tid / nt, rows * (tid + 1) / nt);
-    }
+    split_evenly(rows, rows * inner >= kParallelGrain && rows > 1, [&](int64_t lo, int64_t hi) {
+        forward_rows<act>(x, b, y, C, inner, alpha, lo, hi);
+    });
 }
 
 template <typename T>
@@ -183,20 +183,12 @@ void backward_channels_last(const T* gy, const T* y, T* gx, T* gb, int64_t outer
 // gx alone (no bias gradient): element by element, split flat over the threads as the forward.
 template <Act act, typename T>
 void backward_flat(const T* gy, const T* y, T* gx, int64_t total, T alpha) {
-    const bool parallel = total >= kParallelGrain;
-#pragma omp parallel num_threads(num_threads()) if (parallel)
-    {
-        int tid = 0, nt = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
+    split_evenly(total, total >= kParallelGrain, [&](int64_t lo, int64_t hi) {
         const T* __restrict g = gy;
         const T* __restrict yr = y;
         T* __restrict d = gx;
-        const int64_t lo = total * tid / nt, hi = total * (tid + 1) / nt;
         for (int64_t i = lo; i < hi; ++i) d[i] = g[i] * slope<act>(yr[i], alpha);
-    }
+    });
 }
 
 template <Act act, typename T>

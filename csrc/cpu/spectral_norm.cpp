@@ -1,5 +1,6 @@
 // Spectral normalization, OpenMP. Compiled once per instruction set (isa.h: AVX-512, AVX2,
-// baseline); the table at the bottom is the only exported name. Products accumulate in double (W may have 10^5 columns).
+// baseline); the table at the bottom is the only exported name. Products accumulate in double
+// (W may have 10^5 columns).
 #include "spectral_norm.h"
 
 #include <algorithm>
@@ -65,8 +66,8 @@ void normalize_into(const double* src, int64_t k, double eps, T* dst) {
 }  // namespace
 
 template <typename T>
-T power_iteration_impl(const T* w, int64_t m, int64_t n, const T* u0, int64_t n_iter, double eps,
-                     T* u, T* v) {
+T power_iteration_impl(const T* w, int64_t m, int64_t n, const T* u0, int64_t n_iter,
+                       double eps, T* u, T* v) {
     std::vector<double> tn(n), tm(m);
     std::copy(u0, u0 + m, u);
     for (int64_t it = 0; it < n_iter; ++it) {
@@ -94,8 +95,8 @@ T normalize_impl(const T* w, int64_t m, int64_t n, const T* u, const T* v, T* ou
 }
 
 template <typename T>
-void backward_impl(const T* g, const T* w, int64_t m, int64_t n, const T* u, const T* v, T sigma,
-                 T* out) {
+void backward_impl(const T* g, const T* w, int64_t m, int64_t n, const T* u, const T* v,
+                   T sigma, T* out) {
     const int64_t total = m * n;
     const bool parallel = total >= kParallelGrain;
     double gw = 0.0;

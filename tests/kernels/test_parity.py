@@ -6,10 +6,10 @@ the tolerance measures the kernel's rounding and nothing else; the ``numpy`` bac
 the same way, which keeps the tolerances honest for the reference itself. The rows with NaN/inf
 inputs (``table.nonfinite``) are included: NaN where the reference has NaN, the same infinities.
 
-The native backend's vectorised conv, GAN-loss, optimizer and bias + activation kernels exist once
-per ISA variant
-(``_C.isa_info()``): their rows run again under every variant this CPU executes, forced with
-``_C.set_isa``; variants it cannot execute are reported as skipped with the reason."""
+The native backend's vectorised conv, GAN-loss, optimizer, bias + activation, batch norm and
+spectral norm kernels exist once per ISA variant (``_C.isa_info()``): their rows run again under
+every variant this CPU executes, forced with ``_C.set_isa``; variants it cannot execute are
+reported as skipped with the reason."""
 
 from __future__ import annotations
 
