@@ -83,9 +83,52 @@ bool direct_fits(int64_t channels) {
     return !gemm_available() || channels % 32 == 0 || channels >= 128;
 }
 
+// Which form runs a call: "auto" (the rules here), or one forced by name for tests and
+// benchmarks -- "rows", "panel" (the direct kernels with channel panels) or "gemm" (AVX-512
+// only). The row forms are every variant's; "auto" picks them with AVX-512 only, where they were
+// measured (see rows_fit).
+enum class Form { autom, rows, panel, gemm };
+
+Form form_arg(const std::string& name) {
+    Form f;
+    if (name == "auto")
+        f = Form::autom;
+    else if (name == "rows")
+        f = Form::rows;
+    else if (name == "panel")
+        f = Form::panel;
+    else if (name == "gemm")
+        f = Form::gemm;
+    else
+        MG_CHECK_ARG(false, "form", "expected 'auto', 'rows', 'panel' or 'gemm', got '", name,
+                     "'");
+    MG_CHECK_ARG(f != Form::gemm || gemm_available(), "form",
+                 "'gemm' needs the avx512 variant; the active one is ",
+                 minigan::cpu::isa_name(minigan::cpu::isa_active()));
+    return f;
+}
+
+// The row forms (vectors along output rows) against the panel/GEMM forms, with AVX-512 (2-core
+// Xeon, 2 threads, ms): they win where a tile's channel panel would be mostly empty or its
+// reduction short, and the rows fill most of a vector; stride-1 rows load x in order.
+//   forward, stride 1, rows of 28-32: 3->64 3x3 1.13 vs 1.58 (GEMM), 16->32 3x3 1.82 vs 2.00
+//     (panel), 64->32 3x3 (32x32) 9.4 vs 12.3; stride 2, rows of 14-16: 1->64 4x4 0.23 vs
+//     0.22 (GEMM), 3->64 4x4 0.65 vs 0.56, 32->64 4x4 5.5 vs 3.2 -- not taken there.
+//   weight gradient: 1->64 4x4/2 0.33 vs 0.44 (panel), 3->64 3x3/1 1.86 vs 5.2, 16->32 3x3/1
+//     3.17 vs 3.42; 3->64 4x4/2 0.89 vs 0.83, 64->32 3x3/1 16.4 vs 12.8 -- not taken.
+//   input gradient: slower than the GEMM for few channels (1->64 4x4/2 0.48 vs 0.22) and than
+//     the panels for more (16->32 3x3/1 4.6 vs 4.0): not picked with AVX-512; "rows" reaches it.
+bool rows_fit_forward(const ConvShape& s) { return gemm_available() && s.sw == 1 && s.OW >= 24; }
+
+bool rows_fit_weight(const ConvShape& s) {
+    const int64_t K = s.C * s.kh * s.kw;
+    return gemm_available() && ((K < 32 && s.OW >= 12) || (s.sw == 1 && s.OW >= 24 && K <= 256));
+}
+
 py::array forward(const py::object& x_obj, const py::object& w_obj, const py::object& stride,
                   const py::object& padding, const py::object& dilation,
-                  const py::object& bias_obj) {
+                  const py::object& bias_obj, const std::string& form_name) {
+    const Form form = form_arg(form_name);
     py::array x = f32_arg(x_obj, "x", 4, "(N, C, H, W)");
     py::array w = f32_arg(w_obj, "weight", 4, "(O, C, kh, kw)");
     const ConvShape s = conv_shape(shape4(x), shape4(w), stride, padding, dilation);
@@ -100,18 +143,24 @@ py::array forward(const py::object& x_obj, const py::object& w_obj, const py::ob
     const float* wp = static_cast<const float*>(w.data());
     float* yp = y.mutable_data();
     py::gil_scoped_release nogil;
-    const bool direct = direct_fits(s.O) && (!gemm_available() || s.C * s.kh * s.kw >= 64);
-    if (direct)
-        minigan::cpu::conv_direct().forward(xp, wp, bp, yp, s, minigan::cpu::num_threads());
+    const auto& kern = minigan::cpu::conv_direct();
+    const int threads = minigan::cpu::num_threads();
+    const int64_t K = s.C * s.kh * s.kw;
+    if (form == Form::rows || (form == Form::autom && rows_fit_forward(s)))
+        kern.forward_rows(xp, wp, bp, yp, s, threads);
+    else if (form == Form::panel ||
+             (form == Form::autom && direct_fits(s.O) && (!gemm_available() || K >= 64)))
+        kern.forward(xp, wp, bp, yp, s, threads);
     else
-        minigan::cpu::conv2d_forward_avx512(xp, wp, bp, yp, s, minigan::cpu::num_threads());
+        minigan::cpu::conv2d_forward_avx512(xp, wp, bp, yp, s, threads);
     return y;
 }
 
 py::object backward_weight(const py::object& gy_obj, const py::object& x_obj,
                            const py::object& w_shape, const py::object& stride,
                            const py::object& padding, const py::object& dilation,
-                           bool need_bias) {
+                           bool need_bias, const std::string& form_name) {
+    const Form form = form_arg(form_name);
     py::array gy = f32_arg(gy_obj, "grad_output", 4, "(N, O, OH, OW)");
     py::array x = f32_arg(x_obj, "x", 4, "(N, C, H, W)");
     const auto ws = shape4_arg(w_shape, "w_shape");
@@ -125,9 +174,12 @@ py::object backward_weight(const py::object& gy_obj, const py::object& x_obj,
     float* gbp = need_bias ? gb.mutable_data() : nullptr;
     {
         py::gil_scoped_release nogil;
-        if (direct_fits(s.O)) {
-            minigan::cpu::conv_direct().backward_weight(gp, xp, out, gbp, s,
-                                                        minigan::cpu::num_threads());
+        const auto& kern = minigan::cpu::conv_direct();
+        const int threads = minigan::cpu::num_threads();
+        if (form == Form::rows || (form == Form::autom && rows_fit_weight(s))) {
+            kern.backward_weight_rows(gp, xp, out, gbp, s, threads);
+        } else if (form == Form::panel || (form == Form::autom && direct_fits(s.O))) {
+            kern.backward_weight(gp, xp, out, gbp, s, threads);
         } else {
             minigan::cpu::conv2d_backward_weight_avx512(gp, xp, out, s,
                                                         minigan::cpu::num_threads());
@@ -143,7 +195,9 @@ py::object backward_weight(const py::object& gy_obj, const py::object& x_obj,
 
 py::array backward_data(const py::object& gy_obj, const py::object& w_obj,
                         const py::object& x_shape, const py::object& stride,
-                        const py::object& padding, const py::object& dilation) {
+                        const py::object& padding, const py::object& dilation,
+                        const std::string& form_name) {
+    const Form form = form_arg(form_name);
     py::array gy = f32_arg(gy_obj, "grad_output", 4, "(N, O, OH, OW)");
     py::array w = f32_arg(w_obj, "weight", 4, "(O, C, kh, kw)");
     const auto xs = shape4_arg(x_shape, "x_shape");
@@ -154,8 +208,12 @@ py::array backward_data(const py::object& gy_obj, const py::object& w_obj,
     const float* wp = static_cast<const float*>(w.data());
     float* out = dx.mutable_data();
     py::gil_scoped_release nogil;
-    if (direct_fits(s.C))
-        minigan::cpu::conv_direct().backward_data(gp, wp, out, s, minigan::cpu::num_threads());
+    const auto& kern = minigan::cpu::conv_direct();
+    const int threads = minigan::cpu::num_threads();
+    if (form == Form::rows)
+        kern.backward_data_rows(gp, wp, out, s, threads);
+    else if (form == Form::panel || (form == Form::autom && direct_fits(s.C)))
+        kern.backward_data(gp, wp, out, s, threads);
     else
         minigan::cpu::conv2d_backward_data_avx512(gp, wp, out, s, minigan::cpu::num_threads());
     return dx;
@@ -207,16 +265,16 @@ or 'generic') from now on, in every thread. RuntimeError when this CPU cannot ex
     m.def("has_avx512", &minigan::cpu::cpu_has_avx512,
           "True when this CPU runs the AVX-512 (F/BW/DQ/VL) convolution kernels.");
     m.def("conv2d_forward_f32", &forward, py::arg("x"), py::arg("weight"), py::arg("stride"),
-          py::arg("padding"), py::arg("dilation"), py::arg("bias") = py::none(),
+          py::arg("padding"), py::arg("dilation"), py::arg("bias") = py::none(), py::arg("form") = "auto",
           R"doc(y = conv2d(x, weight) (+ bias[None, :, None, None]), groups 1, float32, AVX-512:
 no im2col buffer; the bias add is part of the output store. Same result as the reference up to
 rounding.)doc");
     m.def("conv2d_backward_weight_f32", &backward_weight, py::arg("grad_output"), py::arg("x"),
           py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-          py::arg("need_bias") = false,
+          py::arg("need_bias") = false, py::arg("form") = "auto",
           R"doc(Weight gradient of conv2d (groups 1, float32, AVX-512); with need_bias, the tuple
 (gw, gb) with gb = grad_output summed over (N, OH, OW), in double.)doc");
     m.def("conv2d_backward_data_f32", &backward_data, py::arg("grad_output"), py::arg("weight"),
           py::arg("x_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-          "Input gradient of conv2d (groups 1, float32, AVX-512).");
+          py::arg("form") = "auto", "Input gradient of conv2d (groups 1, float32, AVX-512).");
 }

@@ -7,9 +7,11 @@
 // panels directly from x with masked AVX-512 gathers keeps every operand in L1/L2, and an
 // AVX-512 8x48 micro-kernel does the arithmetic.
 //
-// Two forms (conv_gemm.cpp): the packed GEMM above, and "direct" kernels for the forward and the
-// weight gradient that broadcast x values straight from a zero-padded copy of x against packed
-// rows of 32 channels (no B packing at all); bindings_cpu_conv.cpp picks one per call.
+// Three forms: the packed GEMM above (conv_gemm.cpp), and in conv_direct.cpp "direct" kernels
+// that broadcast x values straight from a zero-padded copy of x against packed rows of 32
+// channels (no B packing at all; the panel forms), and row forms whose vectors run along output
+// rows instead (layers with few channels and wide rows); bindings_cpu_conv.cpp picks one per
+// call.
 //
 // Semantics are the NumPy reference's (minigan/kernels/conv.py), groups = 1, any stride,
 // padding and dilation:

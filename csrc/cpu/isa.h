@@ -33,6 +33,14 @@ struct ConvDirect {
                             const ConvShape& s, int threads);
     void (*backward_data)(const float* gy, const float* w, float* dx, const ConvShape& s,
                           int threads);
+    // The row forms: vectors along output rows instead of channel panels, for layers with few
+    // channels (same semantics, same arguments).
+    void (*forward_rows)(const float* x, const float* w, const float* bias, float* y,
+                         const ConvShape& s, int threads);
+    void (*backward_weight_rows)(const float* gy, const float* x, float* gw, float* gb,
+                                 const ConvShape& s, int threads);
+    void (*backward_data_rows)(const float* gy, const float* w, float* dx, const ConvShape& s,
+                               int threads);
 };
 
 const char* isa_name(Isa isa);

@@ -4,6 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+
+#if (MG_VEC_BYTES == 64 && defined(__AVX512F__)) || (MG_VEC_BYTES == 32 && defined(__AVX2__))
+#include <immintrin.h>
+#endif
 
 #ifndef MG_VEC_BYTES
 #error "vec.h: compile with -DMG_VEC_BYTES=64|32|16 (CMakeLists.txt sets it per ISA variant)"
@@ -24,5 +29,42 @@ inline vf splat(float s) { return s - vf{}; }
 // acc + a * b: one fused multiply-add where the ISA has it (the conv units are compiled with
 // -ffp-contract=fast), a multiply and an add otherwise.
 inline vf madd(vf a, vf b, vf acc) { return acc + a * b; }
+
+// Unaligned load / store (memcpy of one vector: a single vmovups / ldr).
+inline vf loadu(const float* p) {
+    vf v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline void storeu(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+
+// The first n lanes (0 <= n <= kFloats) of p; the other lanes are 0 and their memory is not
+// read. With AVX-512 / AVX2 one masked load; elsewhere lane by lane.
+inline vf load_first(const float* p, int n) {
+#if MG_VEC_BYTES == 64 && defined(__AVX512F__)
+    return reinterpret_cast<vf>(_mm512_maskz_loadu_ps(__mmask16((1u << n) - 1u), p));
+#elif MG_VEC_BYTES == 32 && defined(__AVX2__)
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return reinterpret_cast<vf>(
+        _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane)));
+#else
+    vf v = {};
+    for (int i = 0; i < n; ++i) v[i] = p[i];
+    return v;
+#endif
+}
+
+// Writes the first n lanes (0 <= n <= kFloats) of v to p; the memory after them is untouched.
+inline void store_first(float* p, vf v, int n) {
+#if MG_VEC_BYTES == 64 && defined(__AVX512F__)
+    _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1u), reinterpret_cast<__m512>(v));
+#elif MG_VEC_BYTES == 32 && defined(__AVX2__)
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane),
+                        reinterpret_cast<__m256>(v));
+#else
+    for (int i = 0; i < n; ++i) p[i] = v[i];
+#endif
+}
 
 }  // namespace minigan::cpu::vec

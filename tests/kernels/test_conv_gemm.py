@@ -1,9 +1,11 @@
 """minigan._C's float32 convolution kernels, called directly, in every ISA variant this CPU
 executes (csrc/cpu/isa.h: avx512 -- direct kernels and packed GEMMs --, avx2 and generic --
-direct kernels): against the float64 NumPy reference on every groups=1 geometry of the parity
-table, with 1, 2 and 3 threads (the column split differs), and their argument errors. Variants
-this CPU cannot execute are reported as skipped, with the reason. The parity table reaches these
-kernels through the native backend too; this file makes sure each variant's kernels ran."""
+direct kernels) and in every form (``form=``: the row forms, the channel-panel forms, the
+avx512 GEMMs, and the automatic choice): against the float64 NumPy reference on every groups=1
+geometry of the parity table, with 1, 2 and 3 threads (the column split differs), and their
+argument errors. Variants this CPU cannot execute are reported as skipped, with the reason. The
+parity table reaches these kernels through the native backend too, in the form each call's
+shape picks; this file makes sure each variant's kernels ran in every form."""
 
 from __future__ import annotations
 
@@ -45,39 +47,49 @@ def threads(request):
     backends.set_num_threads(before)
 
 
+FORMS = ["auto", "rows", "panel", "gemm"]
+
+
+@pytest.fixture(params=FORMS)
+def form(request, isa):
+    """The form= every call of a test passes; 'gemm' exists in the avx512 variant only."""
+    if request.param == "gemm" and isa != "avx512":
+        pytest.skip(f"form 'gemm': the packed GEMMs are AVX-512 code; variant {isa} has none")
+    return request.param
+
+
 @pytest.mark.parametrize("geom", GEOMS, ids=lambda g: "x{}w{}s{}p{}d{}".format(*g[:5]))
-def test_gemm_kernels_match_reference(geom, threads):
+def test_gemm_kernels_match_reference(geom, threads, form):
     x_shape, w_shape, s, p, d, _ = geom
     rng = np.random.default_rng(7)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
-    y = _C.conv2d_forward_f32(x, w, s, p, d)
+    y = _C.conv2d_forward_f32(x, w, s, p, d, form=form)
     want_y = conv.conv2d_forward(x64, w64, s, p, d)
     assert y.dtype == np.float32
     assert_close(y, want_y, np.float32, what="forward")
 
     gy = rng.standard_normal(want_y.shape).astype(np.float32)
     gy64 = gy.astype(np.float64)
-    assert_close(_C.conv2d_backward_data_f32(gy, w, x_shape, s, p, d),
+    assert_close(_C.conv2d_backward_data_f32(gy, w, x_shape, s, p, d, form=form),
                  conv.conv2d_backward_data(gy64, w64, x_shape, s, p, d), np.float32,
                  what="backward_data")
-    assert_close(_C.conv2d_backward_weight_f32(gy, x, w_shape, s, p, d),
+    assert_close(_C.conv2d_backward_weight_f32(gy, x, w_shape, s, p, d, form=form),
                  conv.conv2d_backward_weight(gy64, x64, w_shape, s, p, d), np.float32,
                  what="backward_weight")
 
 
-@pytest.mark.parametrize("channels", [3, 32], ids=["gemm", "direct"])
-def test_backward_data_overwrites_and_covers_every_pixel(channels):
+@pytest.mark.parametrize("channels", [3, 32])
+def test_backward_data_overwrites_and_covers_every_pixel(channels, form):
     """Pixels no window touches (stride 3, kernel 2) must come back 0, not stale memory --
-    for the GEMM + scatter-add form (3 channels; with avx512) and the phase-split direct form
-    (32 channels; every variant, and 3 channels too where there is no GEMM)."""
+    in every form: the GEMM + scatter-add, the phase-split panels and the phase-split rows."""
     rng = np.random.default_rng(3)
     w = rng.standard_normal((4, channels, 2, 2)).astype(np.float32)
     gy = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
     x_shape = (2, channels, 9, 9)
     for _ in range(3):
-        dx = _C.conv2d_backward_data_f32(gy, w, x_shape, (3, 3), (0, 0), (1, 1))
+        dx = _C.conv2d_backward_data_f32(gy, w, x_shape, (3, 3), (0, 0), (1, 1), form=form)
         assert np.all(dx[:, :, 2::3, :] == 0) and np.all(dx[:, :, :, 2::3] == 0)
         assert_close(dx, conv.conv2d_backward_data(gy.astype(np.float64), w.astype(np.float64),
                                                    x_shape, (3, 3), (0, 0), (1, 1)),
@@ -109,23 +121,43 @@ def test_bad_arguments_are_named():
         _C.conv2d_forward_f32(x, w, one, one, one, bias=np.zeros(4))
     with pytest.raises(ValueError, match="bias: expected a C-contiguous"):
         _C.conv2d_forward_f32(x, w, one, one, one, bias=np.zeros(8, np.float32)[::2])
+    with pytest.raises(ValueError, match="form: expected 'auto', 'rows', 'panel' or 'gemm', "
+                                         "got 'tiles'"):
+        _C.conv2d_forward_f32(x, w, one, one, one, form="tiles")
+    with pytest.raises(ValueError, match="form: expected"):
+        _C.conv2d_backward_data_f32(np.zeros((2, 4, 8, 8), np.float32), w, x.shape, one, one,
+                                    one, form="")
 
 
-@pytest.mark.parametrize("o", [32, 5], ids=["direct", "gemm"])
-def test_fused_bias_and_its_gradient(o, threads):
-    """bias= on the forward and need_bias= on the weight gradient (the direct kernels sum it
-    from their gy blocks; the avx512 GEMM form in a separate pass) against float64 sums."""
+def test_gemm_form_needs_avx512(isa):
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    w = np.zeros((3, 2, 3, 3), np.float32)
+    one = (1, 1)
+    if isa == "avx512":
+        assert _C.conv2d_forward_f32(x, w, one, one, one, form="gemm").shape == (1, 3, 5, 5)
+        return
+    with pytest.raises(ValueError, match=f"form: 'gemm' needs the avx512 variant; the active "
+                                         f"one is {isa}"):
+        _C.conv2d_forward_f32(x, w, one, one, one, form="gemm")
+
+
+@pytest.mark.parametrize("o", [32, 5])
+def test_fused_bias_and_its_gradient(o, threads, form):
+    """bias= on the forward and need_bias= on the weight gradient (the direct kernels -- rows
+    and panels -- sum it from the gy they read, in double; the avx512 GEMM form in a separate
+    pass) against float64 sums."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal((3, 8, 9, 7)).astype(np.float32)
     w = rng.standard_normal((o, 8, 3, 3)).astype(np.float32)
     b = rng.standard_normal(o).astype(np.float32)
     geom = ((2, 1), (1, 1), (1, 1))
-    y = _C.conv2d_forward_f32(x, w, *geom, bias=b)
+    y = _C.conv2d_forward_f32(x, w, *geom, bias=b, form=form)
     want = conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), *geom)
     assert_close(y, want + b[None, :, None, None], np.float32, what="y")
     gy = rng.standard_normal(y.shape).astype(np.float32)
-    gw, gb = _C.conv2d_backward_weight_f32(gy, x, w.shape, *geom, need_bias=True)
-    assert_close(gw, _C.conv2d_backward_weight_f32(gy, x, w.shape, *geom), np.float32, rtol=0,
+    gw, gb = _C.conv2d_backward_weight_f32(gy, x, w.shape, *geom, need_bias=True, form=form)
+    assert_close(gw, _C.conv2d_backward_weight_f32(gy, x, w.shape, *geom, form=form),
+                 np.float32, rtol=0,
                  atol=0, what="gw with and without the bias gradient")
     assert gb.dtype == np.float32 and gb.shape == (o,)
     assert_close(gb, gy.astype(np.float64).sum(axis=(0, 2, 3)), np.float32, what="gb")
@@ -146,3 +178,46 @@ def test_variants_are_reported_and_a_missing_one_is_refused():
             assert _C.isa() == info["active"]
     with pytest.raises(ValueError, match="expected 'avx512', 'avx2' or 'generic'"):
         _C.set_isa("sse9")
+
+
+def test_automatic_form_takes_the_rows_where_measured(isa):
+    """With avx512, form='auto' runs the row forms for the layers they were measured to win
+    (bindings_cpu_conv.cpp: stride-1 rows of 24 or more for the forward; the D's first dcgan
+    layer, 16 taps on rows of 14, for the weight gradient) -- the very bits form='rows' gives --
+    and the GEMM / panels elsewhere. The other variants keep their panels."""
+    rng = np.random.default_rng(5)
+    one = (1, 1)
+    x = rng.standard_normal((2, 3, 9, 30)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    x1 = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    gy1 = rng.standard_normal((4, 64, 14, 14)).astype(np.float32)
+    want = "rows" if isa == "avx512" else "panel"
+    assert np.array_equal(_C.conv2d_forward_f32(x, w, one, one, one),
+                          _C.conv2d_forward_f32(x, w, one, one, one, form=want))
+    args = (gy1, x1, (64, 1, 4, 4), (2, 2), one, one)
+    assert np.array_equal(_C.conv2d_backward_weight_f32(*args),
+                          _C.conv2d_backward_weight_f32(*args, form=want))
+    if isa == "avx512":  # and not where they lose: the D's first layer's forward is a GEMM
+        w1 = rng.standard_normal((64, 1, 4, 4)).astype(np.float32)
+        assert np.array_equal(_C.conv2d_forward_f32(x1, w1, (2, 2), one, one),
+                              _C.conv2d_forward_f32(x1, w1, (2, 2), one, one, form="gemm"))
+
+
+@pytest.mark.parametrize("poison", ["weight", "x"])
+def test_nonfinite_values_propagate_like_the_reference(poison, form):
+    """The panel forward skips the taps a border window has in the padding (their products are
+    zeros) -- except when the weights hold an inf or NaN, where 0 * inf must give the NaN the
+    reference's im2col product gives. Every form, with inf / NaN in the weights or in x, on a
+    padded geometry whose border classes differ (stride 2, 4x4, padding 1): NaN exactly where
+    the reference has NaN, the same infinities."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 32, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 4, 4)).astype(np.float32)
+    if poison == "weight":
+        w[3, 5, 0, 0], w[7, 1, 3, 3], w[9, 2, 1, 2] = np.inf, -np.inf, np.nan
+    else:
+        x[0, 4, 0, 0], x[1, 2, 9, 5], x[2, 7, 4, 4] = np.inf, -np.inf, np.nan
+    geom = ((2, 2), (1, 1), (1, 1))
+    want = conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), *geom)
+    assert np.isnan(want).any()
+    assert_close(_C.conv2d_forward_f32(x, w, *geom, form=form), want, np.float32, what="y")

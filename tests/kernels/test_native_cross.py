@@ -42,4 +42,4 @@ def test_generic_conv_kernels_on_arm64_under_qemu(tmp_path):
     assert lines[0] == "isa generic panel 8"  # 16-byte vectors: 4 floats, 2 per panel row
     # 5 conv geometries, the GAN loss, Adam, bias_act for each of its 5 activations, batch
     # norm, spectral norm
-    assert sum(line.startswith("ok ") for line in lines) == 14, run.stdout
+    assert sum(line.startswith("ok ") for line in lines) == 16, run.stdout

@@ -323,6 +323,9 @@ _GEOMETRIES = [
     ((2, 8, 6, 5), (130, 8, 3, 3), (1, 1), (0, 1), (1, 1), 1),
     ((2, 32, 9, 8), (5, 32, 3, 3), (2, 3), (1, 0), (1, 2), 1),
     ((2, 32, 7, 7), (4, 32, 2, 2), (3, 3), (0, 0), (1, 1), 1),
+    # Rows of 30 at stride 1: native's row forms (vectors along output rows, avx512's automatic
+    # choice for such layers) take the forward and the weight gradient, with a partial vector.
+    ((2, 3, 9, 30), (5, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
     # One output position: the direct weight gradient splits positions between threads, so
     # with 2 or more threads some get none (their partial sums must count as zero).
     ((1, 8, 3, 3), (32, 8, 3, 3), (1, 1), (0, 0), (1, 1), 1),

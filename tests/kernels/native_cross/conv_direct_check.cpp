@@ -1,8 +1,9 @@
 // A standalone check of the portable direct conv kernels (csrc/cpu/conv_direct.cpp), for builds
 // that cannot import minigan._C -- a cross-compiled ARM64 build run under qemu-user
 // (tests/kernels/test_native_cross.py). It links conv_direct.cpp (the generic variant: NEON on
-// ARM64) and isa.cpp, runs the three kernels the dispatch table picks on a few geometries and
-// compares them with plain double-precision loops over the definition (conv_gemm.h).
+// ARM64) and isa.cpp, runs the kernels the dispatch table picks -- forward, weight and input
+// gradients, in panel and row form -- on a few geometries and compares them with plain
+// double-precision loops over the definition (conv_gemm.h).
 // It also runs the GAN-loss, Adam, bias + activation, batch norm and spectral norm kernels of the
 // same variant (gan_loss.cpp, adam.cpp, bias_act.cpp, batch_norm.cpp, spectral_norm.cpp) against
 // scalar loops (check_loss_and_adam, check_bias_act, check_batch_norm, check_spectral_norm).
@@ -83,8 +84,14 @@ bool check(ConvShape s) {
     kern.forward(x.data(), w.data(), b.data(), y1.data(), s, 2);
     kern.backward_weight(gy.data(), x.data(), gw1.data(), gb1.data(), s, 2);
     kern.backward_data(gy.data(), w.data(), dx1.data(), s, 2);
-    const bool ok = close(y1, y, "forward") && close(gw1, gw, "backward_weight") &&
-                    close(gb1, gb, "bias gradient") && close(dx1, dx, "backward_data");
+    bool ok = close(y1, y, "forward") && close(gw1, gw, "backward_weight") &&
+              close(gb1, gb, "bias gradient") && close(dx1, dx, "backward_data");
+    // the row forms, same definitions
+    kern.forward_rows(x.data(), w.data(), b.data(), y1.data(), s, 2);
+    kern.backward_weight_rows(gy.data(), x.data(), gw1.data(), gb1.data(), s, 2);
+    kern.backward_data_rows(gy.data(), w.data(), dx1.data(), s, 2);
+    ok = ok && close(y1, y, "forward_rows") && close(gw1, gw, "backward_weight_rows") &&
+         close(gb1, gb, "bias gradient (rows)") && close(dx1, dx, "backward_data_rows");
     std::printf("%s N%lld C%lld H%lld W%lld O%lld k%lldx%lld s%lld,%lld p%lld,%lld d%lld,%lld\n",
                 ok ? "ok" : "FAIL", (long long)s.N, (long long)s.C, (long long)s.H,
                 (long long)s.W, (long long)s.O, (long long)s.kh, (long long)s.kw,
@@ -330,6 +337,8 @@ int main() {
     ok &= check({2, 8, 7, 9, 17, 3, 3, 1, 1, 1, 1, 2, 1, 0, 0});
     ok &= check({2, 16, 9, 8, 5, 3, 3, 2, 3, 1, 0, 1, 2, 0, 0});
     ok &= check({2, 9, 14, 14, 16, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0});
+    ok &= check({3, 1, 28, 28, 64, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0});  // D.conv1 of dcgan-mnist
+    ok &= check({2, 3, 9, 30, 5, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0});
     ok &= check_loss_and_adam();
     using minigan::cpu::Act;
     ok &= check_bias_act(Act::none, "none");
