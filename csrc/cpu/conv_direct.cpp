@@ -137,6 +137,9 @@ struct Run {
     uint64_t taps;
 };
 
+// Whether a run's mask keeps tap i (taps past 64 are always kept: see border_runs).
+inline bool has_tap(uint64_t taps, int64_t i) { return i >= 64 || (taps >> i & 1); }
+
 int64_t border_runs(int64_t out, int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
                     Run* runs) {
     int64_t n = 0;
@@ -217,7 +220,7 @@ void forward(const float* x, const float* w, const float* bias, float* y,
             for (int64_t k = 0; k < K; k += s.kh * s.kw)  // per input channel, its kh x kw taps
                 for (int64_t i = 0; i < s.kh; ++i)
                     for (int64_t j = 0; j < s.kw; ++j)
-                        if ((rruns[a].taps >> i & 1) && (cruns[b].taps >> j & 1)) {
+                        if (has_tap(rruns[a].taps, i) && has_tap(cruns[b].taps, j)) {
                             const int64_t kk = k + i * s.kw + j;
                             koff[cls * K + m] = all[kk];
                             kwof[cls * K + m] = int32_t(kk * DV);
@@ -388,22 +391,30 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
 // Input gradient, direct: dx[n, c, h, w] = sum over (o, i, j) with h = oh*sh - ph + i*dh (and
 // likewise w) of w[o, c, i, j] * gy[n, o, oh, ow]. Pixels are split by phase (h + ph) mod sh,
 // (w + pw) mod sw: within a phase the taps that reach a pixel are fixed (i*dh = phase mod sh)
-// and oh = (h + ph)/sh - (i*dh - phase)/sh, so each phase is a stride-1 correlation of a padded gy
-// with a sub-kernel: the direct micro-kernel again, 32 input channels by DRD pixels, every dx
-// element written once (no scatter-add, no col2im).
+// and oh = (h + ph)/sh - (i*dh - phase)/sh, so each phase is a stride-1 correlation of gy with
+// a sub-kernel: the direct micro-kernel again, 32 input channels by DRD pixels, every dx element
+// written once (no scatter-add, no col2im). A phase's pixels are grouped by border class (runs
+// of rows x runs of columns whose taps find the same gy rows / columns in range) and each class
+// reduces over its in-range taps only, reading gy in place. That is the reference's sum exactly
+// -- col2im drops the products of out-of-range positions, inf or NaN weights included -- where
+// reading a zero-padded gy made 0 * inf = NaN of them. (Kernels over 64 taps wide keep the
+// padded copy and every tap: the class masks have 64 bits.)
 void backward_data(const float* gy, const float* w, float* dx,
                                         const ConvShape& s, int threads) {
-    const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw;
+    const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw, HW = s.H * s.W;
     const int64_t cpanels = cdiv(s.C, DV);
-    // gy zero-padded so that every oh (ow) a phase reads is in bounds.
-    const int64_t PT = cdiv((s.kh - 1) * s.dh, s.sh), PL = cdiv((s.kw - 1) * s.dw, s.sw);
-    const int64_t PB = lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));
-    const int64_t PR = lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1));
+    const bool skip = s.kh <= 64 && s.kw <= 64;
+    // gy as read: in place (skip), or zero-padded so that every oh (ow) a phase reads is in
+    // bounds.
+    const int64_t PT = skip ? 0 : cdiv((s.kh - 1) * s.dh, s.sh);
+    const int64_t PL = skip ? 0 : cdiv((s.kw - 1) * s.dw, s.sw);
+    const int64_t PB = skip ? 0 : lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));
+    const int64_t PR = skip ? 0 : lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1));
     const int64_t Hg = s.OH + PT + PB, Wg = s.OW + PL + PR, plane = Hg * Wg;
-    Floats gp(s.N * s.O * plane);
+    Floats gp(skip ? 0 : s.N * s.O * plane);
+    const float* g0 = skip ? gy : gp.p;
     const int64_t phases = s.sh * s.sw;
-    // Per phase: the taps (i, j) that reach its pixels, with their row/column shifts (ti, tj);
-    // the reduction index is (o, tap) and its offset in the padded gy o*plane - ti*Wg - tj.
+    // Per phase: the taps (i, j) that reach its pixels, with their row/column shifts (ti, tj).
     struct Tap {
         int64_t i, j, ti, tj;
     };
@@ -422,27 +433,113 @@ void backward_data(const float* gy, const float* w, float* dx,
                                                     (j * s.dw - rw) / s.sw};
         max_red = lmax(max_red, s.O * ntaps[ph]);
     }
+    // Weights [phase][c-panel][(o, tap)][32 c].
     Floats wp(phases * cpanels * max_red * DV);
-    Bytes offs_buf(phases * max_red * 4);
-    int32_t* offs = static_cast<int32_t*>(offs_buf.p);
     // Pixels of each phase within an image: h = h0 + a*sh (a < nh), w = w0 + b*sw (b < nw),
-    // the first h >= 0 with (h + ph) % sh == rh, and likewise w; count = nh*nw (0: no pixel).
+    // the first h >= 0 with (h + ph) % sh == rh, and likewise w.
     struct PhaseGrid {
-        int64_t h0, w0, nw, count;
+        int64_t h0, w0, nh, nw;
     };
     Bytes grid_buf(int64_t(sizeof(PhaseGrid)) * phases);
     PhaseGrid* grid = static_cast<PhaseGrid*>(grid_buf.p);
-    int64_t tiles_max = 0;
     for (int64_t ph = 0; ph < phases; ++ph) {
         const int64_t rh = ph / s.sw, rw = ph % s.sw;
         const int64_t h0 = ((rh - s.ph) % s.sh + s.sh) % s.sh;
         const int64_t w0 = ((rw - s.pw) % s.sw + s.sw) % s.sw;
-        const int64_t nh = h0 < s.H ? (s.H - 1 - h0) / s.sh + 1 : 0;
-        const int64_t nw = w0 < s.W ? (s.W - 1 - w0) / s.sw + 1 : 0;
-        grid[ph] = {h0, w0, nw, nh * nw};
-        tiles_max = lmax(tiles_max, cdiv(s.N * nh * nw, DRD));
+        grid[ph] = {h0, w0, h0 < s.H ? (s.H - 1 - h0) / s.sh + 1 : 0,
+                    w0 < s.W ? (s.W - 1 - w0) / s.sw + 1 : 0};
     }
-    const int64_t HW = s.H * s.W;
+    // Border classes per phase: runs of a (b) whose pixels find gy row (column) in range for
+    // the same taps -- bit i (j) of a mask; one run with every tap when not skipping.
+    Bytes runs_buf(int64_t(sizeof(Run)) * phases * (s.H + s.W + 2));
+    Run* runs = static_cast<Run*>(runs_buf.p);
+    Bytes rstart_buf(8 * (2 * phases + 1));
+    int64_t* rstart = static_cast<int64_t*>(rstart_buf.p);  // [phase][rows, columns] -> first run
+    int64_t nruns = 0;
+    auto add_runs = [&](int64_t count, int64_t first, int64_t st, int64_t pad, int64_t k,
+                        int64_t dil, int64_t phase, int64_t out) {
+        for (int64_t a = 0; a < count; ++a) {
+            uint64_t m = ~uint64_t(0);
+            if (skip) {
+                m = 0;
+                const int64_t o0 = (first + a * st + pad) / st;  // gy index of tap shift 0
+                for (int64_t i = 0; i < k; ++i)
+                    if ((i * dil - phase) % st == 0) {
+                        const int64_t o = o0 - (i * dil - phase) / st;
+                        if (o >= 0 && o < out) m |= uint64_t(1) << i;
+                    }
+            }
+            if (a > 0 && runs[nruns - 1].taps == m)
+                ++runs[nruns - 1].count;
+            else
+                runs[nruns++] = {a, 1, m};
+        }
+    };
+    for (int64_t ph = 0; ph < phases; ++ph) {
+        const PhaseGrid& g = grid[ph];
+        rstart[2 * ph] = nruns;
+        add_runs(g.nh, g.h0, s.sh, s.ph, s.kh, s.dh, ph / s.sw, s.OH);
+        rstart[2 * ph + 1] = nruns;
+        add_runs(g.nw, g.w0, s.sw, s.pw, s.kw, s.dw, ph % s.sw, s.OW);
+    }
+    rstart[2 * phases] = nruns;
+    // Classes: (phase, row run, column run), each with its reduction list -- gy offset from a
+    // pixel's base and weight row -- over the (o, tap) pairs in range.
+    int64_t nclass = 0;
+    for (int64_t ph = 0; ph < phases; ++ph)
+        nclass += (rstart[2 * ph + 1] - rstart[2 * ph]) * (rstart[2 * ph + 2] - rstart[2 * ph + 1]);
+    Bytes cls_buf(int64_t(sizeof(int64_t)) * 4 * nclass);  // [class][phase, row run, col run, n]
+    int64_t* cls = static_cast<int64_t*>(cls_buf.p);
+    Bytes koff_buf(nclass * max_red * 4), kw_buf(nclass * max_red * 4);
+    int32_t* koff = static_cast<int32_t*>(koff_buf.p);
+    int32_t* kwof = static_cast<int32_t*>(kw_buf.p);
+    {
+        int64_t c = 0;
+        for (int64_t ph = 0; ph < phases; ++ph)
+            for (int64_t ra = rstart[2 * ph]; ra < rstart[2 * ph + 1]; ++ra)
+                for (int64_t rb = rstart[2 * ph + 1]; rb < rstart[2 * ph + 2]; ++rb, ++c) {
+                    int64_t m = 0;
+                    for (int64_t o = 0; o < s.O; ++o)
+                        for (int64_t u = 0; u < ntaps[ph]; ++u) {
+                            const Tap& t = taps[ph * khw + u];
+                            if (!(has_tap(runs[ra].taps, t.i) && has_tap(runs[rb].taps, t.j)))
+                                continue;
+                            koff[c * max_red + m] = int32_t(o * plane - t.ti * Wg - t.tj);
+                            kwof[c * max_red + m] = int32_t((o * ntaps[ph] + u) * DV);
+                            ++m;
+                        }
+                    cls[4 * c] = ph, cls[4 * c + 1] = ra, cls[4 * c + 2] = rb, cls[4 * c + 3] = m;
+                }
+    }
+    // Pixels in chunks of DRD images, class by class (a chunk's gy and dx stay in L2 while its
+    // classes run, and DRD images make every class a whole number of tiles): per pixel its dx
+    // offset (channel 0) and its gy base offset (channel 0, tap shift 0).
+    const int64_t NPIX = s.N * HW;
+    Bytes pix_buf(NPIX * 16), tile_buf((NPIX / DRD + nclass * cdiv(s.N, DRD) + 1) * 24);
+    int64_t* pix = static_cast<int64_t*>(pix_buf.p);  // [pixel][dx offset, gy offset]
+    int64_t* tiles = static_cast<int64_t*>(tile_buf.p);  // [tile][class, first, count]
+    int64_t ntiles = 0, np = 0;
+    for (int64_t n0 = 0; n0 < s.N; n0 += DRD)
+        for (int64_t c = 0; c < nclass; ++c) {
+            const int64_t ph = cls[4 * c];
+            const PhaseGrid& g = grid[ph];
+            const Run &ra = runs[cls[4 * c + 1]], &rb = runs[cls[4 * c + 2]];
+            const int64_t p0 = np;
+            for (int64_t n = n0; n < lmin(n0 + DRD, s.N); ++n)
+                for (int64_t a = ra.first; a < ra.first + ra.count; ++a)
+                    for (int64_t b = rb.first; b < rb.first + rb.count; ++b) {
+                        const int64_t h = g.h0 + a * s.sh, ww = g.w0 + b * s.sw;
+                        pix[2 * np] = n * s.C * HW + h * s.W + ww;
+                        pix[2 * np + 1] = n * s.O * plane + ((h + s.ph) / s.sh + PT) * Wg +
+                                          (ww + s.pw) / s.sw + PL;
+                        ++np;
+                    }
+            for (int64_t f = p0; f < np; f += DRD, ++ntiles) {
+                tiles[3 * ntiles] = c;
+                tiles[3 * ntiles + 1] = f;
+                tiles[3 * ntiles + 2] = lmin(DRD, np - f);
+            }
+        }
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static) collapse(2)
@@ -451,7 +548,6 @@ void backward_data(const float* gy, const float* w, float* dx,
                 for (int64_t u = 0; u < ntaps[ph]; ++u) {
                     const Tap& t = taps[ph * khw + u];
                     const int64_t n = o * ntaps[ph] + u;
-                    offs[ph * max_red + n] = int32_t(o * plane - t.ti * Wg - t.tj);
                     for (int64_t cp = 0; cp < cpanels; ++cp)
                         for (int64_t v = 0; v < DV; ++v) {
                             const int64_t c = cp * DV + v;
@@ -459,52 +555,38 @@ void backward_data(const float* gy, const float* w, float* dx,
                                 c < s.C ? w[o * K + c * khw + t.i * s.kw + t.j] : 0.0f;
                         }
                 }
+        if (!skip) {
 #pragma omp for schedule(static)
-        for (int64_t p = 0; p < s.N * s.O; ++p) {
-            float* dst = gp.p + p * plane;
-            std::memset(dst, 0, size_t(plane) * sizeof(float));
-            for (int64_t oh = 0; oh < s.OH; ++oh)
-                std::memcpy(dst + (oh + PT) * Wg + PL, gy + (p * s.OH + oh) * s.OW,
-                            size_t(s.OW) * sizeof(float));
+            for (int64_t p = 0; p < s.N * s.O; ++p) {
+                float* dst = gp.p + p * plane;
+                std::memset(dst, 0, size_t(plane) * sizeof(float));
+                for (int64_t oh = 0; oh < s.OH; ++oh)
+                    std::memcpy(dst + (oh + PT) * Wg + PL, gy + (p * s.OH + oh) * s.OW,
+                                size_t(s.OW) * sizeof(float));
+            }
         }
-        // One work item: tile tt of every phase -- DRD consecutive pixels of the phase in
-        // (n, h, w) order over all images (a tile may run from one image into the next: each
-        // row has its own base pointer), so no tile is cut short at an image's end. Doing all
-        // phases of a tile together writes the interleaved pixels of the same dx lines close
-        // in time (one trip of each line through the cache, not one per phase), and a static
-        // split gives each thread its own images.
 #pragma omp for schedule(static)
-        for (int64_t tt = 0; tt < tiles_max; ++tt)
-            for (int64_t ph = 0; ph < phases; ++ph) {
-                const PhaseGrid& g = grid[ph];
-                const int64_t t0 = tt * DRD, total = s.N * g.count;
-                if (t0 >= total) continue;
-                const float* base[DRD];
-                float* dst[DRD];
-                for (int64_t r = 0; r < DRD; ++r) {
-                    const int64_t t = lmin(t0 + r, total - 1), n = t / g.count,
-                                  u = t % g.count;
-                    const int64_t h = g.h0 + (u / g.nw) * s.sh, ww = g.w0 + (u % g.nw) * s.sw;
-                    dst[r] = dx + n * s.C * HW + h * s.W + ww;
-                    base[r] = gp.p + n * s.O * plane + ((h + s.ph) / s.sh + PT) * Wg +
-                              (ww + s.pw) / s.sw + PL;
-                }
-                for (int64_t cp = 0; cp < cpanels; ++cp) {
-                    vf acc[DRD][2];
-                    for (int r = 0; r < DRD; ++r) acc[r][0] = acc[r][1] = vf{};
-                    direct_kernel<DRD>(s.O * ntaps[ph], offs + ph * max_red,
-                                  wp.p + (ph * cpanels + cp) * max_red * DV, base, acc);
-                    alignas(64) float tile[DRD][DV];
-                    store_tile<DRD>(acc, tile);
-                    const int64_t cmax = lmin(DV, s.C - cp * DV);
-                    for (int64_t r = 0; r < DRD && t0 + r < total; ++r)
-                        for (int64_t v = 0; v < cmax; ++v)
-                            dst[r][(cp * DV + v) * HW] = tile[r][v];
+        for (int64_t tt = 0; tt < ntiles; ++tt) {
+            const int64_t c = tiles[3 * tt], first = tiles[3 * tt + 1], count = tiles[3 * tt + 2];
+            const int64_t ph = cls[4 * c], red = cls[4 * c + 3];
+            const float* base[DRD];
+            for (int64_t r = 0; r < DRD; ++r) base[r] = g0 + pix[2 * (first + lmin(r, count - 1)) + 1];
+            for (int64_t cp = 0; cp < cpanels; ++cp) {
+                vf acc[DRD][2];
+                for (int r = 0; r < DRD; ++r) acc[r][0] = acc[r][1] = vf{};
+                direct_kernel_list<DRD>(red, koff + c * max_red, kwof + c * max_red,
+                                        wp.p + (ph * cpanels + cp) * max_red * DV, base, acc);
+                alignas(64) float tile[DRD][DV];
+                store_tile<DRD>(acc, tile);
+                const int64_t cmax = lmin(DV, s.C - cp * DV);
+                for (int64_t r = 0; r < count; ++r) {
+                    float* dst = dx + pix[2 * (first + r)] + cp * DV * HW;
+                    for (int64_t v = 0; v < cmax; ++v) dst[v * HW] = tile[r][v];
                 }
             }
+        }
     }
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Row forms: vectors along an output row (kFloats consecutive ow, or consecutive pixels of one
@@ -752,6 +834,10 @@ void backward_weight_rows(const float* gy, const float* x, float* gw, float* gb,
 // pixels are sw apart in dx and go out lane by lane (dx has C/O of gy's size: few stores).
 void backward_data_rows(const float* gy, const float* w, float* dx, const ConvShape& s,
                         int threads) {
+    // A vector's lanes at a row's ends read the zero padding for some taps: with an inf or NaN
+    // weight that product would be NaN where the reference drops it. Such weights take the
+    // panel form, which sums in-range taps only.
+    if (!all_finite(w, s.O * s.C * s.kh * s.kw)) return backward_data(gy, w, dx, s, threads);
     const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw, HW = s.H * s.W;
     const int64_t PT = cdiv((s.kh - 1) * s.dh, s.sh), PL = cdiv((s.kw - 1) * s.dw, s.sw);
     const int64_t PB = lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));

@@ -206,8 +206,9 @@ def test_automatic_form_takes_the_rows_where_measured(isa):
 @pytest.mark.parametrize("poison", ["weight", "x"])
 def test_nonfinite_values_propagate_like_the_reference(poison, form):
     """The panel forward skips the taps a border window has in the padding (their products are
-    zeros) -- except when the weights hold an inf or NaN, where 0 * inf must give the NaN the
-    reference's im2col product gives. Every form, with inf / NaN in the weights or in x, on a
+    zeros), the panel input gradient the taps whose gy row or column is out of range -- except
+    when the weights hold an inf or NaN, where 0 * inf must give the NaN the reference's
+    product gives. Every form, with inf / NaN in the weights or in x, on a
     padded geometry whose border classes differ (stride 2, 4x4, padding 1): NaN exactly where
     the reference has NaN, the same infinities."""
     rng = np.random.default_rng(2)
@@ -221,3 +222,12 @@ def test_nonfinite_values_propagate_like_the_reference(poison, form):
     want = conv.conv2d_forward(x.astype(np.float64), w.astype(np.float64), *geom)
     assert np.isnan(want).any()
     assert_close(_C.conv2d_forward_f32(x, w, *geom, form=form), want, np.float32, what="y")
+    # the input gradient skips the taps whose gy row / column is out of range in the same way
+    gy = rng.standard_normal(want.shape).astype(np.float32)
+    if poison == "x":  # (the gradient's own non-finite input)
+        gy[0, 3, 0, 0], gy[2, 30, 4, 4], gy[1, 6, 2, 3] = np.inf, -np.inf, np.nan
+    want_dx = conv.conv2d_backward_data(gy.astype(np.float64), w.astype(np.float64), x.shape,
+                                        *geom)
+    assert np.isnan(want_dx).any()
+    assert_close(_C.conv2d_backward_data_f32(gy, w, x.shape, *geom, form=form), want_dx,
+                 np.float32, what="dx")
