@@ -231,3 +231,8 @@ def test_nonfinite_values_propagate_like_the_reference(poison, form):
     assert np.isnan(want_dx).any()
     assert_close(_C.conv2d_backward_data_f32(gy, w, x.shape, *geom, form=form), want_dx,
                  np.float32, what="dx")
+    want_gw = conv.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w.shape,
+                                          *geom)
+    assert np.isnan(want_gw).any() == (poison == "x")
+    assert_close(_C.conv2d_backward_weight_f32(gy, x, w.shape, *geom, form=form), want_gw,
+                 np.float32, what="gw")
