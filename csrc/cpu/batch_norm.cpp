@@ -1,6 +1,11 @@
 // Batch normalization, OpenMP. Compiled once per instruction set (isa.h: AVX-512, AVX2,
-// baseline); the table at the bottom is the only exported name. Channels are independent: the
-// statistics split channels across threads, the elementwise pass splits (n, c) rows. Each
+// baseline); the table at the bottom is the only exported name. Channels are independent. With a
+// spatial extent (L > 1) the statistics are summed in fixed blocks of samples (kStatBlocks) that
+// the threads share out, and the elementwise pass splits (n, c) rows: a thread reads the same
+// samples in both. (Splitting the statistics by channel instead put half of each thread's data
+// in the other core's cache: on the DCGAN G's 64x64x14x14 BN, ~2x the isolated time in a
+// training step.) The blocks depend on N only, so the result does not depend on the thread
+// count. Without one (L == 1, BatchNorm1d) rows of features are split as below. Each
 // reduction is one pass over the data in double, shifted by the channel's first value so that an
 // offset much larger than the spread costs no digits (var = E[(x-K)^2] - E[x-K]^2 is exact for
 // any K; K near the mean keeps both terms small).
@@ -171,6 +176,10 @@ void bn_backward_rows(const T* gy, const T* x, int64_t N, int64_t C, const T* we
 
 }  // namespace
 
+// Blocks of samples the channel statistics are summed in (block b: samples [N*b/B, N*(b+1)/B)
+// with B = min(N, kStatBlocks)), then added in block order.
+constexpr int64_t kStatBlocks = 16;
+
 template <typename T>
 void forward_impl(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, const T* bias,
                   T* running_mean, T* running_var, bool training, double momentum, double eps,
@@ -178,25 +187,40 @@ void forward_impl(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, 
     if (L == 1)
         return bn_forward_rows(x, N, C, weight, bias, running_mean, running_var, training,
                                momentum, eps, y, mean, invstd);
-    const int64_t total = N * C * L, cnt = N * L;
+    const int64_t total = N * C * L, cnt = N * L, B = N < kStatBlocks ? N : kStatBlocks;
     const bool parallel = total >= kParallelGrain;
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel && C > 1)
-    for (int64_t c = 0; c < C; ++c) {
-        const double shift = finite_or_zero(x[c * L]);
-        double s = 0.0, ss = 0.0;
-        if (training) {
-            for (int64_t n = 0; n < N; ++n) {
-                const T* row = x + (n * C + c) * L;
+    std::vector<double> part(training ? size_t(B * C * 2) : 0);
+    std::vector<double> shift(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) shift[c] = finite_or_zero(x[c * L]);
+    if (training) {
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel && B > 1)
+        for (int64_t b = 0; b < B; ++b) {
+            double* pb = part.data() + b * C * 2;
+            for (int64_t c = 0; c < 2 * C; ++c) pb[c] = 0.0;
+            for (int64_t n = N * b / B; n < N * (b + 1) / B; ++n)
+                for (int64_t c = 0; c < C; ++c) {
+                    const T* row = x + (n * C + c) * L;
+                    const double k = shift[c];
+                    double s = 0.0, ss = 0.0;
 #pragma omp simd reduction(+ : s, ss)
-                for (int64_t l = 0; l < L; ++l) {
-                    const double d = static_cast<double>(row[l]) - shift;
-                    s += d;
-                    ss += d * d;
+                    for (int64_t l = 0; l < L; ++l) {
+                        const double d = static_cast<double>(row[l]) - k;
+                        s += d;
+                        ss += d * d;
+                    }
+                    pb[2 * c] += s;
+                    pb[2 * c + 1] += ss;
                 }
-            }
         }
-        finish_channel(c, training, shift, s, ss, cnt, running_mean, running_var, momentum, eps,
-                       mean, invstd);
+    }
+    for (int64_t c = 0; c < C; ++c) {
+        double s = 0.0, ss = 0.0;
+        for (int64_t b = 0; b < (training ? B : 0); ++b) {
+            s += part[(b * C + c) * 2];
+            ss += part[(b * C + c) * 2 + 1];
+        }
+        finish_channel(c, training, shift[c], s, ss, cnt, running_mean, running_var, momentum,
+                       eps, mean, invstd);
     }
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel)
     for (int64_t r = 0; r < N * C; ++r) {
@@ -213,20 +237,33 @@ template <typename T>
 void backward_impl(const T* gy, const T* x, int64_t N, int64_t C, int64_t L, const T* weight,
                    const T* mean, const T* invstd, T* gx, T* gw, T* gb) {
     if (L == 1) return bn_backward_rows(gy, x, N, C, weight, mean, invstd, gx, gw, gb);
-    const int64_t total = N * C * L, cnt = N * L;
+    const int64_t total = N * C * L, cnt = N * L, B = N < kStatBlocks ? N : kStatBlocks;
     const bool parallel = total >= kParallelGrain;
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel && C > 1)
-    for (int64_t c = 0; c < C; ++c) {
-        const double m = mean[c];
-        double s = 0.0, sx = 0.0;
-        for (int64_t n = 0; n < N; ++n) {
-            const int64_t off = (n * C + c) * L;
+    std::vector<double> part(size_t(B * C * 2));
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel && B > 1)
+    for (int64_t b = 0; b < B; ++b) {
+        double* pb = part.data() + b * C * 2;
+        for (int64_t c = 0; c < 2 * C; ++c) pb[c] = 0.0;
+        for (int64_t n = N * b / B; n < N * (b + 1) / B; ++n)
+            for (int64_t c = 0; c < C; ++c) {
+                const int64_t off = (n * C + c) * L;
+                const double m = mean[c];
+                double s = 0.0, sx = 0.0;
 #pragma omp simd reduction(+ : s, sx)
-            for (int64_t l = 0; l < L; ++l) {
-                const double g = gy[off + l];
-                s += g;
-                sx += g * (static_cast<double>(x[off + l]) - m);
+                for (int64_t l = 0; l < L; ++l) {
+                    const double g = gy[off + l];
+                    s += g;
+                    sx += g * (static_cast<double>(x[off + l]) - m);
+                }
+                pb[2 * c] += s;
+                pb[2 * c + 1] += sx;
             }
+    }
+    for (int64_t c = 0; c < C; ++c) {
+        double s = 0.0, sx = 0.0;
+        for (int64_t b = 0; b < B; ++b) {
+            s += part[(b * C + c) * 2];
+            sx += part[(b * C + c) * 2 + 1];
         }
         gb[c] = static_cast<T>(s);
         gw[c] = static_cast<T>(std::isfinite(invstd[c])

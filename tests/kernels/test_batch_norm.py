@@ -189,3 +189,32 @@ def test_native_bad_input(_C):
         g(x, x, w, None, rv)
     with pytest.raises(ValueError, match=r"invstd: expected shape \(3,\)"):
         g(x, x, w, rm, np.ones(2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_native_results_do_not_depend_on_the_thread_count(_C, dtype):
+    """The channel statistics of a (N, C, H, W) input are summed in fixed blocks of samples
+    that the threads share out (csrc/cpu/batch_norm.cpp): 1, 2 and 3 threads give the same
+    bits, forward (output, mean, invstd, running statistics) and backward -- and the closed
+    form. 37 samples: blocks of uneven size, above the parallel grain (37*5*13*17 values)."""
+    x, w, b, rm, rv = _data((37, 5, 13, 17), dtype, seed=4)
+    gy = np.random.default_rng(9).standard_normal(x.shape).astype(dtype)
+    before = backends.num_threads()
+    runs = []
+    try:
+        for n in (1, 2, 3):
+            backends.set_num_threads(n)
+            rm_n, rv_n = rm.copy(), rv.copy()
+            fwd = _C.batch_norm_forward(x, w, b, rm_n, rv_n, True, MOMENTUM, EPS)
+            y, mean, invstd = fwd
+            bwd = _C.batch_norm_backward(gy, x, w, mean, invstd)
+            runs.append([np.asarray(a) for a in (*fwd, rm_n, rv_n, *bwd)])
+    finally:
+        backends.set_num_threads(before)
+    for other in runs[1:]:
+        for a, b_ in zip(runs[0], other):
+            assert np.array_equal(a, b_)
+    x64 = x.astype(np.float64)
+    want = (x64 - x64.mean((0, 2, 3), keepdims=True)) / np.sqrt(
+        x64.var((0, 2, 3), keepdims=True) + EPS) * w[None, :, None, None] + b[None, :, None, None]
+    assert_close(runs[0][0], want, dtype, what="y")
