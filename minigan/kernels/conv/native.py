@@ -24,6 +24,7 @@ semantics, so they accept any strided input and hand _C a contiguous one.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -82,7 +83,7 @@ def _native_path(dtype: Any, groups: int, *shapes: tuple) -> bool:
     """Whether _C's float32 conv kernels may take this call (groups 1, sizes they support)."""
     if not (dtype == np.float32 and groups == 1):
         return False
-    sizes = [int(np.prod(s)) for s in shapes]
+    sizes = [math.prod(s) for s in shapes]  # (math's: np.prod on a tuple costs ~1.5 us each)
     return 0 < min(sizes) and max(sizes) < _INT32
 
 
@@ -108,7 +109,7 @@ def _forward(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, dilation: Pair
     ref._check_conv(x.shape, w.shape, groups)
     ref._out_hw(x.shape, w.shape[2], w.shape[3], stride, padding, dilation)
     if (_native_path(dtype, groups, x.shape, w.shape)
-            and _direct_fits(w.shape[0], int(np.prod(w.shape[1:])))):
+            and _direct_fits(w.shape[0], math.prod(w.shape[1:]))):
         return _C.conv2d_forward_f32(np.ascontiguousarray(x), np.ascontiguousarray(w),
                                      tuple(stride), tuple(padding), tuple(dilation),
                                      bias=None if b is None else np.ascontiguousarray(b))
