@@ -111,18 +111,21 @@ Form form_arg(const std::string& name) {
 // The row forms (vectors along output rows) against the panel/GEMM forms, with AVX-512 (2-core
 // Xeon, 2 threads, ms): they win where a tile's channel panel would be mostly empty or its
 // reduction short, and the rows fill most of a vector; stride-1 rows load x in order.
-//   forward, stride 1, rows of 28-32: 3->64 3x3 1.13 vs 1.58 (GEMM), 16->32 3x3 1.82 vs 2.00
-//     (panel), 64->32 3x3 (32x32) 9.4 vs 12.3; stride 2, rows of 14-16: 1->64 4x4 0.23 vs
-//     0.22 (GEMM), 3->64 4x4 0.65 vs 0.56, 32->64 4x4 5.5 vs 3.2 -- not taken there.
-//   weight gradient: 1->64 4x4/2 0.33 vs 0.44 (panel), 3->64 3x3/1 1.86 vs 5.2, 16->32 3x3/1
-//     3.17 vs 3.42; 3->64 4x4/2 0.89 vs 0.83, 64->32 3x3/1 16.4 vs 12.8 -- not taken.
-//   input gradient: slower than the GEMM for few channels (1->64 4x4/2 0.48 vs 0.22) and than
-//     the panels for more (16->32 3x3/1 4.6 vs 4.0): not picked with AVX-512; "rows" reaches it.
-bool rows_fit_forward(const ConvShape& s) { return gemm_available() && s.sw == 1 && s.OW >= 24; }
+//   forward, fewer than 64 taps, rows of 14-16: 1->64 4x4/2 0.15 vs 0.18 (GEMM), 3->64 4x4/2
+//     0.39 vs 0.46; stride 1, rows of 28-32: 3->64 3x3 0.97 vs 1.39 (GEMM), 16->32 3x3 1.73 vs
+//     2.04 (panel), 64->32 3x3 8.1 vs 11.2; not 32->64 4x4/2 (512 taps, rows of 14): 3.4 vs 2.9.
+//   weight gradient: 1->64 4x4/2 0.23 vs 0.39 (panel), 3->64 4x4/2 0.65 vs 0.75, 3->64 3x3/1
+//     1.58 vs 4.6, 16->32 3x3/1 3.31 vs 3.36; not 64->32 3x3/1 (576 taps) 15.8 vs 11.5.
+//   input gradient: slower than the GEMM for few channels (1->64 4x4/2 0.43 vs 0.21) and than
+//     the panels for more (16->32 3x3/1 4.5 vs 3.3): not picked with AVX-512; "rows" reaches it.
+bool rows_fit_forward(const ConvShape& s) {
+    const int64_t K = s.C * s.kh * s.kw;
+    return gemm_available() && ((K < 64 && s.OW >= 12) || (s.sw == 1 && s.OW >= 24));
+}
 
 bool rows_fit_weight(const ConvShape& s) {
     const int64_t K = s.C * s.kh * s.kw;
-    return gemm_available() && ((K < 32 && s.OW >= 12) || (s.sw == 1 && s.OW >= 24 && K <= 256));
+    return gemm_available() && ((K < 64 && s.OW >= 12) || (s.sw == 1 && s.OW >= 24 && K <= 256));
 }
 
 py::array forward(const py::object& x_obj, const py::object& w_obj, const py::object& stride,

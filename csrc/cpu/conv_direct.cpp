@@ -629,10 +629,13 @@ struct ColumnPhases {
                 const float* src = x + (pl * s.H + h) * s.W;
                 if (s.sw == 1) {
                     std::memcpy(r + s.pw, src, sizeof(float) * size_t(s.W));
-                } else {
-                    for (int64_t w = 0; w < s.W; ++w) {
-                        const int64_t col = w + s.pw;
-                        r[(col % s.sw) * Wq + col / s.sw] = src[w];
+                } else {  // phase by phase: padded column u*sw + ph is x column that - pw
+                    for (int64_t ph = 0; ph < s.sw; ++ph) {
+                        float* dst = r + ph * Wq;
+                        const int64_t u0 = ph >= s.pw ? 0 : cdiv(s.pw - ph, s.sw);
+                        for (int64_t u = u0, w = u0 * s.sw + ph - s.pw; u < Wq && w < s.W;
+                             ++u, w += s.sw)
+                            dst[u] = src[w];
                     }
                 }
             }

@@ -182,25 +182,29 @@ def test_variants_are_reported_and_a_missing_one_is_refused():
 
 def test_automatic_form_takes_the_rows_where_measured(isa):
     """With avx512, form='auto' runs the row forms for the layers they were measured to win
-    (bindings_cpu_conv.cpp: stride-1 rows of 24 or more for the forward; the D's first dcgan
-    layer, 16 taps on rows of 14, for the weight gradient) -- the very bits form='rows' gives --
-    and the GEMM / panels elsewhere. The other variants keep their panels."""
+    (bindings_cpu_conv.cpp: fewer than 64 taps on rows of 12 or more, as the D's first dcgan
+    layer, and stride-1 rows of 24 or more) -- the very bits form='rows' gives -- and the panels
+    where the taps are many and the rows short (the D's second layer). The other variants keep
+    their panels."""
     rng = np.random.default_rng(5)
     one = (1, 1)
     x = rng.standard_normal((2, 3, 9, 30)).astype(np.float32)
     w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
     x1 = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    w1 = rng.standard_normal((64, 1, 4, 4)).astype(np.float32)
     gy1 = rng.standard_normal((4, 64, 14, 14)).astype(np.float32)
     want = "rows" if isa == "avx512" else "panel"
     assert np.array_equal(_C.conv2d_forward_f32(x, w, one, one, one),
                           _C.conv2d_forward_f32(x, w, one, one, one, form=want))
+    assert np.array_equal(_C.conv2d_forward_f32(x1, w1, (2, 2), one, one),
+                          _C.conv2d_forward_f32(x1, w1, (2, 2), one, one, form=want))
     args = (gy1, x1, (64, 1, 4, 4), (2, 2), one, one)
     assert np.array_equal(_C.conv2d_backward_weight_f32(*args),
                           _C.conv2d_backward_weight_f32(*args, form=want))
-    if isa == "avx512":  # and not where they lose: the D's first layer's forward is a GEMM
-        w1 = rng.standard_normal((64, 1, 4, 4)).astype(np.float32)
-        assert np.array_equal(_C.conv2d_forward_f32(x1, w1, (2, 2), one, one),
-                              _C.conv2d_forward_f32(x1, w1, (2, 2), one, one, form="gemm"))
+    x2 = rng.standard_normal((2, 64, 14, 14)).astype(np.float32)
+    w2 = rng.standard_normal((128, 64, 4, 4)).astype(np.float32)
+    assert np.array_equal(_C.conv2d_forward_f32(x2, w2, (2, 2), one, one),
+                          _C.conv2d_forward_f32(x2, w2, (2, 2), one, one, form="panel"))
 
 
 @pytest.mark.parametrize("poison", ["weight", "x"])
