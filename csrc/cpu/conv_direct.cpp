@@ -284,24 +284,66 @@ void forward(const float* x, const float* w, const float* bias, float* y,
     }
 }
 
+// Weight gradient, panel form: gw[o, k] = sum over positions q of gy[q, o] * x(q, k). Tiles of
+// DR taps x 32 channels reduce over blocks of positions. A tile is DR input channels at one
+// kernel offset (i, j), so its taps are in or out of the padding together, and positions are
+// grouped by border class as in the forward: a block of one class skips the tiles whose (i, j)
+// its windows have in the padding, and x is read in place. Tiles go channel block by channel
+// block with the kernel offsets inside, so consecutive tiles read the same DR planes of x.
+// Exact when gy is finite; with an inf or NaN in gy (whose product with the padding's zeros is
+// NaN in the reference) every tile runs, on a zero-padded copy of x.
 void backward_weight(const float* gy, const float* x, float* gw, float* gb,
                                           const ConvShape& s, int threads) {
-    const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, NP = s.N * P;
-    const int64_t opanels = cdiv(s.O, DV), ktiles = cdiv(K, DR);
-    const Padded xp(x, s, threads);
-    // gy as [o-panel][q][32 o], and every position's window corner.
+    const int64_t khw = s.kh * s.kw, K = s.C * khw, P = s.OH * s.OW, NP = s.N * P;
+    const int64_t opanels = cdiv(s.O, DV), cblocks = cdiv(s.C, DR), ktiles = cblocks * khw;
+    const bool skip = s.kh <= 64 && s.kw <= 64 && all_finite(gy, s.N * s.O * P);
+    const Padded xp(x, s, threads, !skip);
+    Bytes runs_buf(int64_t(sizeof(Run)) * (s.OH + s.OW));
+    Run* rruns = static_cast<Run*>(runs_buf.p);
+    Run* cruns = rruns + s.OH;
+    int64_t nr = border_runs(s.OH, s.H, s.kh, s.sh, s.ph, s.dh, rruns);
+    int64_t nc = border_runs(s.OW, s.W, s.kw, s.sw, s.pw, s.dw, cruns);
+    if (!skip) {
+        rruns[0] = {0, s.OH, ~uint64_t(0)};
+        cruns[0] = {0, s.OW, ~uint64_t(0)};
+        nr = nc = 1;
+    }
+    const int64_t classes = nr * nc;
+    // Positions in chunks of WCH images, class by class, each class's run cut into blocks of
+    // at most QB, of equal size (no short last block: every block reloads the partial tiles).
+    constexpr int64_t WCH = 16;
+    Bytes q_buf(NP * 4), blk_buf((NP / QB + 2 * classes * cdiv(s.N, WCH) + 1) * 24);
+    int32_t* qlist = static_cast<int32_t*>(q_buf.p);
+    int64_t* blocks = static_cast<int64_t*>(blk_buf.p);  // [block][class, first, count]
+    int64_t nblocks = 0, nq = 0;
+    for (int64_t n0 = 0; n0 < s.N; n0 += WCH)
+        for (int64_t cls = 0; cls < classes; ++cls) {
+            const Run &ra = rruns[cls / nc], &rb = cruns[cls % nc];
+            const int64_t q0 = nq;
+            for (int64_t n = n0; n < lmin(n0 + WCH, s.N); ++n)
+                for (int64_t oh = ra.first; oh < ra.first + ra.count; ++oh)
+                    for (int64_t ow = rb.first; ow < rb.first + rb.count; ++ow)
+                        qlist[nq++] = int32_t(n * P + oh * s.OW + ow);
+            const int64_t len = nq - q0, nb = cdiv(len, QB);
+            for (int64_t bb = 0; bb < nb; ++bb, ++nblocks) {
+                blocks[3 * nblocks] = cls;
+                blocks[3 * nblocks + 1] = q0 + len * bb / nb;
+                blocks[3 * nblocks + 2] = len * (bb + 1) / nb - len * bb / nb;
+            }
+        }
+    // gy as [o-panel][sorted position][32 o], and every sorted position's window corner.
     Floats gp(opanels * NP * DV);
-    // Every thread's partial sums, [thread][o-panel][k][32 o] with K rounded up to whole tap
-    // tiles; allocated here (nothing may throw inside the parallel region). At most 64 MB of
-    // them: bigger layers run on fewer threads.
+    Bytes corners_buf(NP * 4);
+    int32_t* corners = static_cast<int32_t*>(corners_buf.p);
+    // Every thread's partial sums, [thread][o-panel][tile][DR][32 o]; allocated here (nothing
+    // may throw inside the parallel region). At most 64 MB of them: bigger layers run on fewer
+    // threads.
     const int64_t KP = ktiles * DR, part_size = opanels * KP * DV;
     const int team = int(lmax(1, lmin(threads, (int64_t(1) << 24) / part_size)));
     Floats parts(team * part_size);
     // The bias gradient's partial sums, per thread and channel (32 per o-panel), in double.
     Bytes bparts_buf(gb ? int64_t(sizeof(double)) * team * opanels * DV : 0);
     double* bparts = static_cast<double*>(bparts_buf.p);
-    Bytes corners_buf(NP * 4);
-    int32_t* corners = static_cast<int32_t*>(corners_buf.p);
 #pragma omp parallel num_threads(team)
     {
         int tid = 0, nth = 1;
@@ -312,34 +354,28 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
         double* bsum = gb ? bparts + tid * opanels * DV : nullptr;
         if (bsum)
             for (int64_t o = 0; o < opanels * DV; ++o) bsum[o] = 0.0;
+        float* part = parts.p + tid * part_size;
+        std::memset(part, 0, sizeof(float) * size_t(part_size));
 #pragma omp for schedule(static)
-        for (int64_t q = 0; q < NP; ++q) corners[q] = int32_t(xp.corner(s, q));
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t q = 0; q < NP; ++q) {
+            const int64_t at = qlist[q], n = at / P, p = at % P;
+            corners[q] = int32_t(xp.corner(s, at));
             for (int64_t op = 0; op < opanels; ++op)
                 for (int64_t v = 0; v < DV; ++v) {
                     const int64_t o = op * DV + v;
-                    float* dst = gp.p + (op * NP + n * P) * DV + v;
-                    if (o < s.O) {
-                        const float* src = gy + (n * s.O + o) * P;
-                        for (int64_t p = 0; p < P; ++p) dst[p * DV] = src[p];
-                    } else {
-                        for (int64_t p = 0; p < P; ++p) dst[p * DV] = 0.0f;
-                    }
+                    gp.p[(op * NP + q) * DV + v] = o < s.O ? gy[(n * s.O + o) * P + p] : 0.0f;
                 }
-        // Each thread reduces over its own range of output positions (split-K) into partial
-        // sums for every weight, then the partials are added in thread order: with a fixed
-        // thread count the result is deterministic. Why not split the weights: then every thread
-        // streams all of x from L3 once per o-panel; this way each reads only its own images'
-        // x, which stays in its L2 across every tap tile (D.conv2, 2 threads: 2.9 vs 3.2 ms).
-        // Positions go in blocks of QB (8 KB of gy per o-panel, in L1 for a few o-panels) that
-        // every tap tile runs over; a partial tile is reloaded once per block. The result
-        // depends on the team size only through the rounding of that final sum.
-        const int64_t qa = NP * tid / nth, qb = NP * (tid + 1) / nth;
-        float* part = parts.p + tid * part_size;
-        if (qa == qb) std::memset(part, 0, sizeof(float) * size_t(part_size));
-        for (int64_t q0 = qa; q0 < qb; q0 += QB) {
-            const int64_t nq = lmin(QB, qb - q0);
+        }
+        // Each thread reduces over its own blocks (split-K) into partial sums for every
+        // weight, then the partials are added in thread order: with a fixed thread count the
+        // result is deterministic. Why not split the weights: then every thread streams all of
+        // x once per o-panel; this way each reads only its own images' x, which stays in its
+        // L2 across every tap tile (D.conv2, 2 threads: 2.9 vs 3.2 ms). A block's gy (8 KB per
+        // o-panel) stays in L1 for a few o-panels while the tiles run over it.
+#pragma omp for schedule(static)
+        for (int64_t bk = 0; bk < nblocks; ++bk) {
+            const int64_t cls = blocks[3 * bk], q0 = blocks[3 * bk + 1], nq = blocks[3 * bk + 2];
+            const uint64_t rmask = rruns[cls / nc].taps, cmask = cruns[cls % nc].taps;
             if (bsum)  // the bias gradient from the gy block while it is in L1, in double
                 for (int64_t op = 0; op < opanels; ++op) {
                     double sums[DV] = {};  // per channel, in q order (the compiler vectorises)
@@ -350,16 +386,18 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
                     for (int64_t v = 0; v < DV; ++v) bsum[op * DV + v] += sums[v];
                 }
             for (int64_t kt = 0; kt < ktiles; ++kt) {
+                const int64_t ij = kt % khw, i = ij / s.kw, j = ij % s.kw;
+                if (!(has_tap(rmask, i) && has_tap(cmask, j))) continue;  // in the padding
+                const int64_t c0 = (kt / khw) * DR;
                 const float* base[DR];
                 for (int64_t r = 0; r < DR; ++r)
-                    base[r] = xp.origin + xp.tap(s, lmin(kt * DR + r, K - 1));
+                    base[r] = xp.origin + xp.tap(s, lmin(c0 + r, s.C - 1) * khw + ij);
                 for (int64_t op = 0; op < opanels; ++op) {
                     float* tile = part + (op * KP + kt * DR) * DV;
                     vf acc[DR][2];
                     for (int r = 0; r < DR; ++r)
                         for (int h = 0; h < 2; ++h)
-                            acc[r][h] = q0 > qa ? vec::load(tile + r * DV + vec::kFloats * h)
-                                                : vf{};
+                            acc[r][h] = vec::load(tile + r * DV + vec::kFloats * h);
                     direct_kernel<DR>(nq, corners + q0, gp.p + (op * NP + q0) * DV, base, acc);
                     for (int r = 0; r < DR; ++r)
                         for (int h = 0; h < 2; ++h)
@@ -368,14 +406,19 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
             }
         }
 #pragma omp barrier
+        // weight (o, c, ij) sits at tile (c / DR) * khw + ij, row c % DR of o's panel
 #pragma omp for schedule(static)
-        for (int64_t o = 0; o < s.O; ++o)
-            for (int64_t k = 0; k < K; ++k) {
-                const int64_t at = ((o / DV) * KP + k) * DV + o % DV;
-                float sum = parts.p[at];
-                for (int t = 1; t < nth; ++t) sum += parts.p[t * part_size + at];
-                gw[o * K + k] = sum;
-            }
+        for (int64_t o = 0; o < s.O; ++o) {
+            const float* po = parts.p + (o / DV) * KP * DV + o % DV;
+            float* go = gw + o * K;
+            for (int64_t c = 0; c < s.C; ++c)
+                for (int64_t ij = 0; ij < khw; ++ij) {
+                    const int64_t at = (((c / DR) * khw + ij) * DR + c % DR) * DV;
+                    float sum = po[at];
+                    for (int t = 1; t < nth; ++t) sum += po[t * part_size + at];
+                    go[c * khw + ij] = sum;
+                }
+        }
         if (gb) {
 #pragma omp for schedule(static)
             for (int64_t o = 0; o < s.O; ++o) {
