@@ -8,9 +8,13 @@ image (csrc/cpu/conv_gemm.cpp), for the layers the direct form fits badly. Measu
 second DCGAN layer (64x64x14x14 -> 128, 4x4/2): with AVX-512 (2 threads) forward 2.0 ms, input
 gradient 2.5 ms, weight gradient 2.2 ms, against 4.4 / 5.3 / 7.2 ms for im2col + BLAS; on a
 2-core AMD EPYC with AVX2 (1 thread) the avx2 direct kernels 10.4 / 11.4 / 10.4 ms against
-14.2 / 13.1 / 14.2 ms. Layers with few channels and wide output rows take row forms (vectors
-along the rows; with AVX-512 where measured faster, e.g. the weight gradient of the D's first
-layer); ``_C.conv2d_*_f32(..., form=)`` forces one form for tests and benchmarks.
+14.2 / 13.1 / 14.2 ms. The panel forms group output positions (input pixels, for the input
+gradient) by border class and skip the taps that fall in the padding -- 14% of the D.conv2
+multiply-adds -- reading the image in place; where an inf or NaN would meet the padding's zeros
+in the reference's product (weights in the forward, gy in the weight gradient) they keep every
+tap. Layers with few channels and wide output rows take row forms (vectors along the rows; with
+AVX-512 where measured faster, e.g. the D's first layer); ``_C.conv2d_*_f32(..., form=)`` forces
+one form for tests and benchmarks.
 
 Everything else (float64, groups > 1, and on the avx2/generic variants the calls the direct
 form fits badly, see :func:`_direct_fits`): minigan._C's OpenMP im2col/col2im
