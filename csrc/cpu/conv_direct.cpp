@@ -175,6 +175,64 @@ bool all_finite(const float* a, int64_t n) {
     return tail == 0.0f;
 }
 
+// Border classes of the output positions: runs of rows x runs of columns whose windows keep the
+// same taps in bounds. Off -- one class with every tap, read from a zero-padded copy of x --
+// when not wanted, for kernels over 64 taps wide, and past kMaxClasses classes (a kernel far
+// wider than the image, where per-class tap lists would outgrow the work).
+constexpr int64_t kMaxClasses = 64;
+
+struct BorderClasses {
+    Bytes buf;
+    Run *rows, *cols;
+    int64_t nr, nc;
+    bool on;  // classes in use: no tap a class keeps is in the padding
+    BorderClasses(const ConvShape& s, bool wanted) : buf(int64_t(sizeof(Run)) * (s.OH + s.OW)) {
+        rows = static_cast<Run*>(buf.p);
+        cols = rows + s.OH;
+        nr = border_runs(s.OH, s.H, s.kh, s.sh, s.ph, s.dh, rows);
+        nc = border_runs(s.OW, s.W, s.kw, s.sw, s.pw, s.dw, cols);
+        on = wanted && s.kh <= 64 && s.kw <= 64 && nr * nc <= kMaxClasses;
+        if (!on) {
+            rows[0] = {0, s.OH, ~uint64_t(0)};
+            cols[0] = {0, s.OW, ~uint64_t(0)};
+            nr = nc = 1;
+        }
+    }
+    int64_t count() const { return nr * nc; }
+    bool keeps(int64_t cls, int64_t i, int64_t j) const {
+        return has_tap(rows[cls / nc].taps, i) && has_tap(cols[cls % nc].taps, j);
+    }
+};
+
+// The output positions (n*P + oh*OW + ow) into qlist, in chunks of `chunk` images and class by
+// class within a chunk (a chunk's x stays in L2 while its classes run), each class's share of a
+// chunk cut into pieces of at most `piece` positions -- equal ones with `even`, else full ones
+// and a short last one; pieces gets [class, first, count] per piece. Returns the piece count,
+// at most NP / piece + classes * cdiv(N, chunk).
+int64_t order_positions(const ConvShape& s, const BorderClasses& bc, int64_t chunk, int64_t piece,
+                        bool even, int32_t* qlist, int64_t* pieces) {
+    const int64_t P = s.OH * s.OW;
+    int64_t np = 0, nq = 0;
+    for (int64_t n0 = 0; n0 < s.N; n0 += chunk)
+        for (int64_t cls = 0; cls < bc.count(); ++cls) {
+            const Run &ra = bc.rows[cls / bc.nc], &rb = bc.cols[cls % bc.nc];
+            const int64_t q0 = nq;
+            for (int64_t n = n0; n < lmin(n0 + chunk, s.N); ++n)
+                for (int64_t oh = ra.first; oh < ra.first + ra.count; ++oh)
+                    for (int64_t ow = rb.first; ow < rb.first + rb.count; ++ow)
+                        qlist[nq++] = int32_t(n * P + oh * s.OW + ow);
+            const int64_t len = nq - q0, nb = cdiv(len, piece);
+            for (int64_t b = 0; b < nb; ++b, ++np) {
+                const int64_t first = even ? len * b / nb : b * piece;
+                const int64_t last = even ? len * (b + 1) / nb : lmin(len, (b + 1) * piece);
+                pieces[3 * np] = cls;
+                pieces[3 * np + 1] = q0 + first;
+                pieces[3 * np + 2] = last - first;
+            }
+        }
+    return np;
+}
+
 // Forward, panel form. Output positions are grouped by border class (a run of rows x a run of
 // columns whose windows cover the same in-bounds taps) and each class reduces over its taps
 // only: the padded taps' products are zeros. On the D's second DCGAN layer (14x14 -> 7x7, 4x4,
@@ -184,23 +242,13 @@ void forward(const float* x, const float* w, const float* bias, float* y,
                                   const ConvShape& s, int threads) {
     const int64_t K = s.C * s.kh * s.kw, P = s.OH * s.OW, NP = s.N * P;
     const int64_t opanels = cdiv(s.O, DV);
-    const bool skip = all_finite(w, s.O * K);
-    // When no tap a class keeps is in the padding, x is read in place: no padded copy (on
-    // D.conv2 that copy was 0.2-0.4 ms of a 2.9-5.9 ms forward).
-    const Padded xp(x, s, threads, !(skip && s.kh <= 64 && s.kw <= 64));
+    const BorderClasses bc(s, all_finite(w, s.O * K));
+    // With classes no tap is in the padding and x is read in place: no padded copy (on D.conv2
+    // that copy was 0.2-0.4 ms of a 2.9-5.9 ms forward).
+    const Padded xp(x, s, threads, !bc.on);
     // Weights as [o-panel][k][32 o]: a tap's 32 output channels are one aligned pair of vectors.
     Floats wp(opanels * K * DV);
-    Bytes runs_buf(int64_t(sizeof(Run)) * (s.OH + s.OW));
-    Run* rruns = static_cast<Run*>(runs_buf.p);
-    Run* cruns = rruns + s.OH;
-    int64_t nr = border_runs(s.OH, s.H, s.kh, s.sh, s.ph, s.dh, rruns);
-    int64_t nc = border_runs(s.OW, s.W, s.kw, s.sw, s.pw, s.dw, cruns);
-    if (!skip) {  // one class with every tap
-        rruns[0] = {0, s.OH, ~uint64_t(0)};
-        cruns[0] = {0, s.OW, ~uint64_t(0)};
-        nr = nc = 1;
-    }
-    const int64_t classes = nr * nc;
+    const int64_t classes = bc.count();
     // Per class: its taps (x offset and weight row offset) and its positions; tiles of DR
     // positions never span two classes.
     Bytes koff_buf(classes * K * 4), kw_buf(classes * K * 4), kn_buf(classes * 8);
@@ -213,39 +261,22 @@ void forward(const float* x, const float* w, const float* bias, float* y,
     Bytes all_buf(K * 4);  // every tap's x offset, computed once
     int32_t* all = static_cast<int32_t*>(all_buf.p);
     for (int64_t k = 0; k < K; ++k) all[k] = xp.tap(s, k);
-    for (int64_t a = 0; a < nr; ++a)
-        for (int64_t b = 0; b < nc; ++b) {
-            const int64_t cls = a * nc + b;
-            int64_t m = 0;
-            for (int64_t k = 0; k < K; k += s.kh * s.kw)  // per input channel, its kh x kw taps
-                for (int64_t i = 0; i < s.kh; ++i)
-                    for (int64_t j = 0; j < s.kw; ++j)
-                        if (has_tap(rruns[a].taps, i) && has_tap(cruns[b].taps, j)) {
-                            const int64_t kk = k + i * s.kw + j;
-                            koff[cls * K + m] = all[kk];
-                            kwof[cls * K + m] = int32_t(kk * DV);
-                            ++m;
-                        }
-            kn[cls] = m;
-        }
-    // Positions in chunks of DR images, class by class within a chunk: a chunk's x stays in L2
-    // while its classes run (class by class over all images streamed x once per class: D.conv2
-    // 3.8 instead of 2.9 ms), and DR images make every class a whole number of tiles.
-    int64_t ntiles = 0, nq = 0;
-    for (int64_t n0 = 0; n0 < s.N; n0 += DR)
-        for (int64_t cls = 0; cls < classes; ++cls) {
-            const Run &ra = rruns[cls / nc], &rb = cruns[cls % nc];
-            const int64_t q0 = nq;
-            for (int64_t n = n0; n < lmin(n0 + DR, s.N); ++n)
-                for (int64_t oh = ra.first; oh < ra.first + ra.count; ++oh)
-                    for (int64_t ow = rb.first; ow < rb.first + rb.count; ++ow)
-                        qlist[nq++] = int32_t(n * P + oh * s.OW + ow);
-            for (int64_t f = q0; f < nq; f += DR, ++ntiles) {
-                tiles[3 * ntiles] = cls;
-                tiles[3 * ntiles + 1] = f;
-                tiles[3 * ntiles + 2] = lmin(DR, nq - f);
-            }
-        }
+    for (int64_t cls = 0; cls < classes; ++cls) {
+        int64_t m = 0;
+        for (int64_t k = 0; k < K; k += s.kh * s.kw)  // per input channel, its kh x kw taps
+            for (int64_t i = 0; i < s.kh; ++i)
+                for (int64_t j = 0; j < s.kw; ++j)
+                    if (bc.keeps(cls, i, j)) {
+                        const int64_t kk = k + i * s.kw + j;
+                        koff[cls * K + m] = all[kk];
+                        kwof[cls * K + m] = int32_t(kk * DV);
+                        ++m;
+                    }
+        kn[cls] = m;
+    }
+    // Chunks of DR images: every class a whole number of tiles. (Class by class over all images
+    // streamed x once per class: D.conv2 3.8 instead of 2.9 ms.)
+    const int64_t ntiles = order_positions(s, bc, DR, DR, false, qlist, tiles);
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static)
@@ -296,41 +327,16 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
                                           const ConvShape& s, int threads) {
     const int64_t khw = s.kh * s.kw, K = s.C * khw, P = s.OH * s.OW, NP = s.N * P;
     const int64_t opanels = cdiv(s.O, DV), cblocks = cdiv(s.C, DR), ktiles = cblocks * khw;
-    const bool skip = s.kh <= 64 && s.kw <= 64 && all_finite(gy, s.N * s.O * P);
-    const Padded xp(x, s, threads, !skip);
-    Bytes runs_buf(int64_t(sizeof(Run)) * (s.OH + s.OW));
-    Run* rruns = static_cast<Run*>(runs_buf.p);
-    Run* cruns = rruns + s.OH;
-    int64_t nr = border_runs(s.OH, s.H, s.kh, s.sh, s.ph, s.dh, rruns);
-    int64_t nc = border_runs(s.OW, s.W, s.kw, s.sw, s.pw, s.dw, cruns);
-    if (!skip) {
-        rruns[0] = {0, s.OH, ~uint64_t(0)};
-        cruns[0] = {0, s.OW, ~uint64_t(0)};
-        nr = nc = 1;
-    }
-    const int64_t classes = nr * nc;
-    // Positions in chunks of WCH images, class by class, each class's run cut into blocks of
+    const BorderClasses bc(s, all_finite(gy, s.N * s.O * P));
+    const Padded xp(x, s, threads, !bc.on);
+    const int64_t classes = bc.count();
+    // Positions in chunks of WCH images, class by class, each class's share cut into blocks of
     // at most QB, of equal size (no short last block: every block reloads the partial tiles).
     constexpr int64_t WCH = 16;
-    Bytes q_buf(NP * 4), blk_buf((NP / QB + 2 * classes * cdiv(s.N, WCH) + 1) * 24);
+    Bytes q_buf(NP * 4), blk_buf((NP / QB + classes * cdiv(s.N, WCH) + 1) * 24);
     int32_t* qlist = static_cast<int32_t*>(q_buf.p);
     int64_t* blocks = static_cast<int64_t*>(blk_buf.p);  // [block][class, first, count]
-    int64_t nblocks = 0, nq = 0;
-    for (int64_t n0 = 0; n0 < s.N; n0 += WCH)
-        for (int64_t cls = 0; cls < classes; ++cls) {
-            const Run &ra = rruns[cls / nc], &rb = cruns[cls % nc];
-            const int64_t q0 = nq;
-            for (int64_t n = n0; n < lmin(n0 + WCH, s.N); ++n)
-                for (int64_t oh = ra.first; oh < ra.first + ra.count; ++oh)
-                    for (int64_t ow = rb.first; ow < rb.first + rb.count; ++ow)
-                        qlist[nq++] = int32_t(n * P + oh * s.OW + ow);
-            const int64_t len = nq - q0, nb = cdiv(len, QB);
-            for (int64_t bb = 0; bb < nb; ++bb, ++nblocks) {
-                blocks[3 * nblocks] = cls;
-                blocks[3 * nblocks + 1] = q0 + len * bb / nb;
-                blocks[3 * nblocks + 2] = len * (bb + 1) / nb - len * bb / nb;
-            }
-        }
+    const int64_t nblocks = order_positions(s, bc, WCH, QB, true, qlist, blocks);
     // gy as [o-panel][sorted position][32 o], and every sorted position's window corner.
     Floats gp(opanels * NP * DV);
     Bytes corners_buf(NP * 4);
@@ -375,7 +381,6 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
 #pragma omp for schedule(static)
         for (int64_t bk = 0; bk < nblocks; ++bk) {
             const int64_t cls = blocks[3 * bk], q0 = blocks[3 * bk + 1], nq = blocks[3 * bk + 2];
-            const uint64_t rmask = rruns[cls / nc].taps, cmask = cruns[cls % nc].taps;
             if (bsum)  // the bias gradient from the gy block while it is in L1, in double
                 for (int64_t op = 0; op < opanels; ++op) {
                     double sums[DV] = {};  // per channel, in q order (the compiler vectorises)
@@ -387,7 +392,7 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
                 }
             for (int64_t kt = 0; kt < ktiles; ++kt) {
                 const int64_t ij = kt % khw, i = ij / s.kw, j = ij % s.kw;
-                if (!(has_tap(rmask, i) && has_tap(cmask, j))) continue;  // in the padding
+                if (!bc.keeps(cls, i, j)) continue;  // in the padding for this block
                 const int64_t c0 = (kt / khw) * DR;
                 const float* base[DR];
                 for (int64_t r = 0; r < DR; ++r)
@@ -441,21 +446,13 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
 // reduces over its in-range taps only, reading gy in place. That is the reference's sum exactly
 // -- col2im drops the products of out-of-range positions, inf or NaN weights included -- where
 // reading a zero-padded gy made 0 * inf = NaN of them. (Kernels over 64 taps wide keep the
-// padded copy and every tap: the class masks have 64 bits.)
+// padded copy and every tap -- the class masks have 64 bits -- and so do kernels far wider than
+// the image, whose class lists would outgrow the work.)
 void backward_data(const float* gy, const float* w, float* dx,
                                         const ConvShape& s, int threads) {
     const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw, HW = s.H * s.W;
     const int64_t cpanels = cdiv(s.C, DV);
-    const bool skip = s.kh <= 64 && s.kw <= 64;
-    // gy as read: in place (skip), or zero-padded so that every oh (ow) a phase reads is in
-    // bounds.
-    const int64_t PT = skip ? 0 : cdiv((s.kh - 1) * s.dh, s.sh);
-    const int64_t PL = skip ? 0 : cdiv((s.kw - 1) * s.dw, s.sw);
-    const int64_t PB = skip ? 0 : lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));
-    const int64_t PR = skip ? 0 : lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1));
-    const int64_t Hg = s.OH + PT + PB, Wg = s.OW + PL + PR, plane = Hg * Wg;
-    Floats gp(skip ? 0 : s.N * s.O * plane);
-    const float* g0 = skip ? gy : gp.p;
+    bool skip = s.kh <= 64 && s.kw <= 64;  // border classes (else see add_runs)
     const int64_t phases = s.sh * s.sw;
     // Per phase: the taps (i, j) that reach its pixels, with their row/column shifts (ti, tj).
     struct Tap {
@@ -518,19 +515,38 @@ void backward_data(const float* gy, const float* w, float* dx,
                 runs[nruns++] = {a, 1, m};
         }
     };
-    for (int64_t ph = 0; ph < phases; ++ph) {
-        const PhaseGrid& g = grid[ph];
-        rstart[2 * ph] = nruns;
-        add_runs(g.nh, g.h0, s.sh, s.ph, s.kh, s.dh, ph / s.sw, s.OH);
-        rstart[2 * ph + 1] = nruns;
-        add_runs(g.nw, g.w0, s.sw, s.pw, s.kw, s.dw, ph % s.sw, s.OW);
+    int64_t nclass = 0;
+    for (int pass = 0; pass < 2; ++pass) {  // a second pass without classes if too many
+        nruns = 0;
+        for (int64_t ph = 0; ph < phases; ++ph) {
+            const PhaseGrid& g = grid[ph];
+            rstart[2 * ph] = nruns;
+            add_runs(g.nh, g.h0, s.sh, s.ph, s.kh, s.dh, ph / s.sw, s.OH);
+            rstart[2 * ph + 1] = nruns;
+            add_runs(g.nw, g.w0, s.sw, s.pw, s.kw, s.dw, ph % s.sw, s.OW);
+        }
+        rstart[2 * phases] = nruns;
+        nclass = 0;
+        for (int64_t ph = 0; ph < phases; ++ph)
+            nclass += (rstart[2 * ph + 1] - rstart[2 * ph]) *
+                      (rstart[2 * ph + 2] - rstart[2 * ph + 1]);
+        // A kernel far wider than the image: per-class lists would outgrow the work (as in
+        // BorderClasses). Every tap on a padded gy then -- where an inf/NaN weight meets the
+        // padding that gives NaN which the reference does not have.
+        if (!skip || nclass <= kMaxClasses * phases) break;
+        skip = false;
     }
-    rstart[2 * phases] = nruns;
+    // gy as read: in place (skip), or zero-padded so that every oh (ow) a phase reads is in
+    // bounds.
+    const int64_t PT = skip ? 0 : cdiv((s.kh - 1) * s.dh, s.sh);
+    const int64_t PL = skip ? 0 : cdiv((s.kw - 1) * s.dw, s.sw);
+    const int64_t PB = skip ? 0 : lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));
+    const int64_t PR = skip ? 0 : lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1));
+    const int64_t Hg = s.OH + PT + PB, Wg = s.OW + PL + PR, plane = Hg * Wg;
+    Floats gp(skip ? 0 : s.N * s.O * plane);
+    const float* g0 = skip ? gy : gp.p;
     // Classes: (phase, row run, column run), each with its reduction list -- gy offset from a
     // pixel's base and weight row -- over the (o, tap) pairs in range.
-    int64_t nclass = 0;
-    for (int64_t ph = 0; ph < phases; ++ph)
-        nclass += (rstart[2 * ph + 1] - rstart[2 * ph]) * (rstart[2 * ph + 2] - rstart[2 * ph + 1]);
     Bytes cls_buf(int64_t(sizeof(int64_t)) * 4 * nclass);  // [class][phase, row run, col run, n]
     int64_t* cls = static_cast<int64_t*>(cls_buf.p);
     Bytes koff_buf(nclass * max_red * 4), kw_buf(nclass * max_red * 4);

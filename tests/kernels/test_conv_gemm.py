@@ -240,3 +240,28 @@ def test_nonfinite_values_propagate_like_the_reference(poison, form):
     assert np.isnan(want_gw).any() == (poison == "x")
     assert_close(_C.conv2d_backward_weight_f32(gy, x, w.shape, *geom, form=form), want_gw,
                  np.float32, what="gw")
+
+
+@pytest.mark.parametrize("dilation", [(1, 1), (1, 2)])
+def test_kernels_wider_than_the_image(form, dilation):
+    """A 9x9 kernel with padding 8 on a 5x5 image: nearly every output row and column keeps its
+    own set of taps in bounds, more border classes than the panel forms keep lists for
+    (kMaxClasses), so they fall back to every tap on a padded copy -- still the reference's
+    values, every form; also past 64 taps wide (a 1x70 kernel), where the class masks end."""
+    rng = np.random.default_rng(8)
+    for x_shape, w_shape, pad in (((2, 32, 5, 5), (32, 32, 9, 9), (8, 8)),
+                                  ((2, 32, 3, 75), (32, 32, 1, 70), (0, 2))):
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        w = rng.standard_normal(w_shape).astype(np.float32)
+        d = dilation if w_shape[3] < 70 else (1, 1)
+        geom = ((1, 1), pad, d)
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        want = conv.conv2d_forward(x64, w64, *geom)
+        assert_close(_C.conv2d_forward_f32(x, w, *geom, form=form), want, np.float32, what="y")
+        gy = rng.standard_normal(want.shape).astype(np.float32)
+        assert_close(_C.conv2d_backward_data_f32(gy, w, x_shape, *geom, form=form),
+                     conv.conv2d_backward_data(gy.astype(np.float64), w64, x_shape, *geom),
+                     np.float32, what="dx")
+        assert_close(_C.conv2d_backward_weight_f32(gy, x, w_shape, *geom, form=form),
+                     conv.conv2d_backward_weight(gy.astype(np.float64), x64, w_shape, *geom),
+                     np.float32, what="gw")
