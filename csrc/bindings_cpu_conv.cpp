@@ -86,7 +86,7 @@ bool direct_fits(int64_t channels) {
 // Which form runs a call: "auto" (the rules here), or one forced by name for tests and
 // benchmarks -- "rows", "panel" (the direct kernels with channel panels) or "gemm" (AVX-512
 // only). The row forms are every variant's; "auto" picks them with AVX-512 only, where they were
-// measured (see rows_fit).
+// measured (see rows_fit_forward, rows_fit_weight).
 enum class Form { autom, rows, panel, gemm };
 
 Form form_arg(const std::string& name) {

@@ -180,6 +180,25 @@ void bn_backward_rows(const T* gy, const T* x, int64_t N, int64_t C, const T* we
 // with B = min(N, kStatBlocks)), then added in block order.
 constexpr int64_t kStatBlocks = 16;
 
+// Per channel c, the pair (sum over samples of row_sums(n, c).first, ... .second), summed in those
+// sample blocks: block b adds its samples in order into its own pair, the threads take whole
+// blocks, and the blocks are added in block order. row_sums(n, c, a, b) adds row (n, c)'s two
+// sums to a and b. Returns [c][2].
+template <typename F>
+std::vector<double> block_sums(int64_t N, int64_t C, bool parallel, F row_sums) {
+    const int64_t B = N < kStatBlocks ? N : kStatBlocks;
+    std::vector<double> part(size_t(B * C * 2), 0.0), sums(size_t(C * 2), 0.0);
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel && B > 1)
+    for (int64_t b = 0; b < B; ++b) {
+        double* pb = part.data() + b * C * 2;
+        for (int64_t n = N * b / B; n < N * (b + 1) / B; ++n)
+            for (int64_t c = 0; c < C; ++c) row_sums(n, c, pb[2 * c], pb[2 * c + 1]);
+    }
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t c = 0; c < 2 * C; ++c) sums[c] += part[b * C * 2 + c];
+    return sums;
+}
+
 template <typename T>
 void forward_impl(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, const T* bias,
                   T* running_mean, T* running_var, bool training, double momentum, double eps,
@@ -187,41 +206,29 @@ void forward_impl(const T* x, int64_t N, int64_t C, int64_t L, const T* weight, 
     if (L == 1)
         return bn_forward_rows(x, N, C, weight, bias, running_mean, running_var, training,
                                momentum, eps, y, mean, invstd);
-    const int64_t total = N * C * L, cnt = N * L, B = N < kStatBlocks ? N : kStatBlocks;
+    const int64_t total = N * C * L, cnt = N * L;
     const bool parallel = total >= kParallelGrain;
-    std::vector<double> part(training ? size_t(B * C * 2) : 0);
     std::vector<double> shift(static_cast<size_t>(C));
     for (int64_t c = 0; c < C; ++c) shift[c] = finite_or_zero(x[c * L]);
-    if (training) {
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel && B > 1)
-        for (int64_t b = 0; b < B; ++b) {
-            double* pb = part.data() + b * C * 2;
-            for (int64_t c = 0; c < 2 * C; ++c) pb[c] = 0.0;
-            for (int64_t n = N * b / B; n < N * (b + 1) / B; ++n)
-                for (int64_t c = 0; c < C; ++c) {
-                    const T* row = x + (n * C + c) * L;
-                    const double k = shift[c];
-                    double s = 0.0, ss = 0.0;
+    const std::vector<double> sums =
+        training ? block_sums(N, C, parallel,
+                              [&](int64_t n, int64_t c, double& s_out, double& ss_out) {
+                                  const T* row = x + (n * C + c) * L;
+                                  const double k = shift[c];
+                                  double s = 0.0, ss = 0.0;
 #pragma omp simd reduction(+ : s, ss)
-                    for (int64_t l = 0; l < L; ++l) {
-                        const double d = static_cast<double>(row[l]) - k;
-                        s += d;
-                        ss += d * d;
-                    }
-                    pb[2 * c] += s;
-                    pb[2 * c + 1] += ss;
-                }
-        }
-    }
-    for (int64_t c = 0; c < C; ++c) {
-        double s = 0.0, ss = 0.0;
-        for (int64_t b = 0; b < (training ? B : 0); ++b) {
-            s += part[(b * C + c) * 2];
-            ss += part[(b * C + c) * 2 + 1];
-        }
-        finish_channel(c, training, shift[c], s, ss, cnt, running_mean, running_var, momentum,
-                       eps, mean, invstd);
-    }
+                                  for (int64_t l = 0; l < L; ++l) {
+                                      const double d = static_cast<double>(row[l]) - k;
+                                      s += d;
+                                      ss += d * d;
+                                  }
+                                  s_out += s;
+                                  ss_out += ss;
+                              })
+                 : std::vector<double>(size_t(2 * C), 0.0);
+    for (int64_t c = 0; c < C; ++c)
+        finish_channel(c, training, shift[c], sums[2 * c], sums[2 * c + 1], cnt, running_mean,
+                       running_var, momentum, eps, mean, invstd);
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel)
     for (int64_t r = 0; r < N * C; ++r) {
         const int64_t c = r % C;
@@ -237,34 +244,24 @@ template <typename T>
 void backward_impl(const T* gy, const T* x, int64_t N, int64_t C, int64_t L, const T* weight,
                    const T* mean, const T* invstd, T* gx, T* gw, T* gb) {
     if (L == 1) return bn_backward_rows(gy, x, N, C, weight, mean, invstd, gx, gw, gb);
-    const int64_t total = N * C * L, cnt = N * L, B = N < kStatBlocks ? N : kStatBlocks;
+    const int64_t total = N * C * L, cnt = N * L;
     const bool parallel = total >= kParallelGrain;
-    std::vector<double> part(size_t(B * C * 2));
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel && B > 1)
-    for (int64_t b = 0; b < B; ++b) {
-        double* pb = part.data() + b * C * 2;
-        for (int64_t c = 0; c < 2 * C; ++c) pb[c] = 0.0;
-        for (int64_t n = N * b / B; n < N * (b + 1) / B; ++n)
-            for (int64_t c = 0; c < C; ++c) {
-                const int64_t off = (n * C + c) * L;
-                const double m = mean[c];
-                double s = 0.0, sx = 0.0;
+    const std::vector<double> sums =
+        block_sums(N, C, parallel, [&](int64_t n, int64_t c, double& s_out, double& sx_out) {
+            const int64_t off = (n * C + c) * L;
+            const double m = mean[c];
+            double s = 0.0, sx = 0.0;
 #pragma omp simd reduction(+ : s, sx)
-                for (int64_t l = 0; l < L; ++l) {
-                    const double g = gy[off + l];
-                    s += g;
-                    sx += g * (static_cast<double>(x[off + l]) - m);
-                }
-                pb[2 * c] += s;
-                pb[2 * c + 1] += sx;
+            for (int64_t l = 0; l < L; ++l) {
+                const double g = gy[off + l];
+                s += g;
+                sx += g * (static_cast<double>(x[off + l]) - m);
             }
-    }
+            s_out += s;
+            sx_out += sx;
+        });
     for (int64_t c = 0; c < C; ++c) {
-        double s = 0.0, sx = 0.0;
-        for (int64_t b = 0; b < B; ++b) {
-            s += part[(b * C + c) * 2];
-            sx += part[(b * C + c) * 2 + 1];
-        }
+        const double s = sums[2 * c], sx = sums[2 * c + 1];
         gb[c] = static_cast<T>(s);
         gw[c] = static_cast<T>(std::isfinite(invstd[c])
                                    ? sx * static_cast<double>(invstd[c])

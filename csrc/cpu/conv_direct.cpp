@@ -436,6 +436,71 @@ void backward_weight(const float* gy, const float* x, float* gw, float* gb,
 }
 
 
+// The stride phases of the input gradient (see backward_data): phase ph = (rh, rw) = (ph / sw,
+// ph % sw), its taps (i, j) -- those with i*dh = rh mod sh and j*dw = rw mod sw -- with their gy
+// row / column shifts (ti, tj), and its pixels in an image: h = h0 + a*sh (a < nh), w = w0 +
+// b*sw (b < nw), h0 the first h >= 0 with (h + ph) % sh == rh (likewise w0).
+struct StridePhases {
+    struct Tap {
+        int64_t i, j, ti, tj;
+    };
+    struct Grid {
+        int64_t h0, w0, nh, nw;
+    };
+    int64_t count, khw, max_red;  // max_red: the longest reduction, O x a phase's taps
+    Bytes taps_buf, ntaps_buf, grid_buf;  // heap: sh*sw*kh*kw is the caller's to choose
+    Tap* taps;
+    int64_t* ntaps;
+    Grid* grid;
+    explicit StridePhases(const ConvShape& s)
+        : count(s.sh * s.sw), khw(s.kh * s.kw), max_red(1),
+          taps_buf(int64_t(sizeof(Tap)) * count * khw), ntaps_buf(8 * count),
+          grid_buf(int64_t(sizeof(Grid)) * count) {
+        taps = static_cast<Tap*>(taps_buf.p);
+        ntaps = static_cast<int64_t*>(ntaps_buf.p);
+        grid = static_cast<Grid*>(grid_buf.p);
+        for (int64_t ph = 0; ph < count; ++ph) {
+            const int64_t rh = ph / s.sw, rw = ph % s.sw;
+            ntaps[ph] = 0;
+            for (int64_t i = 0; i < s.kh; ++i)
+                for (int64_t j = 0; j < s.kw; ++j)
+                    if ((i * s.dh - rh) % s.sh == 0 && (j * s.dw - rw) % s.sw == 0)
+                        taps[ph * khw + ntaps[ph]++] = {i, j, (i * s.dh - rh) / s.sh,
+                                                        (j * s.dw - rw) / s.sw};
+            max_red = lmax(max_red, s.O * ntaps[ph]);
+            const int64_t h0 = ((rh - s.ph) % s.sh + s.sh) % s.sh;
+            const int64_t w0 = ((rw - s.pw) % s.sw + s.sw) % s.sw;
+            grid[ph] = {h0, w0, h0 < s.H ? (s.H - 1 - h0) / s.sh + 1 : 0,
+                        w0 < s.W ? (s.W - 1 - w0) / s.sw + 1 : 0};
+        }
+    }
+    const Tap& tap(int64_t ph, int64_t u) const { return taps[ph * khw + u]; }
+};
+
+// gy as the input gradients read it: zero-padded (PT rows above, PL columns left, and below /
+// right as far as a phase reads) so that every row and column a tap reaches is in bounds -- or,
+// with pad = false, gy itself (no margins).
+struct GyPadding {
+    int64_t PT, PL, Hg, Wg, plane;
+    GyPadding(const ConvShape& s, bool pad)
+        : PT(pad ? cdiv((s.kh - 1) * s.dh, s.sh) : 0), PL(pad ? cdiv((s.kw - 1) * s.dw, s.sw) : 0),
+          Hg(s.OH + PT + (pad ? lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1)) : 0)),
+          Wg(s.OW + PL + (pad ? lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1)) : 0)),
+          plane(Hg * Wg) {}
+    // gy's N*O planes into dst, zero margins included; a worksharing loop of the enclosing
+    // parallel region.
+    void copy(const float* gy, const ConvShape& s, float* dst) const {
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < s.N * s.O; ++p) {
+            float* d = dst + p * plane;
+            std::memset(d, 0, size_t(plane) * sizeof(float));
+            for (int64_t oh = 0; oh < s.OH; ++oh)
+                std::memcpy(d + (oh + PT) * Wg + PL, gy + (p * s.OH + oh) * s.OW,
+                            size_t(s.OW) * sizeof(float));
+        }
+    }
+};
+
 // Input gradient, direct: dx[n, c, h, w] = sum over (o, i, j) with h = oh*sh - ph + i*dh (and
 // likewise w) of w[o, c, i, j] * gy[n, o, oh, ow]. Pixels are split by phase (h + ph) mod sh,
 // (w + pw) mod sw: within a phase the taps that reach a pixel are fixed (i*dh = phase mod sh)
@@ -453,42 +518,12 @@ void backward_data(const float* gy, const float* w, float* dx,
     const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw, HW = s.H * s.W;
     const int64_t cpanels = cdiv(s.C, DV);
     bool skip = s.kh <= 64 && s.kw <= 64;  // border classes (else see add_runs)
-    const int64_t phases = s.sh * s.sw;
-    // Per phase: the taps (i, j) that reach its pixels, with their row/column shifts (ti, tj).
-    struct Tap {
-        int64_t i, j, ti, tj;
-    };
-    // [phase][tap] and the tap count per phase (heap: sh*sw*kh*kw is the caller's to choose).
-    Bytes taps_buf(int64_t(sizeof(Tap)) * phases * khw), ntaps_buf(8 * phases);
-    Tap* taps = static_cast<Tap*>(taps_buf.p);
-    int64_t* ntaps = static_cast<int64_t*>(ntaps_buf.p);
-    int64_t max_red = 1;
-    for (int64_t ph = 0; ph < phases; ++ph) {
-        const int64_t rh = ph / s.sw, rw = ph % s.sw;
-        ntaps[ph] = 0;
-        for (int64_t i = 0; i < s.kh; ++i)
-            for (int64_t j = 0; j < s.kw; ++j)
-                if ((i * s.dh - rh) % s.sh == 0 && (j * s.dw - rw) % s.sw == 0)
-                    taps[ph * khw + ntaps[ph]++] = {i, j, (i * s.dh - rh) / s.sh,
-                                                    (j * s.dw - rw) / s.sw};
-        max_red = lmax(max_red, s.O * ntaps[ph]);
-    }
+    const StridePhases sp(s);
+    const int64_t phases = sp.count, max_red = sp.max_red;
+    const int64_t* ntaps = sp.ntaps;
+    const StridePhases::Grid* grid = sp.grid;
     // Weights [phase][c-panel][(o, tap)][32 c].
     Floats wp(phases * cpanels * max_red * DV);
-    // Pixels of each phase within an image: h = h0 + a*sh (a < nh), w = w0 + b*sw (b < nw),
-    // the first h >= 0 with (h + ph) % sh == rh, and likewise w.
-    struct PhaseGrid {
-        int64_t h0, w0, nh, nw;
-    };
-    Bytes grid_buf(int64_t(sizeof(PhaseGrid)) * phases);
-    PhaseGrid* grid = static_cast<PhaseGrid*>(grid_buf.p);
-    for (int64_t ph = 0; ph < phases; ++ph) {
-        const int64_t rh = ph / s.sw, rw = ph % s.sw;
-        const int64_t h0 = ((rh - s.ph) % s.sh + s.sh) % s.sh;
-        const int64_t w0 = ((rw - s.pw) % s.sw + s.sw) % s.sw;
-        grid[ph] = {h0, w0, h0 < s.H ? (s.H - 1 - h0) / s.sh + 1 : 0,
-                    w0 < s.W ? (s.W - 1 - w0) / s.sw + 1 : 0};
-    }
     // Border classes per phase: runs of a (b) whose pixels find gy row (column) in range for
     // the same taps -- bit i (j) of a mask; one run with every tap when not skipping.
     Bytes runs_buf(int64_t(sizeof(Run)) * phases * (s.H + s.W + 2));
@@ -519,7 +554,7 @@ void backward_data(const float* gy, const float* w, float* dx,
     for (int pass = 0; pass < 2; ++pass) {  // a second pass without classes if too many
         nruns = 0;
         for (int64_t ph = 0; ph < phases; ++ph) {
-            const PhaseGrid& g = grid[ph];
+            const StridePhases::Grid& g = grid[ph];
             rstart[2 * ph] = nruns;
             add_runs(g.nh, g.h0, s.sh, s.ph, s.kh, s.dh, ph / s.sw, s.OH);
             rstart[2 * ph + 1] = nruns;
@@ -538,11 +573,8 @@ void backward_data(const float* gy, const float* w, float* dx,
     }
     // gy as read: in place (skip), or zero-padded so that every oh (ow) a phase reads is in
     // bounds.
-    const int64_t PT = skip ? 0 : cdiv((s.kh - 1) * s.dh, s.sh);
-    const int64_t PL = skip ? 0 : cdiv((s.kw - 1) * s.dw, s.sw);
-    const int64_t PB = skip ? 0 : lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));
-    const int64_t PR = skip ? 0 : lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1));
-    const int64_t Hg = s.OH + PT + PB, Wg = s.OW + PL + PR, plane = Hg * Wg;
+    const GyPadding gpd(s, !skip);
+    const int64_t PT = gpd.PT, PL = gpd.PL, Wg = gpd.Wg, plane = gpd.plane;
     Floats gp(skip ? 0 : s.N * s.O * plane);
     const float* g0 = skip ? gy : gp.p;
     // Classes: (phase, row run, column run), each with its reduction list -- gy offset from a
@@ -560,7 +592,7 @@ void backward_data(const float* gy, const float* w, float* dx,
                     int64_t m = 0;
                     for (int64_t o = 0; o < s.O; ++o)
                         for (int64_t u = 0; u < ntaps[ph]; ++u) {
-                            const Tap& t = taps[ph * khw + u];
+                            const StridePhases::Tap& t = sp.tap(ph, u);
                             if (!(has_tap(runs[ra].taps, t.i) && has_tap(runs[rb].taps, t.j)))
                                 continue;
                             koff[c * max_red + m] = int32_t(o * plane - t.ti * Wg - t.tj);
@@ -581,7 +613,7 @@ void backward_data(const float* gy, const float* w, float* dx,
     for (int64_t n0 = 0; n0 < s.N; n0 += DRD)
         for (int64_t c = 0; c < nclass; ++c) {
             const int64_t ph = cls[4 * c];
-            const PhaseGrid& g = grid[ph];
+            const StridePhases::Grid& g = grid[ph];
             const Run &ra = runs[cls[4 * c + 1]], &rb = runs[cls[4 * c + 2]];
             const int64_t p0 = np;
             for (int64_t n = n0; n < lmin(n0 + DRD, s.N); ++n)
@@ -605,7 +637,7 @@ void backward_data(const float* gy, const float* w, float* dx,
         for (int64_t ph = 0; ph < phases; ++ph)
             for (int64_t o = 0; o < s.O; ++o)
                 for (int64_t u = 0; u < ntaps[ph]; ++u) {
-                    const Tap& t = taps[ph * khw + u];
+                    const StridePhases::Tap& t = sp.tap(ph, u);
                     const int64_t n = o * ntaps[ph] + u;
                     for (int64_t cp = 0; cp < cpanels; ++cp)
                         for (int64_t v = 0; v < DV; ++v) {
@@ -614,16 +646,7 @@ void backward_data(const float* gy, const float* w, float* dx,
                                 c < s.C ? w[o * K + c * khw + t.i * s.kw + t.j] : 0.0f;
                         }
                 }
-        if (!skip) {
-#pragma omp for schedule(static)
-            for (int64_t p = 0; p < s.N * s.O; ++p) {
-                float* dst = gp.p + p * plane;
-                std::memset(dst, 0, size_t(plane) * sizeof(float));
-                for (int64_t oh = 0; oh < s.OH; ++oh)
-                    std::memcpy(dst + (oh + PT) * Wg + PL, gy + (p * s.OH + oh) * s.OW,
-                                size_t(s.OW) * sizeof(float));
-            }
-        }
+        if (!skip) gpd.copy(gy, s, gp.p);
 #pragma omp for schedule(static)
         for (int64_t tt = 0; tt < ntiles; ++tt) {
             const int64_t c = tiles[3 * tt], first = tiles[3 * tt + 1], count = tiles[3 * tt + 2];
@@ -901,73 +924,38 @@ void backward_data_rows(const float* gy, const float* w, float* dx, const ConvSh
     // panel form, which sums in-range taps only.
     if (!all_finite(w, s.O * s.C * s.kh * s.kw)) return backward_data(gy, w, dx, s, threads);
     const int64_t K = s.C * s.kh * s.kw, khw = s.kh * s.kw, HW = s.H * s.W;
-    const int64_t PT = cdiv((s.kh - 1) * s.dh, s.sh), PL = cdiv((s.kw - 1) * s.dw, s.sw);
-    const int64_t PB = lmax(0, (s.H - 1 + s.ph) / s.sh - (s.OH - 1));
-    const int64_t PR = lmax(0, (s.W - 1 + s.pw) / s.sw - (s.OW - 1));
-    const int64_t Hg = s.OH + PT + PB, Wg = s.OW + PL + PR, plane = Hg * Wg;
+    const GyPadding gpd(s, true);
+    const int64_t PT = gpd.PT, PL = gpd.PL, Wg = gpd.Wg, plane = gpd.plane;
     Floats gp(s.N * s.O * plane + V);  // + V: a vector may run past the last row
     std::memset(gp.p + s.N * s.O * plane, 0, sizeof(float) * size_t(V));
-    const int64_t phases = s.sh * s.sw;
-    struct Tap {
-        int64_t i, j, ti, tj;
-    };
-    Bytes taps_buf(int64_t(sizeof(Tap)) * phases * khw), ntaps_buf(8 * phases);
-    Tap* taps = static_cast<Tap*>(taps_buf.p);
-    int64_t* ntaps = static_cast<int64_t*>(ntaps_buf.p);
-    int64_t max_red = 1;
-    for (int64_t ph = 0; ph < phases; ++ph) {
-        const int64_t rh = ph / s.sw, rw = ph % s.sw;
-        ntaps[ph] = 0;
-        for (int64_t i = 0; i < s.kh; ++i)
-            for (int64_t j = 0; j < s.kw; ++j)
-                if ((i * s.dh - rh) % s.sh == 0 && (j * s.dw - rw) % s.sw == 0)
-                    taps[ph * khw + ntaps[ph]++] = {i, j, (i * s.dh - rh) / s.sh,
-                                                    (j * s.dw - rw) / s.sw};
-        max_red = lmax(max_red, s.O * ntaps[ph]);
-    }
+    const StridePhases sp(s);
+    const int64_t phases = sp.count, max_red = sp.max_red;
+    const int64_t* ntaps = sp.ntaps;
+    const StridePhases::Grid* grid = sp.grid;
     // Per phase and input channel, the reduction's weights [ph][c][(o, tap)] and gy offsets.
     Floats wr(phases * s.C * max_red);
     Bytes offs_buf(phases * max_red * 4);
     int32_t* offs = static_cast<int32_t*>(offs_buf.p);
-    struct PhaseGrid {
-        int64_t h0, w0, nh, nw;
-    };
-    Bytes grid_buf(int64_t(sizeof(PhaseGrid)) * phases);
-    PhaseGrid* grid = static_cast<PhaseGrid*>(grid_buf.p);
-    for (int64_t ph = 0; ph < phases; ++ph) {
-        const int64_t rh = ph / s.sw, rw = ph % s.sw;
-        const int64_t h0 = ((rh - s.ph) % s.sh + s.sh) % s.sh;
-        const int64_t w0 = ((rw - s.pw) % s.sw + s.sw) % s.sw;
-        grid[ph] = {h0, w0, h0 < s.H ? (s.H - 1 - h0) / s.sh + 1 : 0,
-                    w0 < s.W ? (s.W - 1 - w0) / s.sw + 1 : 0};
-    }
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static) collapse(2)
         for (int64_t ph = 0; ph < phases; ++ph)
             for (int64_t o = 0; o < s.O; ++o)
                 for (int64_t u = 0; u < ntaps[ph]; ++u) {
-                    const Tap& t = taps[ph * khw + u];
+                    const StridePhases::Tap& t = sp.tap(ph, u);
                     const int64_t n = o * ntaps[ph] + u;
                     offs[ph * max_red + n] = int32_t(o * plane - t.ti * Wg - t.tj);
                     for (int64_t c = 0; c < s.C; ++c)
                         wr.p[(ph * s.C + c) * max_red + n] =
                             w[o * K + c * khw + t.i * s.kw + t.j];
                 }
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < s.N * s.O; ++p) {
-            float* dst = gp.p + p * plane;
-            std::memset(dst, 0, size_t(plane) * sizeof(float));
-            for (int64_t oh = 0; oh < s.OH; ++oh)
-                std::memcpy(dst + (oh + PT) * Wg + PL, gy + (p * s.OH + oh) * s.OW,
-                            size_t(s.OW) * sizeof(float));
-        }
+        gpd.copy(gy, s, gp.p);
         // One work item: one image's pixels of one phase (all channels); a static split gives
         // each thread whole images, every phase of an image on the same thread.
 #pragma omp for schedule(static) collapse(2)
         for (int64_t n = 0; n < s.N; ++n)
             for (int64_t ph = 0; ph < phases; ++ph) {
-                const PhaseGrid& g = grid[ph];
+                const StridePhases::Grid& g = grid[ph];
                 const int64_t red = s.O * ntaps[ph];
                 const int32_t* off = offs + ph * max_red;
                 for (int64_t a0 = 0; a0 < g.nh; a0 += DA)
